@@ -1,0 +1,33 @@
+# colliderfm: simulated collider events -> universal transformer -> the figures of the study.
+#
+#   simulate -> ingest -> standardize -> pretrain -> finetune / scratch / bdt -> evaluate -> plots, summary
+#
+# Default run: `snakemake` (profiles/default); your own Delphes files: see README.md.
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/standardize.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/classify.smk"
+include: "workflow/rules/bdt.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/plots.smk"
+include: "workflow/rules/summary.smk"
+
+
+rule all:
+    input:
+        "results/summary.csv",
+        "results/summary.md",
+        all_figures(),
+    default_target: True

@@ -1,0 +1,58 @@
+"""The universal per-event variables and their column names.
+
+Objects, each group sorted by energy (highest first), zero-filled when absent and
+flagged by ``{group}{i}_present``:
+
+==========  =====  ===========================================
+group       slots  objects
+==========  =====  ===========================================
+``bjet``    4      jets with the b-tag bit set
+``jet``     8      the other jets
+``lep``     4      electrons and muons together
+==========  =====  ===========================================
+
+per object ``pt, eta, phi, px, py, pz`` (GeV), and per event
+``n_jets`` (all selected jets, b-tagged included), ``n_bjets``, ``n_nu``
+(generator-level final-state neutrinos; null when the file has no ``Particle``
+record), ``n_leptons``, ``met`` (GeV). Counts are taken before the groups are cut
+to their number of slots.
+"""
+
+from __future__ import annotations
+
+GROUPS: tuple[tuple[str, int], ...] = (("bjet", 4), ("jet", 8), ("lep", 4))
+OBJECT_VARS: tuple[str, ...] = ("pt", "eta", "phi", "px", "py", "pz")
+EVENT_VARS: tuple[str, ...] = ("n_jets", "n_bjets", "n_nu", "n_leptons", "met")
+COUNT_VARS: tuple[str, ...] = ("n_jets", "n_bjets", "n_nu", "n_leptons")
+META_COLUMNS: tuple[str, ...] = ("event", "sample", "label", "weight")
+N_CLASSES = 5  # events with 0, 1, 2, 3 or 4 top quarks
+ANOMALY_LABEL = -1
+
+
+def slots() -> list[tuple[str, int]]:
+    """Every object slot in token order: (group, index)."""
+    return [(g, i) for g, n in GROUPS for i in range(n)]
+
+
+def slot_name(group: str, i: int) -> str:
+    return f"{group}{i}"
+
+
+def object_columns() -> list[str]:
+    return [f"{slot_name(g, i)}_{v}" for g, i in slots() for v in OBJECT_VARS]
+
+
+def present_columns() -> list[str]:
+    return [f"{slot_name(g, i)}_present" for g, i in slots()]
+
+
+def feature_columns() -> list[str]:
+    """Every numeric input variable (objects then event variables)."""
+    return object_columns() + list(EVENT_VARS)
+
+
+def all_columns() -> list[str]:
+    return list(META_COLUMNS) + object_columns() + present_columns() + list(EVENT_VARS)
+
+
+N_SLOTS = sum(n for _, n in GROUPS)

@@ -1,0 +1,152 @@
+"""The transformer: object tokens + one event token, masked pretraining and classification.
+
+Each object slot (4 b-jets, 8 jets, 4 leptons) is a token built from its six
+variables; the five event variables form one more token. A learned group embedding
+tells b-jet, jet, lepton and event tokens apart. Missing objects are left out of
+attention by the key-padding mask. Hidden inputs (masked in pretraining, or unknown
+like ``n_nu`` without a generator record) are replaced by a learned value and flagged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from colliderfm import features as feat
+
+N_OBJ_VARS = len(feat.OBJECT_VARS)
+N_EVT_VARS = len(feat.EVENT_VARS)
+GROUP_IDS = [g for g, (_, n) in enumerate(feat.GROUPS) for _ in range(n)] + [len(feat.GROUPS)]
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    dim: int = 20
+    heads: int = 1
+    layers: int = 2
+    ff: int = 40
+    dropout: float = 0.1
+    n_classes: int = feat.N_CLASSES
+
+    @classmethod
+    def from_variant(cls, variant: dict, dropout: float) -> "ModelConfig":
+        return cls(dim=variant["dim"], heads=variant["heads"], layers=variant.get("layers", 2),
+                   ff=variant.get("ff", 2 * variant["dim"]), dropout=dropout)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        assert cfg.dim % cfg.heads == 0, "dim must be divisible by heads"
+        self.heads, self.dropout = cfg.heads, cfg.dropout
+        self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim)
+        self.proj = nn.Linear(cfg.dim, cfg.dim)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape  # batch, tokens, width
+        q, k, v = (z.view(b, t, self.heads, d // self.heads).transpose(1, 2) for z in self.qkv(x).split(d, dim=2))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=keep[:, None, None, :],
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.drop(self.proj(y.transpose(1, 2).reshape(b, t, d)))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(cfg.dim), nn.LayerNorm(cfg.dim)
+        self.attn = SelfAttention(cfg)
+        self.mlp = nn.Sequential(nn.Linear(cfg.dim, cfg.ff), nn.GELU(), nn.Linear(cfg.ff, cfg.dim),
+                                 nn.Dropout(cfg.dropout))
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), keep)
+        return x + self.mlp(self.ln2(x))
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.obj_in = nn.Linear(2 * N_OBJ_VARS, cfg.dim)  # values + hidden flags
+        self.evt_in = nn.Linear(2 * N_EVT_VARS, cfg.dim)
+        self.group = nn.Embedding(len(feat.GROUPS) + 1, cfg.dim)
+        self.obj_mask_value = nn.Parameter(torch.zeros(N_OBJ_VARS))
+        self.evt_mask_value = nn.Parameter(torch.zeros(N_EVT_VARS))
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
+        self.ln_f = nn.LayerNorm(cfg.dim)
+        self.register_buffer("group_ids", torch.tensor(GROUP_IDS), persistent=False)
+
+    def forward(self, objects, present, event, obj_hidden, evt_hidden):
+        """objects (B, 16, 6), present (B, 16), event (B, 5), hidden flags like their values
+        -> token states (B, 17, dim) and the key mask (B, 17)."""
+        obj = torch.where(obj_hidden, self.obj_mask_value, objects)
+        evt = torch.where(evt_hidden, self.evt_mask_value, event)
+        tokens = torch.cat([self.obj_in(torch.cat([obj, obj_hidden.to(obj.dtype)], dim=-1)),
+                            self.evt_in(torch.cat([evt, evt_hidden.to(evt.dtype)], dim=-1))[:, None]], dim=1)
+        tokens = tokens + self.group(self.group_ids)
+        keep = torch.cat([present, torch.ones_like(present[:, :1])], dim=1)
+        for block in self.blocks:
+            tokens = block(tokens, keep)
+        return self.ln_f(tokens), keep
+
+
+class Classifier(nn.Module):
+    """Top-quark multiplicity from the event token and the mean of present tokens."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.encoder = Encoder(cfg)
+        self.head = nn.Sequential(nn.Linear(2 * cfg.dim, cfg.dim), nn.GELU(), nn.Dropout(cfg.dropout),
+                                  nn.Linear(cfg.dim, cfg.n_classes))
+
+    def forward(self, objects, present, event, known, **_):
+        h, keep = self.encoder(objects, present, event, torch.zeros_like(objects, dtype=torch.bool), ~known)
+        w = keep.to(h.dtype)[..., None]
+        mean = (h * w).sum(dim=1) / w.sum(dim=1)
+        return self.head(torch.cat([h[:, -1], mean], dim=-1))  # logits (B, classes)
+
+
+class MaskedModel(nn.Module):
+    """Reconstructs hidden standardised variables from the rest of the event."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.encoder = Encoder(cfg)
+        self.obj_out = nn.Linear(cfg.dim, N_OBJ_VARS)
+        self.evt_out = nn.Linear(cfg.dim, N_EVT_VARS)
+
+    def forward(self, objects, present, event, known, obj_hidden, evt_hidden):
+        h, _ = self.encoder(objects, present, event, obj_hidden, evt_hidden | ~known)
+        return self.obj_out(h[:, :-1]), self.evt_out(h[:, -1])
+
+
+def random_mask(present, known, fraction: float, generator: torch.Generator | None = None):
+    """Hide each present object variable and known event variable with probability ``fraction``."""
+    b, where = present.shape[0], generator.device if generator is not None else present.device
+    obj = torch.rand(b, present.shape[1], N_OBJ_VARS, generator=generator, device=where) < fraction
+    evt = torch.rand(b, N_EVT_VARS, generator=generator, device=where) < fraction
+    return obj.to(present.device) & present[..., None], evt.to(present.device) & known
+
+
+def masked_errors(model: MaskedModel, batch: dict, obj_hidden, evt_hidden):
+    """Squared errors and their masks: (obj_se, obj_mask), (evt_se, evt_mask)."""
+    obj_pred, evt_pred = model(batch["objects"], batch["present"], batch["event"], batch["known"],
+                               obj_hidden, evt_hidden)
+    return ((obj_pred.float() - batch["objects"]) ** 2, obj_hidden), ((evt_pred.float() - batch["event"]) ** 2, evt_hidden)
+
+
+def masked_loss(model: MaskedModel, batch: dict, fraction: float, generator=None) -> torch.Tensor:
+    """Mean squared error over the masked (present) entries only."""
+    obj_hidden, evt_hidden = random_mask(batch["present"], batch["known"], fraction, generator)
+    (obj_se, obj_m), (evt_se, evt_m) = masked_errors(model, batch, obj_hidden, evt_hidden)
+    total = (obj_se * obj_m).sum() + (evt_se * evt_m).sum()
+    return total / (obj_m.sum() + evt_m.sum()).clamp(min=1)
+
+
+def classifier_loss(model: Classifier, batch: dict, generator=None) -> torch.Tensor:
+    return F.cross_entropy(model(**batch).float(), batch["label"])

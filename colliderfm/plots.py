@@ -1,0 +1,290 @@
+"""Figures of the study, drawn only from stored predictions, metrics and histories.
+
+Every figure is written in each configured format (PNG, PDF, ...) atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mplhep  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn import metrics as skm  # noqa: E402
+
+from colliderfm import features as F  # noqa: E402
+from colliderfm.atomic import atomic_path  # noqa: E402
+from colliderfm.config import spec_from_name  # noqa: E402
+from colliderfm.evaluate import ANOMALY_SCORES, PROB_COLUMNS  # noqa: E402
+
+CLASS_NAMES = [f"{k}t" for k in range(F.N_CLASSES)]
+SCORE_LABELS = {"entropy": "Entropy $H$", "max_prob": "Max. probability", "energy": "Energy score"}
+STUDY_FIGURES = ("variants", "data_efficiency", "training", "reconstruction", "inputs", "anomaly_auc", "roc_models")
+MODEL_FIGURES = ("confusion", "roc", "entropy", "anomaly_roc")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlotOptions:
+    formats: tuple[str, ...] = ("png", "pdf")
+    dpi: int = 150
+    style: str = "CMS"
+    label: str = "Simulation"
+    bins: int = 40
+
+    @classmethod
+    def from_config(cls, block: dict) -> "PlotOptions":
+        return cls(**{**block, "formats": tuple(block["formats"])})
+
+
+def _style(opts: PlotOptions) -> None:
+    plt.style.use("default")
+    mplhep.style.use(opts.style)
+
+
+def _label(ax, opts: PlotOptions) -> None:
+    mplhep.label.exp_label(exp="colliderfm", llabel=opts.label, com="13", ax=ax, loc=0, fontsize=14)
+
+
+def save(fig, stem: Path, opts: PlotOptions) -> None:
+    for ext in opts.formats:
+        with atomic_path(Path(f"{stem}.{ext}")) as tmp:
+            fig.savefig(tmp, format=ext, dpi=opts.dpi, bbox_inches="tight")
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------- per model
+
+
+def confusion(metrics: dict, opts: PlotOptions):
+    fig, ax = plt.subplots(figsize=(8, 7))
+    matrix = np.asarray(metrics["confusion"])
+    im = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1, origin="lower")
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="white" if v > 0.5 else "black", fontsize=13)
+    ax.set_xticks(range(F.N_CLASSES), CLASS_NAMES)
+    ax.set_yticks(range(F.N_CLASSES), CLASS_NAMES)
+    ax.set_xlabel("Predicted number of top quarks")
+    ax.set_ylabel("True number of top quarks")
+    fig.colorbar(im, ax=ax, label="Fraction of true class")
+    _label(ax, opts)
+    return fig
+
+
+def roc_by_class(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
+    test = pred[pred["split"] == "test"]
+    fig, ax = plt.subplots(figsize=(8, 7))
+    for k, column in enumerate(PROB_COLUMNS):
+        fpr, tpr, _ = skm.roc_curve(test["label"] == k, test[column])
+        ax.plot(tpr, fpr, label=f"{CLASS_NAMES[k]} vs rest (AUC {metrics['auc_per_class'][k]:.3f})")
+    ax.set_yscale("log")
+    ax.set_ylim(1e-4, 1)
+    ax.set_xlabel(r"Signal efficiency $\varepsilon_S$")
+    ax.set_ylabel(r"Background efficiency $\varepsilon_B$")
+    ax.legend(fontsize=13, loc="lower right")
+    _label(ax, opts)
+    return fig
+
+
+def entropy_hist(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
+    fig, ax = plt.subplots(figsize=(8, 7))
+    bins = np.linspace(0, np.log2(F.N_CLASSES), opts.bins + 1)
+    for sample in (metrics["anomaly_background"], metrics["anomaly_signal"]):
+        h, _ = np.histogram(pred.loc[pred["sample"] == sample, "entropy"], bins=bins, density=True)
+        mplhep.histplot(h, bins, ax=ax, label=sample)
+    ax.set_xlabel("Entropy of the class probabilities $H$ [bits]")
+    ax.set_ylabel("Normalised events")
+    ax.legend(title=f"AUC {metrics['anomaly_auc_entropy']:.3f}")
+    _label(ax, opts)
+    return fig
+
+
+def anomaly_roc(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
+    part = pred[pred["sample"].isin([metrics["anomaly_background"], metrics["anomaly_signal"]])]
+    y = part["sample"] == metrics["anomaly_signal"]
+    fig, ax = plt.subplots(figsize=(8, 7))
+    for name, (column, sign) in ANOMALY_SCORES.items():
+        fpr, tpr, _ = skm.roc_curve(y, sign * part[column])
+        ax.plot(fpr, tpr, label=f"{SCORE_LABELS[name]} (AUC {metrics[f'anomaly_auc_{name}']:.3f})")
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", label="Random")
+    ax.set_xlabel(f"Efficiency, {metrics['anomaly_background']}")
+    ax.set_ylabel(f"Efficiency, {metrics['anomaly_signal']}")
+    ax.legend(fontsize=13, loc="lower right")
+    _label(ax, opts)
+    return fig
+
+
+def model_figures(predictions: Path, metrics_path: Path, out_dir: Path, opts: PlotOptions) -> None:
+    _style(opts)
+    pred = pd.read_parquet(predictions)
+    metrics = json.loads(Path(metrics_path).read_text())
+    figures = {"confusion": confusion(metrics, opts), "roc": roc_by_class(pred, metrics, opts),
+               "entropy": entropy_hist(pred, metrics, opts), "anomaly_roc": anomaly_roc(pred, metrics, opts)}
+    for name, fig in figures.items():
+        save(fig, Path(out_dir) / name, opts)
+
+
+# ------------------------------------------------------------------- study
+
+
+def _metrics_table(metric_files: list[Path]) -> pd.DataFrame:
+    rows = []
+    for path in metric_files:
+        m = json.loads(Path(path).read_text())
+        spec = spec_from_name(m["model"])
+        rows.append({**m, "variant": spec.variant, "init": spec.init, "fraction": spec.fraction})
+    return pd.DataFrame(rows)
+
+
+def variants(table: pd.DataFrame, opts: PlotOptions):
+    full = table[(table["fraction"] == 1.0) & (table["init"] != "bdt")]
+    names = list(dict.fromkeys(full["variant"]))
+    bdt = table[table["init"] == "bdt"]
+    fig, axes = plt.subplots(1, 2, figsize=(14, 6.5))
+    for ax, metric, label in zip(axes, ("accuracy", "macro_auc"), ("Accuracy", "Macro one-vs-rest AUC")):
+        for shift, init in ((-0.2, "pretrained"), (0.2, "scratch")):
+            part = full[full["init"] == init].set_index("variant").reindex(names)
+            ax.bar(np.arange(len(names)) + shift, part[metric], width=0.4,
+                   label="fine-tuned" if init == "pretrained" else "from scratch")
+        if len(bdt):
+            ax.axhline(float(bdt[metric].iloc[0]), color="black", ls="--", label="BDT")
+        values = full[metric].to_list() + bdt[metric].to_list()
+        ax.set_ylim(min(values) - 0.05, min(1.0, max(values) + 0.05))
+        ax.set_xticks(range(len(names)), names, rotation=20)
+        ax.set_ylabel(label)
+        ax.legend(fontsize=12, loc="lower right")
+        _label(ax, opts)
+    return fig
+
+
+def data_efficiency(table: pd.DataFrame, opts: PlotOptions):
+    nets = table[table["init"] != "bdt"]
+    grid = nets.groupby("variant")["fraction"].nunique()
+    fig, ax = plt.subplots(figsize=(8, 7))
+    for variant in grid[grid > 1].index:
+        for init, marker in (("pretrained", "o-"), ("scratch", "s--")):
+            part = nets[(nets["variant"] == variant) & (nets["init"] == init)].sort_values("fraction")
+            ax.plot(part["fraction"] * 100, part["accuracy"], marker,
+                    label=f"{variant}, {'fine-tuned' if init == 'pretrained' else 'from scratch'}")
+    bdt = table[table["init"] == "bdt"]
+    if len(bdt):
+        ax.axhline(float(bdt["accuracy"].iloc[0]), color="black", ls=":", label="BDT (100 % labels)")
+    ax.set_xscale("log")
+    ax.set_xlabel("Labelled training events used [%]")
+    ax.set_ylabel("Test accuracy")
+    ax.legend(fontsize=12)
+    _label(ax, opts)
+    return fig
+
+
+def training(histories: dict[str, Path], opts: PlotOptions):
+    """Validation-loss curves; ``histories`` maps 'variant/stage' to a history CSV."""
+    stages = sorted({key.split("/")[1] for key in histories}, key=["pretrain", "finetune", "scratch"].index)
+    fig, axes = plt.subplots(1, len(stages), figsize=(7 * len(stages), 6.5), squeeze=False)
+    for ax, stage in zip(axes[0], stages):
+        for key, path in histories.items():
+            if key.split("/")[1] == stage:
+                h = pd.read_csv(path)
+                line, = ax.plot(h["epoch"], h["val_loss"], "-", label=key.split("/")[0])
+                ax.plot(h["epoch"], h["train_loss"], ":", color=line.get_color())
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel("Masked-variable MSE" if stage == "pretrain" else "Cross-entropy")
+        ax.set_title({"pretrain": "Pretraining", "finetune": "Fine-tuning", "scratch": "From scratch"}[stage])
+        ax.legend(fontsize=11, title="solid: val, dotted: train", title_fontsize=11)
+    return fig
+
+
+def reconstruction(tables: dict[str, Path], opts: PlotOptions):
+    fig, ax = plt.subplots(figsize=(16, 6.5))
+    frames = {v: pd.read_csv(p) for v, p in tables.items()}
+    first = next(iter(frames.values()))
+    names = [f"{g}:{v}" for g, v in zip(first["group"], first["variable"])]
+    width = 0.8 / (len(frames) + 1)
+    x = np.arange(len(names))
+    ax.bar(x, first["mean_prediction_mse"], width, color="lightgrey", label="predict the mean")
+    for i, (variant, frame) in enumerate(frames.items(), start=1):
+        ax.bar(x + i * width, frame["mse"], width, label=variant)
+    ax.set_xticks(x + 0.4 - width / 2, names, rotation=90, fontsize=10)
+    ax.set_ylabel("Reconstruction MSE (standardised)")
+    ax.legend(fontsize=11, ncol=len(frames) + 1)
+    _label(ax, opts)
+    return fig
+
+
+INPUT_PANELS = (("n_jets", "$N_{jets}$", None), ("n_bjets", "$N_{b-jets}$", None),
+                ("n_leptons", "$N_{leptons}$", None), ("met", r"$E_T^{miss}$ [GeV]", (0, 400)),
+                ("jet0_pt", "Leading non-b jet $p_T$ [GeV]", (0, 400)), ("bjet0_pt", "Leading b-jet $p_T$ [GeV]", (0, 400)))
+
+
+def inputs(feature_files: list[Path], opts: PlotOptions):
+    columns = [c for c, _, _ in INPUT_PANELS] + ["label", "jet0_present", "bjet0_present"]
+    frame = pd.concat([pd.read_parquet(p, columns=columns) for p in feature_files], ignore_index=True)
+    fig, axes = plt.subplots(2, 3, figsize=(18, 11))
+    for ax, (column, label, span) in zip(axes.flat, INPUT_PANELS):
+        values = frame[column].astype(float)
+        present = frame.get(column.replace("_pt", "_present"), pd.Series(True, index=frame.index)).astype(bool)
+        if span is None:
+            bins = np.arange(-0.5, values.max() + 1.5)
+        else:
+            bins = np.linspace(*span, opts.bins + 1)
+        for k in range(F.N_CLASSES):
+            sel = (frame["label"] == k) & present
+            h, _ = np.histogram(np.clip(values[sel], bins[0], bins[-1] - 1e-9), bins=bins, density=True)
+            mplhep.histplot(h, bins, ax=ax, label=CLASS_NAMES[k])
+        ax.set_xlabel(label)
+        ax.set_ylabel("Normalised events")
+        ax.legend(fontsize=11)
+    return fig
+
+
+def anomaly_auc(table: pd.DataFrame, opts: PlotOptions):
+    fig, ax = plt.subplots(figsize=(14, 6.5))
+    x = np.arange(len(table))
+    for i, name in enumerate(ANOMALY_SCORES):
+        ax.bar(x + (i - 1) * 0.27, table[f"anomaly_auc_{name}"], 0.27, label=SCORE_LABELS[name])
+    ax.axhline(0.5, color="grey", ls=":")
+    ax.set_xticks(x, table["model"], rotation=60, ha="right", fontsize=10)
+    ax.set_ylabel("AUC, DM mediator vs SM t-channel")
+    ax.legend(fontsize=12)
+    _label(ax, opts)
+    return fig
+
+
+def roc_models(predictions: dict[str, Path], opts: PlotOptions):
+    fig, ax = plt.subplots(figsize=(8, 7))
+    for name, path in predictions.items():
+        test = pd.read_parquet(path, columns=["split", "label", "p4"])
+        test = test[test["split"] == "test"]
+        fpr, tpr, _ = skm.roc_curve(test["label"] == F.N_CLASSES - 1, test["p4"])
+        keep = fpr > 0
+        ax.plot(tpr[keep], 1 / fpr[keep], label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel(r"4t signal efficiency $\varepsilon_S$")
+    ax.set_ylabel(r"Background rejection $1/\varepsilon_B$")
+    ax.legend(fontsize=10)
+    _label(ax, opts)
+    return fig
+
+
+def study_figures(metric_files: list[Path], predictions: dict[str, Path], histories: dict[str, Path],
+                  reconstructions: dict[str, Path], feature_files: list[Path], out_dir: Path,
+                  opts: PlotOptions) -> None:
+    _style(opts)
+    table = _metrics_table(metric_files)
+    full = {k: v for k, v in predictions.items() if spec_from_name(k).fraction == 1.0}
+    figures = {
+        "variants": lambda: variants(table, opts),
+        "data_efficiency": lambda: data_efficiency(table, opts),
+        "training": lambda: training(histories, opts),
+        "reconstruction": lambda: reconstruction(reconstructions, opts),
+        "inputs": lambda: inputs(feature_files, opts),
+        "anomaly_auc": lambda: anomaly_auc(table, opts),
+        "roc_models": lambda: roc_models(full, opts),
+    }
+    for name in STUDY_FIGURES:
+        save(figures[name](), Path(out_dir) / name, opts)

@@ -1,0 +1,78 @@
+"""Masked-variable pretraining of the encoder, and its per-variable reconstruction error."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from colliderfm import features as F
+from colliderfm import train as T
+from colliderfm.atomic import atomic_path
+from colliderfm.model import MaskedModel, ModelConfig, masked_errors, masked_loss, random_mask
+from colliderfm.standardize import load_arrays
+
+log = logging.getLogger(__name__)
+
+
+def reconstruction_errors(model: MaskedModel, data: dict, fraction: float, seed: int,
+                          batch_size: int = 4096) -> pd.DataFrame:
+    """Mean squared error per variable on masked entries, beside the error of predicting the
+    training mean (0 in standardised units), over the same entries."""
+    generator = torch.Generator().manual_seed(seed)
+    n_obj = len(F.OBJECT_VARS)
+    groups = [g for g, n in F.GROUPS for _ in range(n)]
+    sums: dict[tuple[str, str], list[float]] = {}
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(data["label"]), batch_size):
+            batch = {k: v[start:start + batch_size] for k, v in data.items()}
+            obj_h, evt_h = random_mask(batch["present"], batch["known"], fraction, generator)
+            (obj_se, obj_m), (evt_se, evt_m) = masked_errors(model, batch, obj_h, evt_h)
+            for slot, group in enumerate(groups):
+                for v in range(n_obj):
+                    m = obj_m[:, slot, v]
+                    _accumulate(sums, (group, F.OBJECT_VARS[v]), obj_se[:, slot, v][m],
+                                batch["objects"][:, slot, v][m])
+            for v, name in enumerate(F.EVENT_VARS):
+                m = evt_m[:, v]
+                _accumulate(sums, ("event", name), evt_se[:, v][m], batch["event"][:, v][m])
+    rows = [{"group": g, "variable": v, "masked_entries": int(n), "mse": se / n if n else float("nan"),
+             "mean_prediction_mse": base / n if n else float("nan")} for (g, v), (n, se, base) in sums.items()]
+    return pd.DataFrame(rows)
+
+
+def _accumulate(sums, key, se, target):
+    acc = sums.setdefault(key, [0, 0.0, 0.0])
+    acc[0] += int(se.numel())
+    acc[1] += float(se.sum())
+    acc[2] += float((target.float() ** 2).sum())
+
+
+def run(train_path: Path, val_path: Path, variant_name: str, variant: dict, dropout: float, block: dict,
+        seed: int, device: str, threads: int, out_model: Path, out_history: Path, out_recon: Path) -> None:
+    T.setup_torch(threads, seed)
+    dev = T.pick_device(device)
+    train, val = (T.to_tensors(load_arrays(p), dev) for p in (train_path, val_path))
+    cfg = ModelConfig.from_variant(variant, dropout)
+    model = MaskedModel(cfg).to(dev)
+    tc = T.TrainConfig.from_config(block, seed)
+    fraction = block["mask_fraction"]
+    setup = T.fingerprint("pretrain", dataclasses.asdict(cfg), dataclasses.asdict(tc), fraction,
+                          len(train["label"]), float(train["objects"].sum()))
+    resume = Path(out_model).with_name("pretrain.resume.pt")
+    history = T.fit(model, lambda m, b, g: masked_loss(m, b, fraction, g), train, val, tc, resume, setup, dev,
+                    desc=f"pretrain {variant_name}")
+    if T.rank_and_world()[0] != 0:
+        return
+    T.save_model({"format": "colliderfm-pretrained", "version": 1, "variant": variant_name,
+                  "model_config": dataclasses.asdict(cfg), "mask_fraction": fraction,
+                  "state_dict": T.copy_state(model)}, out_model)
+    T.write_history(history, out_history)
+    recon = reconstruction_errors(model, val, fraction, seed)
+    with atomic_path(out_recon) as tmp:
+        recon.to_csv(tmp, index=False)
+    resume.unlink(missing_ok=True)

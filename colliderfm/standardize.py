@@ -1,0 +1,209 @@
+"""Split events into train/val/test and standardise them with a scaler fitted on train.
+
+Heavy-tailed positive variables (pT, MET) are log-transformed and signed momentum
+components get a signed log before scaling; statistics use present entries only, pooled
+over the slots of a group (so one token embedding sees one scale per variable).
+Both passes stream Parquet record batches: memory stays flat however many events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from colliderfm import features as F
+from colliderfm.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+BATCH_ROWS = 200_000
+
+
+class DatasetError(ValueError):
+    """Input that can't be split or standardised; the message names the file or sample."""
+
+
+def transform_of(var: str) -> str:
+    if var in ("pt", "met"):
+        return "log"
+    if var in ("px", "py", "pz"):
+        return "signed_log"
+    return "none"
+
+
+def _apply(kind: str, x: np.ndarray) -> np.ndarray:
+    if kind == "log":
+        return np.log1p(np.maximum(x, 0.0))
+    if kind == "signed_log":
+        return np.sign(x) * np.log1p(np.abs(x))
+    return x
+
+
+def scaler_keys() -> list[str]:
+    """One entry per (group, object variable) and per event variable."""
+    return [f"{g}_{v}" for g, _ in F.GROUPS for v in F.OBJECT_VARS] + list(F.EVENT_VARS)
+
+
+def _columns_of(key: str) -> list[tuple[str, str | None]]:
+    """(value column, presence column) pairs a scaler key covers."""
+    if key in F.EVENT_VARS:
+        return [(key, None)]
+    group, var = key.split("_", 1)
+    n = dict(F.GROUPS)[group]
+    return [(f"{group}{i}_{var}", f"{group}{i}_present") for i in range(n)]
+
+
+def _values(batch: pa.RecordBatch, column: str, presence: str | None) -> tuple[np.ndarray, np.ndarray]:
+    col = batch.column(column)
+    present = ~np.asarray(col.is_null()) if presence is None else np.asarray(batch.column(presence))
+    return np.asarray(col.fill_null(0), dtype=np.float64), present.astype(bool)
+
+
+def _batches(path: Path):
+    try:
+        yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
+    except (OSError, pa.ArrowException) as err:
+        raise DatasetError(f"{path}: can't read feature file ({err})") from None
+
+
+def _split_of(rng: np.random.Generator, n: int, fractions: dict[str, float]) -> np.ndarray:
+    """0/1/2 = train/val/test per event, drawn from the file's own random stream."""
+    edges = np.cumsum([fractions[s] for s in SPLITS])
+    return np.searchsorted(edges / edges[-1], rng.uniform(size=n), side="right").clip(0, 2)
+
+
+def fit_scaler(files: list[Path], fractions: dict[str, float], seeds: list[int]) -> dict:
+    """Means and standard deviations of the transformed variables over training events."""
+    keys = scaler_keys()
+    sums = {k: np.zeros(3) for k in keys}  # count, sum, sum of squares
+    per_label: dict[int, int] = {}
+    for path, seed in zip(files, seeds):
+        rng = np.random.default_rng(seed)
+        for batch in _batches(path):
+            train = _split_of(rng, batch.num_rows, fractions) == 0
+            labels = np.asarray(batch.column("label"))[train]
+            for label, count in zip(*np.unique(labels, return_counts=True)):
+                per_label[int(label)] = per_label.get(int(label), 0) + int(count)
+            for key in keys:
+                kind = transform_of(key.split("_", 1)[1] if key not in F.EVENT_VARS else key)
+                for column, presence in _columns_of(key):
+                    x, present = _values(batch, column, presence)
+                    x = _apply(kind, x[train & present])
+                    sums[key] += (x.size, x.sum(), np.square(x).sum())
+    for label in range(F.N_CLASSES):
+        if per_label.get(label, 0) == 0:
+            raise DatasetError(f"no training events with label {label} in {', '.join(map(str, files))}")
+    scaler = {}
+    for key, (count, total, squares) in sums.items():
+        var = key.split("_", 1)[1] if key not in F.EVENT_VARS else key
+        mean = total / count if count else 0.0
+        std = float(np.sqrt(max(squares / count - mean**2, 0.0))) if count else 1.0
+        scaler[key] = {"transform": transform_of(var), "mean": float(mean), "std": std if std > 1e-6 else 1.0,
+                       "count": int(count)}
+    return {"version": 1, "variables": scaler, "train_events_per_label": per_label}
+
+
+def transform_batch(batch: pa.RecordBatch, scaler: dict) -> pa.Table:
+    """Standardise one batch: meta columns, scaled features (0 where missing), presence flags."""
+    out = {name: batch.column(name) for name in F.META_COLUMNS}
+    flags = {}
+    for key, spec in scaler["variables"].items():
+        for column, presence in _columns_of(key):
+            x, present = _values(batch, column, presence)
+            z = (_apply(spec["transform"], x) - spec["mean"]) / spec["std"]
+            out[column] = pa.array(np.where(present, z, 0.0).astype(np.float32))
+            flags[presence or f"{column}_present"] = pa.array(present)
+    return pa.table({**out, **flags})
+
+
+def standardize(class_files: list[Path], anomaly_files: dict[str, list[Path]], out_dir: Path,
+                fractions: dict[str, float], seed: int) -> dict:
+    """Write ``{train,val,test}.parquet``, ``anomaly/{sample}.parquet`` and ``scaler.json``."""
+    import zlib
+
+    seeds = [zlib.crc32(f"{seed}/{Path(p).parent.name}/{Path(p).name}".encode()) for p in class_files]
+    scaler = fit_scaler(class_files, fractions, seeds)
+    out_dir = Path(out_dir)
+    counts = {s: 0 for s in SPLITS}
+    with atomic_path(out_dir / "train.parquet") as t0, atomic_path(out_dir / "val.parquet") as t1, \
+            atomic_path(out_dir / "test.parquet") as t2:
+        writers = [None, None, None]
+        try:
+            for path, file_seed in zip(class_files, seeds):
+                rng = np.random.default_rng(file_seed)
+                for batch in _batches(path):
+                    split = _split_of(rng, batch.num_rows, fractions)
+                    table = transform_batch(batch, scaler)
+                    for i, tmp in enumerate((t0, t1, t2)):
+                        part = table.filter(pa.array(split == i))
+                        writers[i] = writers[i] or pq.ParquetWriter(tmp, part.schema)
+                        writers[i].write_table(part)
+                        counts[SPLITS[i]] += part.num_rows
+        finally:
+            for w in writers:
+                if w is not None:
+                    w.close()
+        for split, n in counts.items():
+            if n == 0:
+                raise DatasetError(f"the {split} split is empty; more events or a larger split.{split} needed")
+    for sample, files in anomaly_files.items():
+        _transform_files(files, out_dir / "anomaly" / f"{sample}.parquet", scaler)
+    with atomic_path(out_dir / "scaler.json") as tmp:
+        tmp.write_text(json.dumps(scaler, indent=1))
+    log.info("split sizes: %s", counts)
+    return {"counts": counts, "scaler": scaler}
+
+
+def _transform_files(files: list[Path], out: Path, scaler: dict) -> None:
+    with atomic_path(out) as tmp:
+        writer = None
+        try:
+            for path in files:
+                for batch in _batches(path):
+                    table = transform_batch(batch, scaler)
+                    writer = writer or pq.ParquetWriter(tmp, table.schema)
+                    writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+
+
+def load_scaler(path: str | Path) -> dict:
+    with open(path) as handle:
+        return json.load(handle)
+
+
+# ------------------------------------------------------------------ model inputs
+
+
+def to_arrays(table: pa.Table) -> dict[str, np.ndarray]:
+    """Standardised table -> model inputs: objects (N, 16, 6), presence, event (N, 5), known."""
+    n = table.num_rows
+    obj = np.stack([np.asarray(table.column(c), dtype=np.float32) for c in F.object_columns()], axis=1)
+    return {
+        "objects": obj.reshape(n, F.N_SLOTS, len(F.OBJECT_VARS)),
+        "present": np.stack([np.asarray(table.column(c)) for c in F.present_columns()], axis=1).astype(bool),
+        "event": np.stack([np.asarray(table.column(c), dtype=np.float32) for c in F.EVENT_VARS], axis=1),
+        "known": np.stack([np.asarray(table.column(f"{c}_present")) for c in F.EVENT_VARS], axis=1).astype(bool),
+        "label": np.asarray(table.column("label")).astype(np.int64),
+        "sample": np.asarray(table.column("sample").to_pylist(), dtype=object),
+        "event_id": np.asarray(table.column("event")).astype(np.int64),
+        "weight": np.asarray(table.column("weight")).astype(np.float32),
+    }
+
+
+def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    return to_arrays(pq.read_table(path))
+
+
+def flat_matrix(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """Flat (N, 101) matrix for the BDT: missing entries as NaN, which trees handle natively."""
+    obj = np.where(arrays["present"][..., None], arrays["objects"], np.nan).reshape(len(arrays["label"]), -1)
+    evt = np.where(arrays["known"], arrays["event"], np.nan)
+    return np.concatenate([obj, evt], axis=1)

@@ -1,0 +1,222 @@
+"""The training loop shared by pretraining and classification.
+
+AdamW with linear warm-up and cosine decay, early stopping on the validation loss,
+the best weights kept, a resumable checkpoint after every epoch, a CSV history and a
+progress bar. Batches are cut from tensors held on the device (no per-sample Python).
+Every epoch reseeds from (seed, epoch), so a resumed run continues exactly as an
+uninterrupted one would. Under ``torch.distributed`` each rank trains on its share of
+every batch (DDP) and rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from colliderfm.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.05
+    patience: int = 3
+    min_delta: float = 0.0
+    seed: int = 1
+
+    @classmethod
+    def from_config(cls, block: dict, seed: int) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(seed=seed, **{k: v for k, v in block.items() if k in names})
+
+
+# ------------------------------------------------------------------- environment
+
+
+def pick_device(choice: str = "auto") -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config device: cuda, but PyTorch sees no CUDA device")
+    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    rank = int(os.environ.get("LOCAL_RANK", 0))
+    return torch.device("cuda", rank % torch.cuda.device_count())
+
+
+def setup_torch(threads: int, seed: int) -> None:
+    """Deterministic CPU numerics with a fixed number of threads."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def rank_and_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA; plain float32 on the CPU (reproducible there)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def to_tensors(arrays: dict, device: torch.device, keys=("objects", "present", "event", "known", "label")) -> dict:
+    return {k: torch.as_tensor(arrays[k]).to(device) for k in keys}
+
+
+def lr_lambda(total_steps: int, warmup: float) -> Callable[[int], float]:
+    warm = max(1, int(total_steps * warmup))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, total_steps - warm)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+def fingerprint(*parts) -> str:
+    """Identifies a training setup so a checkpoint is resumed only by the same setup."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------- loop
+
+
+LossFn = Callable[[torch.nn.Module, dict, torch.Generator], torch.Tensor]
+
+
+def _batches(n: int, size: int, generator: torch.Generator, device: torch.device, shuffle: bool):
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    order = order.to(device)
+    rank, world = rank_and_world()
+    for start in range(0, n, size):
+        yield order[start:start + size][rank::world]
+
+
+def _mean_loss(model, loss_fn, data: dict, size: int, seed: int, device) -> float:
+    """Validation loss with a fixed random stream (same masks every epoch)."""
+    generator = torch.Generator().manual_seed(seed)
+    n = len(data["label"])
+    total, count = torch.zeros((), device=device), torch.zeros((), device=device)
+    model.eval()
+    with torch.no_grad(), autocast(device):
+        for idx in _batches(n, size, generator, device, shuffle=False):
+            batch = {k: v[idx] for k, v in data.items()}
+            total += loss_fn(model, batch, generator).float() * len(idx)
+            count += len(idx)
+    if rank_and_world()[1] > 1:
+        dist.all_reduce(total)
+        dist.all_reduce(count)
+    return float(total / count)
+
+
+def fit(model: torch.nn.Module, loss_fn: LossFn, train: dict, val: dict, cfg: TrainConfig,
+        checkpoint: Path, setup_id: str, device: torch.device, desc: str = "train") -> list[dict]:
+    """Train ``model`` in place (best weights at the end); returns the per-epoch history."""
+    rank, world = rank_and_world()
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    n = len(train["label"])
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.epochs * steps_per_epoch, cfg.warmup))
+    state = {"epoch": 0, "best_loss": math.inf, "best_state": None, "bad_epochs": 0, "history": []}
+    state = _resume(checkpoint, setup_id, model, opt, sched, state, device)
+
+    while state["epoch"] < cfg.epochs and state["bad_epochs"] < cfg.patience:
+        epoch = state["epoch"]
+        torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout stream
+        generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        start, total, seen = time.perf_counter(), 0.0, 0
+        net.train()
+        bar = tqdm(_batches(n, cfg.batch_size, generator, device, shuffle=True), total=steps_per_epoch,
+                   desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, mininterval=5.0,
+                   disable=rank != 0, leave=True)
+        for idx in bar:
+            batch = {k: v[idx] for k, v in train.items()}
+            with autocast(device):
+                loss = loss_fn(net, batch, generator)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss) * len(idx)
+            seen += len(idx)
+        val_loss = _mean_loss(model, loss_fn, val, cfg.batch_size, cfg.seed, device)
+        elapsed = time.perf_counter() - start
+        row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "val_loss": val_loss,
+               "lr": sched.get_last_lr()[0], "seconds": elapsed, "events_per_second": seen * world / elapsed}
+        state["history"].append(row)
+        if val_loss < state["best_loss"] - cfg.min_delta:
+            state.update(best_loss=val_loss, bad_epochs=0,
+                         best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch + 1
+        log.info("%s epoch %d: train %.4f  val %.4f  (%.0f events/s)", desc, epoch + 1, row["train_loss"],
+                 val_loss, row["events_per_second"])
+        if rank == 0:
+            _save_checkpoint(checkpoint, setup_id, model, opt, sched, state)
+    model.load_state_dict(state["best_state"])
+    return state["history"]
+
+
+def _save_checkpoint(path: Path, setup_id, model, opt, sched, state) -> None:
+    payload = {"setup_id": setup_id, "model": model.state_dict(), "optimizer": opt.state_dict(),
+               "scheduler": sched.state_dict(), **{k: state[k] for k in state}}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def _resume(path: Path, setup_id: str, model, opt, sched, state: dict, device) -> dict:
+    if not path.exists():
+        return state
+    saved = torch.load(path, map_location=device, weights_only=True)
+    if saved.get("setup_id") != setup_id:
+        log.warning("%s: checkpoint from a different setup; starting afresh", path)
+        return state
+    model.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["optimizer"])
+    sched.load_state_dict(saved["scheduler"])
+    log.info("%s: resuming after epoch %d", path, saved["epoch"])
+    return {k: saved[k] for k in state}
+
+
+def write_history(history: list[dict], path: Path) -> None:
+    import pandas as pd
+
+    with atomic_path(path) as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)
+
+
+def save_model(payload: dict, path: Path) -> None:
+    """Save a checkpoint of plain tensors and Python values (``weights_only`` loadable)."""
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_model(path: Path, map_location="cpu") -> dict:
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def copy_state(model: torch.nn.Module) -> dict:
+    return copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})

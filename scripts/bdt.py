@@ -1,0 +1,8 @@
+"""Rule bdt: gradient-boosted trees on the flat variables."""
+
+from colliderfm import bdt
+from colliderfm.logs import job
+
+with job(snakemake):
+    bdt.run(snakemake.input.train, snakemake.params.bdt, snakemake.params.seed, snakemake.threads,
+            snakemake.output.model)

@@ -1,0 +1,9 @@
+"""Rule ingest: one Delphes file -> universal variables (Parquet)."""
+
+from colliderfm import ingest
+from colliderfm.logs import job
+
+with job(snakemake):
+    p = snakemake.params
+    ingest.ingest_files([snakemake.input[0]], snakemake.output[0], snakemake.wildcards.sample, p.label,
+                        ingest.Selection.from_config(p.config))

@@ -1,0 +1,53 @@
+# The top-multiplicity classifier: fine-tuned from the pretrained encoder, or from scratch
+# (the baseline that shows what pretraining buys). Both share seeds and settings.
+
+
+rule finetune:
+    input:
+        train=DATASET["train"],
+        val=DATASET["val"],
+        scaler="results/dataset/scaler.json",
+        pretrained="results/models/{variant}/pretrained.pt",
+    output:
+        model="results/models/{variant}/finetune_{pct}pct/classifier.pt",
+        history="results/models/{variant}/finetune_{pct}pct/history.csv",
+    log:
+        "results/logs/finetune/{variant}_{pct}pct.log",
+    threads: config["threads"]
+    resources:
+        **gpu_resources(),
+    params:
+        variant=variant_params,
+        dropout=config["model"]["dropout"],
+        block=config["classifier"],
+        fraction=lambda w: float(w.pct) / 100,
+        seed=lambda w: cfg.seed_for(config, "classifier", w.variant, w.pct),
+        device=config["device"],
+        selection={**config["selection"], **config["ingest"]},
+    script:
+        "../../scripts/classify.py"
+
+
+rule scratch:
+    input:
+        train=DATASET["train"],
+        val=DATASET["val"],
+        scaler="results/dataset/scaler.json",
+    output:
+        model="results/models/{variant}/scratch_{pct}pct/classifier.pt",
+        history="results/models/{variant}/scratch_{pct}pct/history.csv",
+    log:
+        "results/logs/scratch/{variant}_{pct}pct.log",
+    threads: config["threads"]
+    resources:
+        **gpu_resources(),
+    params:
+        variant=variant_params,
+        dropout=config["model"]["dropout"],
+        block=config["classifier"],
+        fraction=lambda w: float(w.pct) / 100,
+        seed=lambda w: cfg.seed_for(config, "classifier", w.variant, w.pct),
+        device=config["device"],
+        selection={**config["selection"], **config["ingest"]},
+    script:
+        "../../scripts/classify.py"

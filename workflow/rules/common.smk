@@ -1,0 +1,126 @@
+# Helpers shared by the rules: validated config, sample/shard/model lists, resources.
+
+import sys
+
+from colliderfm import config as cfg
+
+try:
+    cfg.validate(config)
+    SHARDS = {sample: cfg.shards(config, sample) for sample in config["samples"]}
+except cfg.ConfigError as err:
+    sys.exit(f"colliderfm: {err}")
+
+CLASS_SAMPLES = cfg.classification_samples(config)
+BACKGROUND = cfg.anomaly_sample(config, "background")
+SIGNAL = cfg.anomaly_sample(config, "signal")
+VARIANTS = list(config["model"]["variants"])
+MODELS = cfg.model_specs(config)
+DATASET = {split: f"results/dataset/{split}.parquet" for split in ("train", "val", "test")}
+
+
+wildcard_constraints:
+    sample=r"[A-Za-z][A-Za-z0-9_]*",
+    variant=r"[A-Za-z][A-Za-z0-9_]*",
+    shard=r"[^/]+",
+    pct=r"[0-9.]+",
+    model=r"[A-Za-z0-9_.\-]+",
+
+
+def feature_files(samples):
+    return [
+        f"results/features/{sample}/{shard}.parquet"
+        for sample in samples
+        for shard in SHARDS[sample]
+    ]
+
+
+def events_file(wildcards):
+    """A generated shard, or the user's own Delphes file."""
+    given = SHARDS[wildcards.sample][wildcards.shard]
+    return given or f"resources/events/{wildcards.sample}/{wildcards.shard}.root"
+
+
+def sample_label(wildcards):
+    return config["samples"][wildcards.sample].get("label", -1)
+
+
+def variant_params(wildcards):
+    return config["model"]["variants"][wildcards.variant]
+
+
+def gpu_resources():
+    """Resources of the jobs that train or run a network (GPU nodes on a cluster)."""
+    r = config["resources"]
+    return dict(gpu=r["gpu"], mem_mb=r["train_mem_mb"], runtime=r["train_runtime"])
+
+
+def model_file(wildcards):
+    spec = cfg.spec_from_name(wildcards.model)
+    name = "bdt.joblib" if spec.init == "bdt" else "classifier.pt"
+    return f"{spec.directory}/{name}"
+
+
+def model_gpus(wildcards):
+    return 0 if wildcards.model == "bdt" else config["resources"]["gpu"]
+
+
+def metrics_files():
+    return [f"results/eval/{m.name}/metrics.json" for m in MODELS]
+
+
+# ------------------------------------------------------------------------- figures
+
+FIGURE_CATEGORY = {
+    "variants": "Classification",
+    "data_efficiency": "Classification",
+    "roc_models": "Classification",
+    "training": "Pretraining and training",
+    "reconstruction": "Pretraining and training",
+    "inputs": "Input variables",
+    "anomaly_auc": "Anomaly search",
+}
+
+
+def figure_outputs(directory, names, category=None, subcategory=None):
+    """Every figure in every configured format; the first format goes into the report."""
+    formats = config["plots"]["formats"]
+    shown = "png" if "png" in formats else formats[0]
+    outputs = {}
+    for name in names:
+        for ext in formats:
+            path = f"{directory}/{name}.{ext}"
+            if ext == shown:
+                path = report(
+                    path,
+                    caption=f"../report/{name}.rst",
+                    category=category or FIGURE_CATEGORY[name],
+                    subcategory=subcategory,
+                    labels={"figure": name.replace("_", " ")},
+                )
+            outputs[f"{name}_{ext}"] = path
+    return outputs
+
+
+def full_models():
+    return [m.name for m in MODELS if m.fraction == 1.0]
+
+
+def history_files():
+    files = {f"{v}/pretrain": f"results/models/{v}/pretrain_history.csv" for v in VARIANTS}
+    for v in VARIANTS:
+        for stage in ("finetune", "scratch"):
+            files[f"{v}/{stage}"] = f"results/models/{v}/{stage}_100pct/history.csv"
+    return files
+
+
+def all_figures():
+    from colliderfm.plots import MODEL_FIGURES, STUDY_FIGURES
+
+    ext = config["plots"]["formats"]
+    figures = expand("results/plots/study/{name}.{ext}", name=STUDY_FIGURES, ext=ext)
+    return figures + expand(
+        "results/plots/models/{model}/{name}.{ext}",
+        model=[m.name for m in MODELS],
+        name=MODEL_FIGURES,
+        ext=ext,
+    )

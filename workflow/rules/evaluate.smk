@@ -1,0 +1,23 @@
+# Metrics and per-event predictions (with the entropy anomaly score) of each model.
+
+
+rule evaluate:
+    input:
+        model=model_file,
+        **DATASET,
+        background=f"results/dataset/anomaly/{BACKGROUND}.parquet",
+        signal=f"results/dataset/anomaly/{SIGNAL}.parquet",
+    output:
+        predictions="results/eval/{model}/predictions.parquet",
+        metrics="results/eval/{model}/metrics.json",
+    log:
+        "results/logs/evaluate/{model}.log",
+    threads: config["threads"]
+    resources:
+        gpu=model_gpus,
+    params:
+        background=BACKGROUND,
+        signal=SIGNAL,
+        device=config["device"],
+    script:
+        "../../scripts/evaluate.py"

@@ -1,0 +1,24 @@
+# Masked-variable pretraining of the encoder of each variant.
+
+
+rule pretrain:
+    input:
+        train=DATASET["train"],
+        val=DATASET["val"],
+    output:
+        model="results/models/{variant}/pretrained.pt",
+        history="results/models/{variant}/pretrain_history.csv",
+        reconstruction="results/models/{variant}/pretrain_reconstruction.csv",
+    log:
+        "results/logs/pretrain/{variant}.log",
+    threads: config["threads"]
+    resources:
+        **gpu_resources(),
+    params:
+        variant=variant_params,
+        dropout=config["model"]["dropout"],
+        block=config["pretrain"],
+        seed=lambda w: cfg.seed_for(config, "pretrain", w.variant),
+        device=config["device"],
+    script:
+        "../../scripts/pretrain.py"
