@@ -46,20 +46,28 @@ def scores_from_logits(logits: np.ndarray) -> dict[str, np.ndarray]:
 # ----------------------------------------------------------------- model outputs
 
 
-def transformer_logits(model_path: Path, arrays: dict, device: str = "cpu", batch_size: int = 8192) -> np.ndarray:
+def network_logits(model, arrays: dict, device, batch_size: int = 8192) -> np.ndarray:
+    """Logits of a loaded classifier, in batches."""
     import torch
 
-    from colliderfm.classify import load_classifier
-    from colliderfm.train import autocast, pick_device, to_tensors
+    from colliderfm.train import autocast, to_tensors
 
-    dev = pick_device(device)
-    model, _ = load_classifier(model_path, dev)
-    data = to_tensors(arrays, dev)
+    data = to_tensors(arrays, device)
     out = []
-    with torch.no_grad(), autocast(dev):
+    with torch.no_grad(), autocast(device):
         for start in range(0, len(data["label"]), batch_size):
             out.append(model(**{k: v[start:start + batch_size] for k, v in data.items()}).float().cpu().numpy())
     return np.concatenate(out)
+
+
+def transformer_logits(model_path: Path, device: str = "cpu"):
+    """A logits function of the classifier stored at ``model_path`` (loaded once)."""
+    from colliderfm.classify import load_classifier
+    from colliderfm.train import pick_device
+
+    dev = pick_device(device)
+    model, _ = load_classifier(model_path, dev)
+    return lambda arrays: network_logits(model, arrays, dev)
 
 
 def bdt_logits(model_path: Path, arrays: dict) -> np.ndarray:
@@ -136,8 +144,7 @@ def run(model_name: str, model_path: Path, dataset_dir: Path, background: str, s
         import torch
 
         torch.set_num_threads(threads)
-        frame, val_accuracy = predictions(lambda a: transformer_logits(model_path, a, device), dataset_dir,
-                                          [background, signal])
+        frame, val_accuracy = predictions(transformer_logits(model_path, device), dataset_dir, [background, signal])
     result = {"model": model_name, "val_accuracy": val_accuracy, **metrics_from_predictions(frame, background, signal)}
     with atomic_path(out_predictions) as tmp:
         frame.to_parquet(tmp, index=False)

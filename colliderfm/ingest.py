@@ -72,6 +72,10 @@ def open_tree(path: str | Path, tree: str = "Delphes"):
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: input file does not exist")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"root":
+        raise IngestError(f"{path}: not a ROOT file (starts with {magic!r}, not b'root')")
     try:
         handle = uproot.open(path)
         classes = handle.classnames()
@@ -192,12 +196,12 @@ def ingest_files(paths: Iterable[str | Path], out: str | Path, sample: str, labe
     """Ingest Delphes files into one Parquet file; returns counts (read, dropped, written)."""
     paths = [Path(p) for p in paths]
     trees = [open_tree(p, sel.tree) for p in paths]  # every input checked before writing
-    target = schema()
     stats = {"read": 0, "nonfinite": 0, "selected": 0}
     with atomic_path(out, overwrite) as tmp:
-        with pq.ParquetWriter(tmp, target) as writer:
+        with pq.ParquetWriter(tmp, schema()) as writer:
             for path, tree in zip(paths, trees):
-                _ingest_tree(path, tree, writer, sample, label, sel, target, stats)
+                for table in feature_tables(path, tree, sample, label, sel, stats):
+                    writer.write_table(table)
         if stats["selected"] == 0:
             raise IngestError(f"{', '.join(map(str, paths))}: no events left after the selection "
                               f"({stats['read']} read, {stats['nonfinite']} dropped for NaN/inf; "
@@ -208,19 +212,20 @@ def ingest_files(paths: Iterable[str | Path], out: str | Path, sample: str, labe
     return stats
 
 
-def _ingest_tree(path, tree, writer, sample, label, sel, target, stats):
-    entry = 0
+def feature_tables(path, tree, sample: str, label: int, sel: Selection, stats: dict):
+    """Selected events of one tree as Parquet-ready tables, one per chunk; ``stats`` counts."""
+    target, entry = schema(), 0
     try:
-        chunks = tree.iterate(_leaves(tree), step_size=sel.step_size, library="ak")
-        for chunk in chunks:
+        for chunk in tree.iterate(_leaves(tree), step_size=sel.step_size, library="ak"):
             bad = _nonfinite_events(chunk, path, sel.nonfinite)
             cols = build_features(chunk, sel)
             keep = ~bad & (cols["n_jets"] >= sel.min_jets) & (cols["n_leptons"] >= sel.min_leptons)
-            writer.write_table(_table(cols, keep, entry, sample, label, target))
+            table = _table(cols, keep, entry, sample, label, target)
             stats["read"] += len(chunk)
             stats["nonfinite"] += int(bad.sum())
             stats["selected"] += int(keep.sum())
             entry += len(chunk)
+            yield table
     except IngestError:
         raise
     except Exception as err:  # damaged baskets, truncated files, undecodable leaves

@@ -1,0 +1,5 @@
+import sys
+
+from colliderfm.cli import main
+
+sys.exit(main())
