@@ -26,8 +26,8 @@ include: "workflow/rules/summary.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/summary.csv",
         "results/summary.md",
         all_figures(),
-    default_target: True

@@ -15,6 +15,8 @@ from colliderfm.standardize import load_arrays, load_scaler
 
 log = logging.getLogger(__name__)
 
+ARCHITECTURE = ("dim", "heads", "layers", "ff")  # what must match between pretraining and fine-tuning
+
 
 def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Indices of ``fraction`` of the events of every class (at least one each), sorted."""
@@ -48,9 +50,10 @@ def run(train_path: Path, val_path: Path, scaler_path: Path, pretrained_path: Pa
     init = "scratch"
     if pretrained_path is not None:
         pretrained = T.load_model(pretrained_path)
-        if pretrained["model_config"] != dataclasses.asdict(cfg):
+        shape = {k: v for k, v in dataclasses.asdict(cfg).items() if k in ARCHITECTURE}
+        if {k: pretrained["model_config"][k] for k in ARCHITECTURE} != shape:
             raise ValueError(f"{pretrained_path}: pretrained with {pretrained['model_config']}, "
-                             f"but variant {variant_name} is {dataclasses.asdict(cfg)}")
+                             f"but variant {variant_name} is {shape}")
         model.encoder.load_state_dict(encoder_state(pretrained))
         init = "pretrained"
     model.to(dev)

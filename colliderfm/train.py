@@ -40,6 +40,7 @@ class TrainConfig:
     warmup: float = 0.05
     patience: int = 3
     min_delta: float = 0.0
+    min_epoch_events: int = 0  # small training sets are cycled to at least this many events per epoch
     seed: int = 1
 
     @classmethod
@@ -105,9 +106,16 @@ def fingerprint(*parts) -> str:
 LossFn = Callable[[torch.nn.Module, dict, torch.Generator], torch.Tensor]
 
 
-def _batches(n: int, size: int, generator: torch.Generator, device: torch.device, shuffle: bool):
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+def _batches(n: int, size: int, generator: torch.Generator, device: torch.device, shuffle: bool,
+             epoch_events: int = 0):
+    """Index batches of one epoch; with ``epoch_events`` > n, whole reshuffled passes are chained."""
+    if not shuffle:
+        order = torch.arange(n)
+    else:
+        passes = max(1, -(-epoch_events // n))
+        order = torch.cat([torch.randperm(n, generator=generator) for _ in range(passes)])[:max(n, epoch_events)]
     order = order.to(device)
+    n = len(order)
     rank, world = rank_and_world()
     for start in range(0, n, size):
         yield order[start:start + size][rank::world]
@@ -136,7 +144,7 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, train: dict, val: dict, cfg: Tr
     rank, world = rank_and_world()
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     n = len(train["label"])
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    steps_per_epoch = math.ceil(max(n, cfg.min_epoch_events) / cfg.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.epochs * steps_per_epoch, cfg.warmup))
     state = {"epoch": 0, "best_loss": math.inf, "best_state": None, "bad_epochs": 0, "history": []}
@@ -148,7 +156,7 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, train: dict, val: dict, cfg: Tr
         generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         start, total, seen = time.perf_counter(), 0.0, 0
         net.train()
-        bar = tqdm(_batches(n, cfg.batch_size, generator, device, shuffle=True), total=steps_per_epoch,
+        bar = tqdm(_batches(n, cfg.batch_size, generator, device, True, cfg.min_epoch_events), total=steps_per_epoch,
                    desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, mininterval=5.0,
                    disable=rank != 0, leave=True)
         for idx in bar:
@@ -159,7 +167,7 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, train: dict, val: dict, cfg: Tr
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
             seen += len(idx)
         val_loss = _mean_loss(model, loss_fn, val, cfg.batch_size, cfg.seed, device)
         elapsed = time.perf_counter() - start

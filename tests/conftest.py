@@ -53,3 +53,24 @@ def generated(tmp_path_factory):
 def _quiet_threads(monkeypatch):
     # Keep numerical libraries to the machine's cores when tests run side by side.
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
+
+
+SMALL_SAMPLES = {"tops0": ("wjets", 0), "tops1": ("tchan", 1), "tops2": ("ttbar", 2), "tops3": ("ttt", 3),
+                 "tops4": ("tttt", 4), "tchan_sm": ("tchan", -1), "tchan_dm": ("tchan_dm", -1)}
+
+
+@pytest.fixture(scope="session")
+def dataset_dir(tmp_path_factory, generated) -> Path:
+    """A small standardised dataset (train/val/test/anomaly + scaler) made through the library."""
+    from colliderfm import ingest, standardize
+
+    root = tmp_path_factory.mktemp("dataset")
+    features = {}
+    for i, (sample, (process, label)) in enumerate(SMALL_SAMPLES.items()):
+        out = root / "features" / sample / "shard.parquet"
+        ingest.ingest_files([generated(process, 500, 100 + i)], out, sample, label)
+        features[sample] = out
+    classes = [features[s] for s in SMALL_SAMPLES if SMALL_SAMPLES[s][1] >= 0]
+    standardize.standardize(classes, {"tchan_sm": [features["tchan_sm"]], "tchan_dm": [features["tchan_dm"]]},
+                            root / "dataset", {"train": 0.6, "val": 0.2, "test": 0.2}, seed=3)
+    return root / "dataset"

@@ -15,7 +15,9 @@ BACKGROUND = cfg.anomaly_sample(config, "background")
 SIGNAL = cfg.anomaly_sample(config, "signal")
 VARIANTS = list(config["model"]["variants"])
 MODELS = cfg.model_specs(config)
-DATASET = {split: f"results/dataset/{split}.parquet" for split in ("train", "val", "test")}
+DATASET = {
+    split: f"results/dataset/{split}.parquet" for split in ("train", "val", "test")
+}
 
 
 wildcard_constraints:
@@ -106,7 +108,9 @@ def full_models():
 
 
 def history_files():
-    files = {f"{v}/pretrain": f"results/models/{v}/pretrain_history.csv" for v in VARIANTS}
+    files = {
+        f"{v}/pretrain": f"results/models/{v}/pretrain_history.csv" for v in VARIANTS
+    }
     for v in VARIANTS:
         for stage in ("finetune", "scratch"):
             files[f"{v}/{stage}"] = f"results/models/{v}/{stage}_100pct/history.csv"

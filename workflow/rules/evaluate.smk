@@ -3,8 +3,8 @@
 
 rule evaluate:
     input:
-        model=model_file,
         **DATASET,
+        model=model_file,
         background=f"results/dataset/anomaly/{BACKGROUND}.parquet",
         signal=f"results/dataset/anomaly/{SIGNAL}.parquet",
     output:

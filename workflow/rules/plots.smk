@@ -7,7 +7,9 @@ from colliderfm.plots import MODEL_FIGURES, STUDY_FIGURES
 rule plots:
     input:
         metrics=metrics_files(),
-        predictions=expand("results/eval/{model}/predictions.parquet", model=full_models()),
+        predictions=expand(
+            "results/eval/{model}/predictions.parquet", model=full_models()
+        ),
         histories=list(history_files().values()),
         reconstructions=expand(
             "results/models/{variant}/pretrain_reconstruction.csv", variant=VARIANTS

@@ -6,7 +6,9 @@ rule summary:
         metrics_files(),
     output:
         csv="results/summary.csv",
-        md=report("results/summary.md", category="Summary", caption="../report/summary.rst"),
+        md=report(
+            "results/summary.md", category="Summary", caption="../report/summary.rst"
+        ),
     log:
         "results/logs/summary.log",
     script:

@@ -1,0 +1,90 @@
+"""Config validation: defaults, and one message naming the key for every kind of mistake."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from colliderfm import config as cfg
+from conftest import REPO
+
+
+@pytest.fixture()
+def base() -> dict:
+    return yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+
+
+def test_shipped_configs_are_valid():
+    for name in ("config.yaml", "test.yaml"):
+        config = cfg.load(REPO / "config" / name)
+        assert set(config["model"]["variants"])
+    default = cfg.load(REPO / "config" / "config.yaml")
+    assert list(default["model"]["variants"]) == ["small_1h", "small_5h", "large_1h", "large_5h"]
+    assert default["pretrain"]["mask_fraction"] == 0.3
+
+
+def test_defaults_are_filled(base):
+    config = cfg.validate(base)
+    assert config["selection"]["jet_pt_min"] == 25.0
+    assert config["ingest"]["tree"] == "Delphes"
+    assert config["pretrain"]["mask_fraction"] == 0.3
+    assert config["split"] == {"train": 0.6, "val": 0.2, "test": 0.2}
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda c: c["pretrain"].update(epochs="many"), "pretrain.epochs"),
+    (lambda c: c.update(seeed=3), "<top level>"),
+    (lambda c: c["classifier"].update(learning_rate=0.1), "classifier"),
+    (lambda c: c["model"]["variants"].update(tiny={"dim": 12, "heads": 5}), "model.variants.tiny"),
+    (lambda c: c["data_efficiency"].update(variants=["huge"]), "data_efficiency.variants"),
+    (lambda c: c["samples"].pop("tops3"), "samples"),
+    (lambda c: c["samples"].update({"../evil": {"label": 1, "generate": {"tchan": 10}}}), "samples"),
+    (lambda c: c["model"]["variants"].update({"a b": {"dim": 10, "heads": 1}}), "model.variants"),
+    (lambda c: c["samples"]["tops2"].update(files=["x.root"]), "samples.tops2"),
+    (lambda c: c["samples"]["tops2"]["generate"].update(qcd=10), "samples.tops2.generate"),
+    (lambda c: c.update(split={"train": 0.5, "val": 0.2, "test": 0.2}), "split"),
+    (lambda c: c["samples"]["tchan_dm"].update(anomaly="background"), "samples"),
+    (lambda c: c.update(device="tpu"), "device"),
+    (lambda c: c["plots"].update(formats=["gif"]), "plots.formats.0"),
+])
+def test_mistakes_name_the_key(base, change, key):
+    bad = copy.deepcopy(base)
+    change(bad)
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate(bad)
+    assert f"config key '{key}'" in str(err.value)
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("seed: !!python/object/apply:os.system ['echo owned']\n")
+    with pytest.raises(cfg.ConfigError, match="not valid YAML"):
+        cfg.load(path)
+
+
+def test_missing_files_of_a_sample_are_named(base, tmp_path):
+    base["samples"]["tops2"] = {"label": 2, "files": [str(tmp_path / "nothing-*.root")]}
+    config = cfg.validate(base)
+    with pytest.raises(cfg.ConfigError, match=r"samples\.tops2\.files\[0\]"):
+        cfg.shards(config, "tops2")
+
+
+def test_shards_cover_every_event(base):
+    base["simulation"] = {"events_per_shard": 250}
+    config = cfg.validate(base)
+    shards = cfg.shards(config, "tops0")
+    assert list(shards) == ["wjets-0", "wjets-1", "zjets-0", "zjets-1"]
+    events = [cfg.shard_events(config, "tops0", s) for s in shards]
+    assert events == [("wjets", 250, 0), ("wjets", 50, 250), ("zjets", 250, 0), ("zjets", 50, 250)]
+
+
+def test_model_list_and_names_round_trip(base):
+    config = cfg.validate(base)
+    specs = cfg.model_specs(config)
+    names = [s.name for s in specs]
+    assert "small_5h-finetune-10pct" in names and "small_1h-scratch-100pct" in names and "bdt" in names
+    assert "small_1h-finetune-10pct" not in names, "only data-efficiency variants get the label-fraction grid"
+    assert all(cfg.spec_from_name(s.name) == s for s in specs)
+    assert len(set(cfg.seed_for(config, "pretrain", v) for v in config["model"]["variants"])) == 2

@@ -1,0 +1,136 @@
+"""End to end: Snakemake on config/test.yaml in a temporary directory, then checks on what it made."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn import metrics as skm
+
+from colliderfm import config as cfg
+from colliderfm.evaluate import PROB_COLUMNS
+from conftest import REPO, tool
+
+TEST_CONFIG = REPO / "config" / "test.yaml"
+RULES = ["simulate", "ingest", "standardize", "pretrain", "finetune", "scratch", "bdt", "evaluate", "plots",
+         "summary", "all"]
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path = TEST_CONFIG) -> subprocess.CompletedProcess:
+    cmd = [tool("snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(configfile),
+           "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Rule -> job count from the 'Job stats' table of a dry run."""
+    table = output.split("Job stats:")[1].split("\n\n")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+@pytest.fixture(scope="session")
+def run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("workflow")
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def test_config() -> dict:
+    return cfg.load(TEST_CONFIG)
+
+
+def test_summary_has_every_model_with_sane_numbers(run, test_config):
+    summary = pd.read_csv(run / "results" / "summary.csv")
+    expected = {m.name for m in cfg.model_specs(test_config)}
+    assert set(summary["model"]) == expected
+    assert set(test_config["model"]["variants"]) <= set(summary["variant"].dropna())
+    assert set(summary["init"]) == {"pretrained", "scratch", "bdt"}
+    full = summary[summary["label_fraction"] == 1.0]
+    assert (full["accuracy"] > 1 / 5).all(), "every model trained on all labels beats chance (5 classes)"
+    assert (full["macro_auc"] > 0.6).all()
+    assert summary[["anomaly_auc_entropy", "anomaly_auc_max_prob", "anomaly_auc_energy"]].stack().between(0, 1).all()
+    text = (run / "results" / "summary.md").read_text()
+    assert all(name in text for name in expected)
+
+
+def test_predictions_are_probabilities_with_their_entropy(run, test_config):
+    for spec in cfg.model_specs(test_config):
+        pred = pd.read_parquet(run / "results" / "eval" / spec.name / "predictions.parquet")
+        p = pred[PROB_COLUMNS].to_numpy()
+        assert np.allclose(p.sum(axis=1), 1.0, atol=1e-6)
+        assert (p >= 0).all()
+        by_hand = np.array([-sum(x * np.log2(x) for x in row if x > 0) for row in p[:200]])
+        assert np.allclose(pred["entropy"].to_numpy()[:200], by_hand, atol=1e-9)
+        assert pred["entropy"].between(0, np.log2(5) + 1e-9).all()
+        assert set(pred["split"]) == {"test", "anomaly"}
+        assert set(pred.loc[pred["split"] == "anomaly", "sample"]) == {"tchan_sm", "tchan_dm"}
+
+
+def test_metrics_recomputed_with_scikit_learn_match(run, test_config):
+    for spec in cfg.model_specs(test_config):
+        folder = run / "results" / "eval" / spec.name
+        pred = pd.read_parquet(folder / "predictions.parquet")
+        metrics = json.loads((folder / "metrics.json").read_text())
+        test = pred[pred["split"] == "test"]
+        y, p = test["label"].to_numpy(), test[PROB_COLUMNS].to_numpy()
+        assert metrics["accuracy"] == pytest.approx(skm.accuracy_score(y, p.argmax(axis=1)))
+        assert metrics["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, p.argmax(axis=1)))
+        assert metrics["macro_auc"] == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr", average="macro"))
+        assert np.allclose(metrics["confusion"], skm.confusion_matrix(y, p.argmax(axis=1), normalize="true"))
+        anomaly = pred[pred["split"] == "anomaly"]
+        is_dm = anomaly["sample"] == "tchan_dm"
+        assert metrics["anomaly_auc_entropy"] == pytest.approx(skm.roc_auc_score(is_dm, anomaly["entropy"]))
+        # 4-top rejection by hand: background fraction above the score that keeps 30 % of the signal
+        signal, background = p[y == 4, 4], p[y != 4, 4]
+        cut = np.quantile(signal, 0.7)
+        if metrics["rejection_4top_at_30"] is not None and (background >= cut).any():
+            assert metrics["rejection_4top_at_30"] == pytest.approx(1 / np.mean(background >= cut), rel=0.25)
+
+
+def test_second_run_has_nothing_to_do(run):
+    result = snakemake(run, "-n")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_plot_option_reruns_only_plots(run, tmp_path):
+    changed = yaml.safe_load(TEST_CONFIG.read_text())
+    changed["plots"]["dpi"] = changed["plots"].get("dpi", 150) + 1
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(changed))
+    result = snakemake(run, "-n", configfile=path)
+    assert result.returncode == 0, result.stderr
+    assert set(planned_jobs(result.stdout)) == {"plots", "model_plots", "all"}
+
+
+def test_report_collects_every_figure(run):
+    report = run / "results" / "report.html"
+    result = snakemake(run, "--report", str(report))
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = report.read_text(errors="replace")
+    for figure in ("variants", "data_efficiency", "reconstruction", "anomaly_auc", "confusion", "entropy"):
+        assert f"{figure}.png" in html, figure
+
+
+def test_default_config_plans_every_rule(tmp_path):
+    result = snakemake(tmp_path, "-n", configfile=REPO / "config" / "config.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert set(RULES) <= set(planned_jobs(result.stdout))
+
+
+def test_bad_config_stops_naming_the_key(tmp_path):
+    bad = yaml.safe_load(TEST_CONFIG.read_text())
+    bad["pretrain"]["epochs"] = "many"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    result = snakemake(tmp_path, "-n", configfile=path)
+    assert result.returncode != 0
+    assert "pretrain.epochs" in result.stdout + result.stderr
