@@ -42,6 +42,37 @@ def _predict(args) -> None:
     print(f"{args.out}: predictions for {stats['selected']} of {stats['read']} events")
 
 
+def training_job(config: dict, stage: str, variant: str, fraction: float):
+    """The library call a training rule makes, with the same paths and seeds: (function, args)."""
+    from colliderfm import classify, pretrain
+    from colliderfm.config import ConfigError, ModelSpec, seed_for
+
+    if variant not in config["model"]["variants"]:
+        raise ConfigError(f"unknown variant '{variant}' (configured: {', '.join(config['model']['variants'])})")
+    data, models = Path("results/dataset"), Path("results/models") / variant
+    common = (config["model"]["variants"][variant], config["model"]["dropout"])
+    if stage == "pretrain":
+        return pretrain.run, (data / "train.parquet", data / "val.parquet", variant, *common, config["pretrain"],
+                              seed_for(config, "pretrain", variant), config["device"], config["threads"],
+                              models / "pretrained.pt", models / "pretrain_history.csv",
+                              models / "pretrain_reconstruction.csv")
+    spec = ModelSpec(variant, "pretrained" if stage == "finetune" else "scratch", fraction)
+    out = Path(spec.directory)
+    return classify.run, (data / "train.parquet", data / "val.parquet", data / "scaler.json",
+                          models / "pretrained.pt" if stage == "finetune" else None, variant, *common,
+                          config["classifier"], fraction, seed_for(config, "classifier", variant, spec.pct),
+                          config["device"], config["threads"], {**config["selection"], **config["ingest"]},
+                          out / "classifier.pt", out / "history.csv")
+
+
+def _train(args) -> None:
+    from colliderfm import config, distributed
+
+    cfg = config.load(args.config)
+    fn, fn_args = training_job(cfg, args.stage, args.variant, args.fraction)
+    distributed.launch(fn, args.nproc, *fn_args, device=cfg["device"])
+
+
 def _check_config(args) -> None:
     from colliderfm import config
 
@@ -91,6 +122,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=_predict)
+
+    p = sub.add_parser("train", help="one training job of the workflow, e.g. under torchrun or srun (DDP)")
+    p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    p.add_argument("--stage", required=True, choices=["pretrain", "finetune", "scratch"])
+    p.add_argument("--variant", required=True)
+    p.add_argument("--fraction", type=float, default=1.0, help="fraction of the training labels")
+    p.add_argument("--nproc", type=int, default=1, help="processes to spawn on this node (not under torchrun/srun)")
+    p.set_defaults(run=_train)
 
     p = sub.add_parser("check-config", help="validate a workflow config file")
     p.add_argument("config", type=Path)

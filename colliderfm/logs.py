@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 
 from colliderfm.atomic import OutputExistsError
@@ -21,16 +22,28 @@ def configure(stream=None, level=logging.INFO) -> None:
 
 @contextlib.contextmanager
 def job(snakemake):
-    """Send logging, warnings and progress bars to the job's log; a user error ends the job
-    with its one-line message (in the log and on the terminal) instead of a traceback."""
-    terminal = sys.stderr
-    with open(snakemake.log[0], "w") as log_file, contextlib.redirect_stderr(log_file), \
-            contextlib.redirect_stdout(log_file):
-        configure(log_file)
+    """Send logging, warnings, progress bars and any child process's output to the job's log;
+    a user error ends the job with its one-line message (in the log and on the terminal)
+    instead of a traceback."""
+    terminal = os.fdopen(os.dup(2), "w")
+    saved = [os.dup(1), os.dup(2)]
+    with open(snakemake.log[0], "w") as log_file:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd in (1, 2):  # at the descriptor level, so spawned workers write here too
+            os.dup2(log_file.fileno(), fd)
+        configure(sys.stderr)
         logging.captureWarnings(True)
         try:
             yield
         except USER_ERRORS as err:
             logging.getLogger("colliderfm").error("%s", err)
-            print(f"colliderfm error: {err}", file=terminal)
+            print(f"colliderfm error: {err}", file=terminal, flush=True)
             sys.exit(1)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, original in zip((1, 2), saved):
+                os.dup2(original, fd)
+                os.close(original)
+            terminal.close()

@@ -142,7 +142,10 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, train: dict, val: dict, cfg: Tr
         checkpoint: Path, setup_id: str, device: torch.device, desc: str = "train") -> list[dict]:
     """Train ``model`` in place (best weights at the end); returns the per-epoch history."""
     rank, world = rank_and_world()
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        net = model
     n = len(train["label"])
     steps_per_epoch = math.ceil(max(n, cfg.min_epoch_events) / cfg.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
