@@ -48,10 +48,11 @@ def _style(opts: PlotOptions) -> None:
 
 
 def _label(ax, opts: PlotOptions) -> None:
-    mplhep.label.exp_label(exp="colliderfm", llabel=opts.label, com="13", ax=ax, loc=0, fontsize=14)
+    mplhep.label.exp_label(exp="colliderfm", llabel=opts.label, rlabel="", ax=ax, loc=0, fontsize=14)
 
 
 def save(fig, stem: Path, opts: PlotOptions) -> None:
+    fig.tight_layout()
     for ext in opts.formats:
         with atomic_path(Path(f"{stem}.{ext}")) as tmp:
             fig.savefig(tmp, format=ext, dpi=opts.dpi, bbox_inches="tight")
@@ -145,7 +146,7 @@ def variants(table: pd.DataFrame, opts: PlotOptions):
     full = table[(table["fraction"] == 1.0) & (table["init"] != "bdt")]
     names = list(dict.fromkeys(full["variant"]))
     bdt = table[table["init"] == "bdt"]
-    fig, axes = plt.subplots(1, 2, figsize=(14, 6.5))
+    fig, axes = plt.subplots(1, 2, figsize=(16, 7))
     for ax, metric, label in zip(axes, ("accuracy", "macro_auc"), ("Accuracy", "Macro one-vs-rest AUC")):
         for shift, init in ((-0.2, "pretrained"), (0.2, "scratch")):
             part = full[full["init"] == init].set_index("variant").reindex(names)
@@ -224,7 +225,7 @@ INPUT_PANELS = (("n_jets", "$N_{jets}$", None), ("n_bjets", "$N_{b-jets}$", None
 def inputs(feature_files: list[Path], opts: PlotOptions):
     columns = [c for c, _, _ in INPUT_PANELS] + ["label", "jet0_present", "bjet0_present"]
     frame = pd.concat([pd.read_parquet(p, columns=columns) for p in feature_files], ignore_index=True)
-    fig, axes = plt.subplots(2, 3, figsize=(18, 11))
+    fig, axes = plt.subplots(2, 3, figsize=(21, 13))
     for ax, (column, label, span) in zip(axes.flat, INPUT_PANELS):
         values = frame[column].astype(float)
         present = frame.get(column.replace("_pt", "_present"), pd.Series(True, index=frame.index)).astype(bool)
@@ -238,7 +239,8 @@ def inputs(feature_files: list[Path], opts: PlotOptions):
             mplhep.histplot(h, bins, ax=ax, label=CLASS_NAMES[k])
         ax.set_xlabel(label)
         ax.set_ylabel("Normalised events")
-        ax.legend(fontsize=11)
+        ax.legend(fontsize=12, title="top quarks", title_fontsize=12)
+    _label(axes.flat[0], opts)
     return fig
 
 
@@ -249,8 +251,9 @@ def anomaly_auc(table: pd.DataFrame, opts: PlotOptions):
         ax.bar(x + (i - 1) * 0.27, table[f"anomaly_auc_{name}"], 0.27, label=SCORE_LABELS[name])
     ax.axhline(0.5, color="grey", ls=":")
     ax.set_xticks(x, table["model"], rotation=60, ha="right", fontsize=10)
-    ax.set_ylabel("AUC, DM mediator vs SM t-channel")
-    ax.legend(fontsize=12)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("Anomaly AUC (DM vs SM)")
+    ax.legend(fontsize=12, ncol=3, loc="upper right")
     _label(ax, opts)
     return fig
 
