@@ -67,20 +67,32 @@ def schema() -> pa.Schema:
 # ------------------------------------------------------------------ opening files
 
 
+def _reason(err: Exception) -> str:
+    """A wrapped library error on one line (uproot's messages span several)."""
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"
+
+
 def open_tree(path: str | Path, tree: str = "Delphes"):
     """The highest cycle of ``tree`` in ``path``, with every required leaf checked."""
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: input file does not exist")
     with open(path, "rb") as handle:
-        magic = handle.read(4)
+        header = handle.read(20)
+    magic = header[:4]
     if magic != b"root":
         raise IngestError(f"{path}: not a ROOT file (starts with {magic!r}, not b'root')")
+    # fEND, the end of the file as its writer left it: 4 bytes, or 8 from format version 1000000
+    end = int.from_bytes(header[12:20] if int.from_bytes(header[4:8], "big") >= 1000000 else header[12:16], "big")
+    size = path.stat().st_size
+    if size < end:
+        raise IngestError(f"{path}: truncated ROOT file ({size} of {end} bytes), tree '{tree}' can't be read; "
+                          "was a copy or a write interrupted?")
     try:
         handle = uproot.open(path)
         classes = handle.classnames()
     except Exception as err:  # uproot raises several types for non-ROOT / damaged files
-        raise IngestError(f"{path}: not a readable ROOT file ({type(err).__name__}: {err})") from None
+        raise IngestError(f"{path}: not a readable ROOT file ({_reason(err)})") from None
     cycles = [k for k, c in classes.items() if k.split(";")[0] == tree and c == "TTree"]
     if not cycles:
         found = ", ".join(sorted({k.split(';')[0] for k in classes})) or "nothing"
@@ -89,7 +101,7 @@ def open_tree(path: str | Path, tree: str = "Delphes"):
     try:
         t = handle[newest]
     except Exception as err:
-        raise IngestError(f"{path}: TTree '{newest}' can't be read ({type(err).__name__}: {err})") from None
+        raise IngestError(f"{path}: TTree '{newest}' can't be read ({_reason(err)})") from None
     missing = [leaf for leaf in REQUIRED if leaf not in t]
     if missing:
         raise IngestError(f"{path}: tree '{tree}' lacks leaf '{missing[0]}'"
@@ -114,59 +126,95 @@ def _nonfinite_events(chunk: ak.Array, path, policy: str) -> np.ndarray:
     """Events with NaN/inf in any float leaf: fail naming the leaf, or return them to drop."""
     bad = np.zeros(len(chunk), bool)
     for leaf in chunk.fields:
-        values = chunk[leaf]
-        if not np.issubdtype(ak.flatten(values, axis=None).to_numpy().dtype, np.floating):
+        values, offsets = _flat(chunk[leaf])
+        if not np.issubdtype(values.dtype, np.floating):
             continue
-        per_event = ~np.isfinite(values)
-        if per_event.ndim > 1:
-            per_event = ak.any(per_event, axis=1)
-        per_event = ak.to_numpy(per_event)
-        count = int(ak.sum(~np.isfinite(values)))
-        if count and policy == "fail":
-            raise IngestError(f"{path}: leaf '{leaf}' has {count} NaN/inf values in {int(per_event.sum())} "
-                              f"events; set ingest.nonfinite: drop to skip such events")
+        nonfinite = ~np.isfinite(values)
+        if not nonfinite.any():
+            continue
+        per_event = _count_per_event(nonfinite, offsets) > 0
+        if policy == "fail":
+            raise IngestError(f"{path}: leaf '{leaf}' has {int(nonfinite.sum())} NaN/inf values in "
+                              f"{int(per_event.sum())} events; set ingest.nonfinite: drop to skip such events")
         bad |= per_event
     return bad
 
 
-def _group(pt, eta, phi, n_max: int) -> dict[str, np.ndarray]:
-    """Energy-ordered objects cut to ``n_max`` slots: dense (n, n_max) arrays + presence."""
-    order = ak.argsort(pt * np.cosh(eta), axis=1, ascending=False)  # |p| = E for massless objects
-    dense = {}
-    for name, x in (("pt", pt), ("eta", eta), ("phi", phi)):
-        padded = ak.pad_none(x[order], n_max, axis=1, clip=True)
-        dense[name] = ak.to_numpy(ak.fill_none(padded, 0.0)).astype(np.float32)
-    dense["present"] = ak.to_numpy(~ak.is_none(ak.pad_none(pt, n_max, axis=1, clip=True), axis=1))
+def _flat(x: ak.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A leaf as NumPy: flat values and event offsets (n + 1); a flat leaf has one value per event."""
+    if x.ndim == 1:
+        return ak.to_numpy(x), np.arange(len(x) + 1)
+    return ak.to_numpy(ak.flatten(x, axis=1)), np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(x, axis=1)))])
+
+
+def _count_per_event(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Number of true entries of a flat mask in each event."""
+    total = np.concatenate([[0], np.cumsum(mask, dtype=np.int32 if mask.size < 2**31 else np.int64)])
+    return total[offsets[1:]] - total[offsets[:-1]]
+
+
+def _event_index(offsets: np.ndarray) -> np.ndarray:
+    """Event number of every flat entry."""
+    return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+
+
+def _group(pt, eta, phi, event, n_events: int, n_max: int) -> dict[str, np.ndarray]:
+    """Flat objects in event order -> energy-ordered (n_max, n_events) slot arrays + presence.
+
+    Within an event the objects are ranked by |p| (= E, massless) descending, ties in
+    input order, as a stable ``ak.argsort(..., ascending=False)`` would.
+    """
+    counts = np.bincount(event, minlength=n_events)
+    starts = np.cumsum(counts) - counts
+    key = np.full((n_events, max(n_max, counts.max(initial=0))), np.inf, np.result_type(pt, eta))
+    key[event, np.arange(len(event)) - starts[event]] = -(pt * np.cosh(eta))
+    rank = np.argsort(key, axis=1, kind="stable")[:, :n_max].T  # (n_max, n_events) position in event
+    present = np.arange(n_max)[:, None] < counts
+    index = np.where(present, starts + rank, len(event))  # len(event): the zero appended below
+    dense = {name: np.append(x, 0).astype(np.float32)[index] for name, x in (("pt", pt), ("eta", eta), ("phi", phi))}
     p, e, f = dense["pt"], dense["eta"], dense["phi"]
     dense["px"], dense["py"], dense["pz"] = p * np.cos(f), p * np.sin(f), p * np.sinh(e)
+    dense["present"] = present
     return dense
 
 
 def build_features(chunk: ak.Array, sel: Selection) -> dict[str, np.ndarray]:
     """One chunk of Delphes leaves -> universal variables (numpy columns), no selection yet."""
-    jet_ok = (chunk["Jet.PT"] > sel.jet_pt_min) & (abs(chunk["Jet.Eta"]) < sel.jet_eta_max)
-    btag = ((chunk["Jet.BTag"] >> sel.btag_bit) & 1) == 1
-    b, j = jet_ok & btag, jet_ok & ~btag
-    lep = {v: ak.concatenate([chunk[f"Electron.{v}"], chunk[f"Muon.{v}"]], axis=1) for v in ("PT", "Eta", "Phi")}
+    n = len(chunk)
+    jet = {v: _flat(chunk[f"Jet.{v}"]) for v in ("PT", "Eta", "Phi", "BTag")}
+    offsets = jet["PT"][1]
+    pt, eta, phi, btag = (jet[v][0] for v in ("PT", "Eta", "Phi", "BTag"))
+    jet_ok = (pt > sel.jet_pt_min) & (abs(eta) < sel.jet_eta_max)
+    tagged = ((btag >> sel.btag_bit) & 1) == 1
+    b, j = jet_ok & tagged, jet_ok & ~tagged
+    event = _event_index(offsets)
+    # electrons, then muons, within each event (as ak.concatenate(..., axis=1) orders them)
+    e = {v: _flat(chunk[f"Electron.{v}"]) for v in ("PT", "Eta", "Phi")}
+    m = {v: _flat(chunk[f"Muon.{v}"]) for v in ("PT", "Eta", "Phi")}
+    lep_event = np.concatenate([_event_index(e["PT"][1]), _event_index(m["PT"][1])])
+    order = np.argsort(lep_event, kind="stable")
+    lep = {v: np.concatenate([e[v][0], m[v][0]])[order] for v in ("PT", "Eta", "Phi")}
+    lep_event = lep_event[order]
     lep_ok = (lep["PT"] > sel.lepton_pt_min) & (abs(lep["Eta"]) < sel.lepton_eta_max)
     groups = {
-        "bjet": _group(chunk["Jet.PT"][b], chunk["Jet.Eta"][b], chunk["Jet.Phi"][b], 4),
-        "jet": _group(chunk["Jet.PT"][j], chunk["Jet.Eta"][j], chunk["Jet.Phi"][j], 8),
-        "lep": _group(lep["PT"][lep_ok], lep["Eta"][lep_ok], lep["Phi"][lep_ok], 4),
+        "bjet": _group(pt[b], eta[b], phi[b], event[b], n, 4),
+        "jet": _group(pt[j], eta[j], phi[j], event[j], n, 8),
+        "lep": _group(lep["PT"][lep_ok], lep["Eta"][lep_ok], lep["Phi"][lep_ok], lep_event[lep_ok], n, 4),
     }
     cols: dict[str, np.ndarray] = {}
-    for group, n in F.GROUPS:
-        for i in range(n):
+    for group, slots in F.GROUPS:
+        for i in range(slots):
             for v in F.OBJECT_VARS + ("present",):
-                cols[f"{group}{i}_{v}"] = groups[group][v][:, i]
-    cols["n_jets"] = ak.to_numpy(ak.sum(jet_ok, axis=1)).astype(np.int16)
-    cols["n_bjets"] = ak.to_numpy(ak.sum(b, axis=1)).astype(np.int16)
-    cols["n_leptons"] = ak.to_numpy(ak.sum(lep_ok, axis=1)).astype(np.int16)
+                cols[f"{group}{i}_{v}"] = groups[group][v][i]
+    cols["n_jets"] = _count_per_event(jet_ok, offsets).astype(np.int16)
+    cols["n_bjets"] = _count_per_event(b, offsets).astype(np.int16)
+    cols["n_leptons"] = np.bincount(lep_event[lep_ok], minlength=n).astype(np.int16)
     cols["met"] = ak.to_numpy(ak.firsts(chunk["MissingET.MET"])).astype(np.float32)
     if "Particle.PID" in chunk.fields:
-        pid = abs(chunk["Particle.PID"])
-        nu = (chunk["Particle.Status"] == 1) & ((pid == 12) | (pid == 14) | (pid == 16))
-        cols["n_nu"] = ak.to_numpy(ak.sum(nu, axis=1)).astype(np.int16)
+        (pid, offsets), (status, _) = _flat(chunk["Particle.PID"]), _flat(chunk["Particle.Status"])
+        pid = abs(pid)
+        nu = (status == 1) & ((pid == 12) | (pid == 14) | (pid == 16))
+        cols["n_nu"] = _count_per_event(nu, offsets).astype(np.int16)
     if WEIGHT in chunk.fields:
         cols["weight"] = ak.to_numpy(ak.fill_none(ak.firsts(chunk[WEIGHT]), 1.0)).astype(np.float32)
     return cols
@@ -174,12 +222,17 @@ def build_features(chunk: ak.Array, sel: Selection) -> dict[str, np.ndarray]:
 
 def _table(cols: dict[str, np.ndarray], keep: np.ndarray, first_entry: int, sample: str, label: int,
            target: pa.Schema) -> pa.Table:
-    n = int(keep.sum())
+    rows = np.flatnonzero(keep)
+    n = len(rows)
+
+    def kept(x: np.ndarray) -> np.ndarray:
+        return x if n == len(keep) else x[rows]
+
     arrays = {
-        "event": pa.array(first_entry + np.flatnonzero(keep), pa.int64()),
-        "sample": pa.array([sample] * n, pa.string()),
+        "event": pa.array(first_entry + rows, pa.int64()),
+        "sample": pa.repeat(pa.scalar(sample, pa.string()), n),
         "label": pa.array(np.full(n, label, np.int8)),
-        "weight": pa.array(cols.get("weight", np.ones(len(keep), np.float32))[keep]),
+        "weight": pa.array(kept(cols.get("weight", np.ones(len(keep), np.float32)))),
     }
     for name in target.names:
         if name in arrays:
@@ -187,7 +240,7 @@ def _table(cols: dict[str, np.ndarray], keep: np.ndarray, first_entry: int, samp
         if name == "n_nu" and "n_nu" not in cols:
             arrays[name] = pa.nulls(n, pa.int16())
         else:
-            arrays[name] = pa.array(cols[name][keep], target.field(name).type)
+            arrays[name] = pa.array(kept(cols[name]), target.field(name).type)
     return pa.table(arrays, schema=target)
 
 
@@ -198,7 +251,8 @@ def ingest_files(paths: Iterable[str | Path], out: str | Path, sample: str, labe
     trees = [open_tree(p, sel.tree) for p in paths]  # every input checked before writing
     stats = {"read": 0, "nonfinite": 0, "selected": 0}
     with atomic_path(out, overwrite) as tmp:
-        with pq.ParquetWriter(tmp, schema()) as writer:
+        # dictionary-encoding only the sample name: float columns gain nothing from it but time
+        with pq.ParquetWriter(tmp, schema(), use_dictionary=["sample"]) as writer:
             for path, tree in zip(paths, trees):
                 for table in feature_tables(path, tree, sample, label, sel, stats):
                     writer.write_table(table)
@@ -230,4 +284,4 @@ def feature_tables(path, tree, sample: str, label: int, sel: Selection, stats: d
         raise
     except Exception as err:  # damaged baskets, truncated files, undecodable leaves
         raise IngestError(f"{path}: reading tree '{sel.tree}' failed near entry {entry} "
-                          f"({type(err).__name__}: {err})") from None
+                          f"({_reason(err)})") from None

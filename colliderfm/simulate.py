@@ -436,7 +436,7 @@ def delphes_collections(rec: Record, det: dict, first_event: int) -> dict[str, a
     jet = _jagged({
         "PT": ph.pt(jets).astype(f32), "Eta": ph.eta(jets).astype(f32), "Phi": ph.phi(jets).astype(f32),
         "Mass": ph.mass(jets).astype(f32), "BTag": det["jet_btag"].astype(np.uint32),
-        "Flavor": det["jet_flavour"].astype(np.int32),
+        "Flavor": det["jet_flavour"].astype(np.uint32),  # UInt_t, as in Delphes
     }, det["jet_ok"], ph.pt(jets))
     lepton = {
         "PT": ph.pt(leps).astype(f32), "Eta": ph.eta(leps).astype(f32), "Phi": ph.phi(leps).astype(f32),

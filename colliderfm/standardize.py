@@ -67,7 +67,9 @@ def _values(batch: pa.RecordBatch, column: str, presence: str | None) -> tuple[n
 
 def _batches(path: Path):
     try:
-        yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
+        # pre_buffer=False: the pre-buffer cache keeps every column chunk read until the file is
+        # closed, so memory would grow with the file (about 30 MB per 200k events) instead of staying flat
+        yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS)
     except (OSError, pa.ArrowException) as err:
         raise DatasetError(f"{path}: can't read feature file ({err})") from None
 
