@@ -44,11 +44,11 @@ def _predict(args) -> None:
 
 def training_job(config: dict, stage: str, variant: str, fraction: float):
     """The library call a training rule makes, with the same paths and seeds: (function, args)."""
-    from colliderfm import classify, pretrain
     from colliderfm.config import ConfigError, ModelSpec, seed_for
 
     if variant not in config["model"]["variants"]:
         raise ConfigError(f"unknown variant '{variant}' (configured: {', '.join(config['model']['variants'])})")
+    from colliderfm import classify, pretrain  # torch: imported once the arguments are known to be good
     data, models = Path("results/dataset"), Path("results/models") / variant
     common = (config["model"]["variants"][variant], config["model"]["dropout"])
     if stage == "pretrain":
@@ -66,10 +66,12 @@ def training_job(config: dict, stage: str, variant: str, fraction: float):
 
 
 def _train(args) -> None:
-    from colliderfm import config, distributed
+    from colliderfm import config
 
     cfg = config.load(args.config)
     fn, fn_args = training_job(cfg, args.stage, args.variant, args.fraction)
+    from colliderfm import distributed
+
     distributed.launch(fn, args.nproc, *fn_args, device=cfg["device"])
 
 

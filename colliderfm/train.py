@@ -17,6 +17,8 @@ import json
 import logging
 import math
 import os
+import pickle
+import re
 import sys
 import time
 from pathlib import Path
@@ -201,7 +203,11 @@ def _save_checkpoint(path: Path, setup_id, model, opt, sched, state) -> None:
 def _resume(path: Path, setup_id: str, model, opt, sched, state: dict, device) -> dict:
     if not path.exists():
         return state
-    saved = torch.load(path, map_location=device, weights_only=True)
+    try:
+        saved = load_model(path, map_location=device)
+    except CheckpointError as err:
+        log.warning("%s; starting afresh", err)
+        return state
     if saved.get("setup_id") != setup_id:
         log.warning("%s: checkpoint from a different setup; starting afresh", path)
         return state
@@ -225,8 +231,24 @@ def save_model(payload: dict, path: Path) -> None:
         torch.save(payload, tmp)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that can't be loaded safely: damaged, or holding more than tensors and plain values."""
+
+
 def load_model(path: Path, map_location="cpu") -> dict:
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """Load a checkpoint with ``weights_only=True``: a pickled Python object is refused, never run."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ... on one line or many
+        unsafe = re.search(r"\bGLOBAL ([\w.]+)", str(err))  # the class or function the file names
+        if isinstance(err, pickle.UnpicklingError) and unsafe:
+            raise CheckpointError(f"{path}: refused: the checkpoint holds the Python object {unsafe.group(1)}, "
+                                  "not only tensors and plain values (loaded with weights_only=True)") from None
+        first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+        raise CheckpointError(f"{path}: not a readable colliderfm checkpoint, damaged or of another kind "
+                              f"({type(err).__name__}: {first.split('. ')[0][:160]})") from None
 
 
 def copy_state(model: torch.nn.Module) -> dict:
