@@ -8,6 +8,8 @@ rule bdt:
         model="results/models/bdt/bdt.joblib",
     log:
         "results/logs/bdt.log",
+    conda:
+        "../../envs/colliderfm.yaml"
     threads: config["threads"]
     params:
         bdt=config["bdt"],

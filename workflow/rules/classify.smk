@@ -13,6 +13,8 @@ rule finetune:
         history="results/models/{variant}/finetune_{pct}pct/history.csv",
     log:
         "results/logs/finetune/{variant}_{pct}pct.log",
+    conda:
+        "../../envs/colliderfm.yaml"
     threads: config["threads"]
     resources:
         **gpu_resources(),
@@ -38,6 +40,8 @@ rule scratch:
         history="results/models/{variant}/scratch_{pct}pct/history.csv",
     log:
         "results/logs/scratch/{variant}_{pct}pct.log",
+    conda:
+        "../../envs/colliderfm.yaml"
     threads: config["threads"]
     resources:
         **gpu_resources(),

@@ -12,6 +12,8 @@ rule evaluate:
         metrics="results/eval/{model}/metrics.json",
     log:
         "results/logs/evaluate/{model}.log",
+    conda:
+        "../../envs/colliderfm.yaml"
     threads: config["threads"]
     resources:
         gpu=model_gpus,

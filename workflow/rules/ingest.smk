@@ -8,6 +8,8 @@ rule ingest:
         "results/features/{sample}/{shard}.parquet",
     log:
         "results/logs/ingest/{sample}/{shard}.log",
+    conda:
+        "../../envs/colliderfm.yaml"
     params:
         label=sample_label,
         config={"selection": config["selection"], "ingest": config["ingest"]},

@@ -19,6 +19,8 @@ rule plots:
         **figure_outputs("results/plots/study", STUDY_FIGURES),
     log:
         "results/logs/plots/study.log",
+    conda:
+        "../../envs/colliderfm.yaml"
     params:
         options=config["plots"],
         models=full_models(),
@@ -41,6 +43,8 @@ rule model_plots:
         ),
     log:
         "results/logs/plots/{model}.log",
+    conda:
+        "../../envs/colliderfm.yaml"
     params:
         options=config["plots"],
     script:

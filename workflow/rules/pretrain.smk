@@ -11,6 +11,8 @@ rule pretrain:
         reconstruction="results/models/{variant}/pretrain_reconstruction.csv",
     log:
         "results/logs/pretrain/{variant}.log",
+    conda:
+        "../../envs/colliderfm.yaml"
     threads: config["threads"]
     resources:
         **gpu_resources(),

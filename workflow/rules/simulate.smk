@@ -6,6 +6,8 @@ rule simulate:
         "resources/events/{sample}/{shard}.root",
     log:
         "results/logs/simulate/{sample}/{shard}.log",
+    conda:
+        "../../envs/colliderfm.yaml"
     params:
         process=lambda w: cfg.shard_events(config, w.sample, w.shard)[0],
         events=lambda w: cfg.shard_events(config, w.sample, w.shard)[1],

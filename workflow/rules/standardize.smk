@@ -13,6 +13,8 @@ rule standardize:
         signal=f"results/dataset/anomaly/{SIGNAL}.parquet",
     log:
         "results/logs/standardize.log",
+    conda:
+        "../../envs/colliderfm.yaml"
     params:
         split=config["split"],
         seed=config["seed"],

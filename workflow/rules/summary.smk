@@ -11,5 +11,7 @@ rule summary:
         ),
     log:
         "results/logs/summary.log",
+    conda:
+        "../../envs/colliderfm.yaml"
     script:
         "../../scripts/summary.py"
