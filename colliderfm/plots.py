@@ -158,7 +158,7 @@ def variants(table: pd.DataFrame, opts: PlotOptions):
         ax.set_ylim(min(values) - 0.05, min(1.0, max(values) + 0.05))
         ax.set_xticks(range(len(names)), names, rotation=20)
         ax.set_ylabel(label)
-        ax.legend(fontsize=12, loc="lower right")
+        ax.legend(fontsize=12, loc="upper left", ncols=3)  # above the bars: a patch on a bar of its colour vanishes
         _label(ax, opts)
     return fig
 
