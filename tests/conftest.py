@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -74,3 +75,14 @@ def dataset_dir(tmp_path_factory, generated) -> Path:
     standardize.standardize(classes, {"tchan_sm": [features["tchan_sm"]], "tchan_dm": [features["tchan_dm"]]},
                             root / "dataset", {"train": 0.6, "val": 0.2, "test": 0.2}, seed=3)
     return root / "dataset"
+
+
+@pytest.fixture(scope="session")
+def test_config_run(tmp_path_factory) -> Path:
+    """config/test.yaml run locally by Snakemake (2 cores) in a temporary directory, once per session."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    cmd = [tool("snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--configfile", str(REPO / "config" / "test.yaml"), "--cores", "2"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return workdir

@@ -35,11 +35,8 @@ def planned_jobs(output: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="session")
-def run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("workflow")
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    return workdir
+def run(test_config_run) -> Path:
+    return test_config_run
 
 
 @pytest.fixture(scope="session")
