@@ -1,0 +1,178 @@
+"""Training and inference speed of the transformer classifier.
+
+Training: events/s of one epoch of the project's loop (``train.fit``: batches cut from tensors
+held in memory) against the usual PyTorch pattern on the same data, a per-event
+``torch.utils.data.Dataset`` batched by a ``DataLoader`` (default collate, no workers), in the same
+run. Both train the same model (``--variant``, dims from config/config.yaml) from the same
+initial weights with the same optimiser, schedule, batch size and number of events, and end
+with the same validation pass; ``fit`` also writes its checkpoint. Inference: events/s of
+``evaluate.network_logits`` (the evaluation path) for every variant of the config.
+
+The events come from the real chain: small samples of the five classes are generated,
+ingested and standardised (about 10 s, not measured); the training split is repeated up to
+``--events``. Random weights serve for inference: its speed does not depend on them.
+
+    python bench/train_speed.py [--variant large_5h] [--events 16384] [--eval-events 50000]
+                                [--repeats 3] [--threads 1] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from _common import interleaved, machine, summary, timed
+
+from colliderfm import evaluate, ingest, simulate, standardize
+from colliderfm import train as T
+from colliderfm.model import Classifier, ModelConfig, classifier_loss
+
+CONFIG = Path(__file__).resolve().parent.parent / "config" / "config.yaml"
+CLASSES = {0: "wjets", 1: "tchan", 2: "ttbar", 3: "ttt", 4: "tttt"}  # label -> generated process
+VAL_EVENTS = 1024
+
+
+# ------------------------------------------------------------------------- data
+
+
+def real_dataset(workdir: Path, events_per_class: int, config: dict) -> tuple[dict, dict]:
+    """Generate, ingest and standardise one sample per class; the train and val arrays."""
+    sel = ingest.Selection(**config["selection"])
+    features = []
+    for label, process in CLASSES.items():
+        root = workdir / f"{process}.root"
+        simulate.write_delphes(root, process, events_per_class, seed=label + 1)
+        features.append(workdir / f"tops{label}.parquet")
+        ingest.ingest_files([root], features[-1], f"tops{label}", label, sel)
+    standardize.standardize(features, {}, workdir / "dataset", config["split"], seed=1)
+    return (standardize.load_arrays(workdir / "dataset" / "train.parquet"),
+            standardize.load_arrays(workdir / "dataset" / "val.parquet"))
+
+
+def repeat_to(arrays: dict, n: int) -> dict:
+    """The first ``n`` events of the arrays repeated end to end."""
+    idx = np.arange(n) % len(arrays["label"])
+    return {k: v[idx] for k, v in arrays.items()}
+
+
+# ------------------------------------------------------------------------ loops
+
+
+class PerEventDataset(torch.utils.data.Dataset):
+    """The usual pattern: one event per ``__getitem__``; ``default_collate`` stacks them."""
+
+    def __init__(self, tensors: dict):
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return len(self.tensors["label"])
+
+    def __getitem__(self, i: int) -> dict:
+        return {k: v[i] for k, v in self.tensors.items()}
+
+
+def fresh_model(cfg: ModelConfig, device, seed: int) -> Classifier:
+    torch.manual_seed(seed)  # both loops start from the same weights
+    return Classifier(cfg).to(device)
+
+
+def project_epoch(cfg, tc, train, val, device, checkpoint: Path) -> None:
+    """One epoch of ``train.fit`` (progress bar silenced); no checkpoint to resume from."""
+    checkpoint.unlink(missing_ok=True)
+    with contextlib.redirect_stderr(io.StringIO()):
+        T.fit(fresh_model(cfg, device, tc.seed), classifier_loss, train, val, tc, checkpoint, "bench", device)
+
+
+def dataloader_epoch(cfg, tc, train, val, device) -> None:
+    """The same epoch through per-event Dataset + DataLoader batches, moved to the device per batch."""
+    model = fresh_model(cfg, device, tc.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, T.lr_lambda(math.ceil(len(train["label"]) / tc.batch_size),
+                                                               tc.warmup))
+    loader = torch.utils.data.DataLoader(PerEventDataset(train), batch_size=tc.batch_size, shuffle=True,
+                                         generator=torch.Generator().manual_seed(tc.seed))
+    model.train()
+    total = 0.0
+    for batch in loader:
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with T.autocast(device):
+            loss = classifier_loss(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        total += loss.item() * len(batch["label"])
+    model.eval()
+    with torch.no_grad(), T.autocast(device):
+        for batch in torch.utils.data.DataLoader(PerEventDataset(val), batch_size=tc.batch_size):
+            classifier_loss(model, {k: v.to(device) for k, v in batch.items()}).item()
+
+
+# ------------------------------------------------------------------------- main
+
+
+def train_speed(args, config, train_arrays, val_arrays, device, workdir: Path) -> None:
+    cfg = ModelConfig.from_variant(config["model"]["variants"][args.variant], config["model"]["dropout"])
+    tc = T.TrainConfig.from_config({**config["classifier"], "epochs": 1, "min_epoch_events": 0}, seed=1)
+    train = repeat_to(train_arrays, args.events)
+    on_device = T.to_tensors(train, device), T.to_tensors(repeat_to(val_arrays, VAL_EVENTS), device)
+    cpu = torch.device("cpu")
+    on_cpu = T.to_tensors(train, cpu), T.to_tensors(repeat_to(val_arrays, VAL_EVENTS), cpu)
+    times = interleaved({
+        "train.fit": lambda: project_epoch(cfg, tc, *on_device, device, workdir / "resume.pt"),
+        "DataLoader": lambda: dataloader_epoch(cfg, tc, *on_cpu, device),
+    }, args.repeats)
+    print(f"training {args.variant} (dim {cfg.dim}, heads {cfg.heads}, layers {cfg.layers}, ff {cfg.ff}), "
+          f"batch {tc.batch_size}, "
+          f"{args.events} events per epoch + {VAL_EVENTS} validation events:")
+    for name, t in times.items():
+        print(f"{name:>12}: {summary(t)}  -> {args.events / min(t):,.0f} events/s (best)")
+    ratios = [d / p for p, d in zip(times["train.fit"], times["DataLoader"])]
+    print(f"speed ratio train.fit / DataLoader: {min(times['DataLoader']) / min(times['train.fit']):.2f} (best/best), "
+          f"median of paired runs {statistics.median(ratios):.2f}")
+
+
+def eval_speed(args, config, arrays, device) -> None:
+    arrays = repeat_to(arrays, args.eval_events)
+    print(f"inference (evaluate.network_logits, batches of 8192), {args.eval_events} events:")
+    for name, variant in config["model"]["variants"].items():
+        model = Classifier(ModelConfig.from_variant(variant, config["model"]["dropout"])).to(device).eval()
+        t = [timed(evaluate.network_logits, model, arrays, device) for _ in range(args.repeats)]
+        print(f"{name:>12}: {summary(t)}  -> {args.eval_events / min(t):,.0f} events/s (best)")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variant", default="large_5h", help="model variant of config/config.yaml to train")
+    ap.add_argument("--events", type=int, default=16_384, help="training events per epoch")
+    ap.add_argument("--eval-events", type=int, default=50_000)
+    ap.add_argument("--generate", type=int, default=4_000, help="events generated per class")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (the workflow's default is 1)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    args = ap.parse_args(argv)
+    config = yaml.safe_load(CONFIG.read_text())
+    T.setup_torch(args.threads, seed=1)
+    device = T.pick_device(args.device)
+    print(machine())
+    print(f"device {device}, {torch.get_num_threads()} CPU thread(s)"
+          + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""))
+    with tempfile.TemporaryDirectory() as tmp:
+        train_arrays, val_arrays = real_dataset(Path(tmp), args.generate, config)
+        print(f"dataset: {len(train_arrays['label'])} training events from {args.generate} generated per class")
+        train_speed(args, config, train_arrays, val_arrays, device, Path(tmp))
+        eval_speed(args, config, train_arrays, device)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
