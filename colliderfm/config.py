@@ -58,7 +58,23 @@ def validate(config: dict) -> dict:
             detail = "a sample needs exactly one of 'label' (0-4) or 'anomaly', and exactly one of 'generate' or 'files'"
         raise ConfigError(f"config key '{_key(err.absolute_path)}': {detail}")
     _check_consistency(config)
+    _fix_key_order(config)
     return config
+
+
+# Sections of plain settings: their key order carries no meaning (that of samples and variants does).
+SETTINGS = ("simulation", "selection", "ingest", "split", "pretrain", "classifier", "data_efficiency", "bdt",
+            "resources", "plots")
+
+
+def _fix_key_order(config: dict) -> None:
+    """Sort the keys of settings, in place. Snakemake compares rule params as text, so keys reordered
+    in a config file would otherwise look like changed settings and re-run every job."""
+    for section in SETTINGS:
+        config[section] = dict(sorted(config[section].items()))
+    variants = config["model"]["variants"]
+    for name in variants:
+        variants[name] = dict(sorted(variants[name].items()))
 
 
 def _check_consistency(config: dict) -> None:

@@ -372,7 +372,6 @@ def cluster_jets(p4, pid, alive, radius=JET_R):
 
 def detector(rec: Record, rng) -> dict[str, np.ndarray]:
     """Detector response: jets, identified leptons and MET as (n, k) arrays with masks."""
-    n = rec.n
     parton_p4, parton_pid, alive = _stack_slots(rec, _is_parton)
     jets, flavour, alive = cluster_jets(parton_p4, parton_pid, alive)
     e = jets[0]

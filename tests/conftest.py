@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,12 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 REAL_DELPHES = REPO.parent / "shared" / "data" / "delphes" / "zh_100events_delphes.root"
 BIN = Path(sys.executable).parent
+
+
+def job_stats(output: str) -> Counter:
+    """Rule -> job count from the first 'Job stats' table Snakemake prints."""
+    table = output.split("Job stats:")[1].split("\n\n")[0]
+    return Counter({m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"})
 
 
 def tool(name: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -67,7 +66,10 @@ def test_torchrun_launch_writes_outputs_once(dataset_dir, tmp_path):
 
 def test_slurm_task_variables_map_to_torch(monkeypatch):
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(key, raising=False)
+        # set, then delete: monkeypatch then also removes what world_size() writes, which would
+        # otherwise leak into every process the later tests start (they would wait for rank 0)
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
     monkeypatch.setenv("SLURM_NTASKS", "8")
     monkeypatch.setenv("SLURM_PROCID", "5")
     monkeypatch.setenv("SLURM_LOCALID", "1")

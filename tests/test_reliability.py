@@ -31,7 +31,7 @@ import yaml
 from colliderfm import classify, cli, standardize, train
 from colliderfm import config as cfg
 from colliderfm.train import CheckpointError
-from conftest import REPO, tool
+from conftest import REPO, job_stats, tool
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
 EVENTS = 1000  # events of the generated file the bad inputs are made from
@@ -75,12 +75,6 @@ def write_config(path: Path, change) -> Path:
     change(config)
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """Rule -> number of jobs, from the first 'Job stats' table Snakemake prints."""
-    table = output.split("Job stats:")[1].split("\n\n")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
 
 
 def write_delphes(path: Path, collections: dict, tree: str = "Delphes") -> Path:
@@ -539,7 +533,7 @@ def test_killed_pretraining_resumes_to_the_result_of_an_uninterrupted_run(interr
 def test_interrupted_workflow_finishes_without_redoing_finished_jobs(interrupted):
     assert interrupted["locks"], "the killed run held Snakemake's lock"
     second = interrupted["second"]
-    assert job_counts(second.stdout + second.stderr) == {"pretrain": 1}
+    assert job_stats(second.stdout + second.stderr) == {"pretrain": 1}
     before, after = interrupted["before"], interrupted["after"]
     assert any(k.startswith("resources/events") for k in before) and "results/dataset/train.parquet" in before
     assert after == before, "simulate, ingest and standardize outputs untouched"

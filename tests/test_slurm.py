@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, tool
+from conftest import REPO, job_stats, tool
 from slurm_cluster import SlurmCluster, missing_programs
 
 pytestmark = pytest.mark.slurm
@@ -74,12 +74,6 @@ def local_run(test_config_run):
     return test_config_run
 
 
-def planned_jobs(output: str) -> Counter:
-    """Rule -> job count from the first 'Job stats' table snakemake prints."""
-    table = output.split("Job stats:")[1].split("\n\n")[0]
-    return Counter({m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"})
-
-
 def job_blocks(output: str) -> dict[int, dict[str, str]]:
     """Snakemake job id -> {rule, wildcards, resources} from the job descriptions snakemake prints."""
     jobs = {}
@@ -113,7 +107,7 @@ def requested_gpus(job: dict[str, str]) -> int:
 def test_every_job_went_through_slurm_and_completed(slurm_run, cluster):
     _, output = slurm_run
     jobs = cluster.jobs()
-    planned = planned_jobs(output)
+    planned = job_stats(output)
     local = {rule for rule in planned if f"localrule {rule}:" in output}
     assert local == {"all"}, "only the aggregating rule `all` runs on the submitting machine"
     assert Counter(rule_of(j["Comment"])[0] for j in jobs) == planned - Counter({"all": planned["all"]})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from sklearn import metrics as skm
 
 from colliderfm import config as cfg
 from colliderfm.evaluate import PROB_COLUMNS
-from conftest import REPO, tool
+from conftest import REPO, job_stats, tool
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
 RULES = ["simulate", "ingest", "standardize", "pretrain", "finetune", "scratch", "bdt", "evaluate", "plots",
@@ -26,12 +25,6 @@ def snakemake(workdir: Path, *args: str, configfile: Path = TEST_CONFIG) -> subp
     cmd = [tool("snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(configfile),
            "--cores", "2", *args]
     return subprocess.run(cmd, capture_output=True, text=True)
-
-
-def planned_jobs(output: str) -> dict[str, int]:
-    """Rule -> job count from the 'Job stats' table of a dry run."""
-    table = output.split("Job stats:")[1].split("\n\n")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
 
 
 @pytest.fixture(scope="session")
@@ -102,10 +95,10 @@ def test_plot_option_reruns_only_plots(run, tmp_path):
     changed = yaml.safe_load(TEST_CONFIG.read_text())
     changed["plots"]["dpi"] = changed["plots"].get("dpi", 150) + 1
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(changed))
+    path.write_text(yaml.safe_dump(changed))  # keys sorted: a new order in the file is no change either
     result = snakemake(run, "-n", configfile=path)
     assert result.returncode == 0, result.stderr
-    assert set(planned_jobs(result.stdout)) == {"plots", "model_plots", "all"}
+    assert set(job_stats(result.stdout)) == {"plots", "model_plots", "all"}
 
 
 def test_report_collects_every_figure(run):
@@ -120,7 +113,7 @@ def test_report_collects_every_figure(run):
 def test_default_config_plans_every_rule(tmp_path):
     result = snakemake(tmp_path, "-n", configfile=REPO / "config" / "config.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert set(RULES) <= set(planned_jobs(result.stdout))
+    assert set(RULES) <= set(job_stats(result.stdout))
 
 
 def test_bad_config_stops_naming_the_key(tmp_path):
