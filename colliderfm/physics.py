@@ -89,8 +89,9 @@ def phi(p: np.ndarray) -> np.ndarray:
     return np.arctan2(p[2], p[1])
 
 
-def eta(p: np.ndarray) -> np.ndarray:
-    return np.arcsinh(p[3] / np.maximum(pt(p), 1e-9))
+def eta(p: np.ndarray, pt_: np.ndarray | None = None) -> np.ndarray:
+    """Pseudorapidity; pass ``pt_`` when it is already known, to skip recomputing it."""
+    return np.arcsinh(p[3] / np.maximum(pt(p) if pt_ is None else pt_, 1e-9))
 
 
 def mass(p: np.ndarray) -> np.ndarray:
@@ -114,14 +115,26 @@ def two_body_momentum(m: np.ndarray, m1: np.ndarray, m2: np.ndarray) -> np.ndarr
 
 
 def two_body_decay(rng: np.random.Generator, parent: np.ndarray, m1: np.ndarray,
-                   m2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Isotropic decay in the parent rest frame, boosted to the lab."""
+                   m2: np.ndarray, where: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Isotropic decay in the parent rest frame, boosted to the lab.
+
+    With ``where``, only those parents decay (the daughters are zero elsewhere), but the
+    random numbers are drawn for every event all the same, so the stream stays the same.
+    """
     n = parent.shape[1]
-    q = two_body_momentum(mass(parent), m1, m2)
     cos_t = rng.uniform(-1.0, 1.0, n)
+    phi_ = rng.uniform(-np.pi, np.pi, n)
+    if where is None or where.all():
+        return _decay_in_rest_frame(parent, m1, m2, cos_t, phi_)
+    out = np.zeros((2, 4, n))
+    out[:, :, where] = _decay_in_rest_frame(parent[:, where], m1[where], m2[where], cos_t[where], phi_[where])
+    return out[0], out[1]
+
+
+def _decay_in_rest_frame(parent, m1, m2, cos_t, phi_):
+    q = two_body_momentum(mass(parent), m1, m2)
     sin_t = np.sqrt(1.0 - cos_t**2)
-    ph = rng.uniform(-np.pi, np.pi, n)
-    qx, qy, qz = q * sin_t * np.cos(ph), q * sin_t * np.sin(ph), q * cos_t
+    qx, qy, qz = q * sin_t * np.cos(phi_), q * sin_t * np.sin(phi_), q * cos_t
     p1 = np.stack([np.sqrt(q**2 + m1**2), qx, qy, qz])
     p2 = np.stack([np.sqrt(q**2 + m2**2), -qx, -qy, -qz])
     beta = parent[1:] / parent[0]
