@@ -23,6 +23,12 @@ def job_stats(output: str) -> Counter:
     return Counter({m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"})
 
 
+def snakemake_cmd(workdir: Path, configfile: Path, *args: str, cores: int | None = 2) -> list[str]:
+    """This repository's workflow run in ``workdir`` (``cores=None``: left to a profile)."""
+    cmd = [tool("snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(configfile)]
+    return cmd + (["--cores", str(cores)] if cores else []) + list(args)
+
+
 def tool(name: str) -> str:
     """An executable of this environment (snakemake, colliderfm), found beside python."""
     path = BIN / name
@@ -89,8 +95,6 @@ def dataset_dir(tmp_path_factory, generated) -> Path:
 def test_config_run(tmp_path_factory) -> Path:
     """config/test.yaml run locally by Snakemake (2 cores) in a temporary directory, once per session."""
     workdir = tmp_path_factory.mktemp("workflow")
-    cmd = [tool("snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-           "--configfile", str(REPO / "config" / "test.yaml"), "--cores", "2"]
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    result = subprocess.run(snakemake_cmd(workdir, REPO / "config" / "test.yaml"), capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return workdir

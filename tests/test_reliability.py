@@ -31,7 +31,7 @@ import yaml
 from colliderfm import classify, cli, standardize, train
 from colliderfm import config as cfg
 from colliderfm.train import CheckpointError
-from conftest import REPO, job_stats, tool
+from conftest import REPO, job_stats, snakemake_cmd, tool
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
 EVENTS = 1000  # events of the generated file the bad inputs are made from
@@ -45,11 +45,6 @@ TINY_BLOCK = {"epochs": 1, "batch_size": 64, "lr": 0.003, "weight_decay": 0.01, 
 
 def colliderfm(*args) -> subprocess.CompletedProcess:
     return subprocess.run([tool("colliderfm"), *map(str, args)], capture_output=True, text=True, timeout=300)
-
-
-def snakemake_cmd(workdir: Path, configfile: Path, *args: str) -> list[str]:
-    return [tool("snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(configfile),
-            "--cores", "2", *args]
 
 
 def snakemake(workdir: Path, configfile: Path, *args: str) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, job_stats, tool
+from conftest import REPO, job_stats, snakemake_cmd
 from slurm_cluster import SlurmCluster, missing_programs
 
 pytestmark = pytest.mark.slurm
@@ -50,9 +50,8 @@ def cluster(tmp_path_factory):
 
 
 def snakemake(workdir: Path, *args: str, env=None) -> subprocess.CompletedProcess:
-    cmd = [tool("snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(TEST_CONFIG),
-           *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT)
+    return subprocess.run(snakemake_cmd(workdir, TEST_CONFIG, *args, cores=None), capture_output=True, text=True,
+                          env=env, timeout=RUN_TIMEOUT)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from sklearn import metrics as skm
 
 from colliderfm import config as cfg
 from colliderfm.evaluate import PROB_COLUMNS
-from conftest import REPO, job_stats, tool
+from conftest import REPO, job_stats, snakemake_cmd
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
 RULES = ["simulate", "ingest", "standardize", "pretrain", "finetune", "scratch", "bdt", "evaluate", "plots",
@@ -22,9 +22,7 @@ RULES = ["simulate", "ingest", "standardize", "pretrain", "finetune", "scratch",
 
 
 def snakemake(workdir: Path, *args: str, configfile: Path = TEST_CONFIG) -> subprocess.CompletedProcess:
-    cmd = [tool("snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(configfile),
-           "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True)
+    return subprocess.run(snakemake_cmd(workdir, configfile, *args), capture_output=True, text=True)
 
 
 @pytest.fixture(scope="session")
