@@ -10,7 +10,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import awkward as ak
 import pytest
+import uproot
 
 REPO = Path(__file__).resolve().parent.parent
 REAL_DELPHES = REPO.parent / "shared" / "data" / "delphes" / "zh_100events_delphes.root"
@@ -27,6 +29,16 @@ def snakemake_cmd(workdir: Path, configfile: Path, *args: str, cores: int | None
     """This repository's workflow run in ``workdir`` (``cores=None``: left to a profile)."""
     cmd = [tool("snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(configfile)]
     return cmd + (["--cores", str(cores)] if cores else []) + list(args)
+
+
+def write_tree(path, collections: dict[str, ak.Array], name: str = "Delphes", update: bool = False):
+    """Write collections (jagged records) with Delphes names (``Jet_size``, ``Jet.PT``), as simulate does."""
+    with (uproot.update if update else uproot.recreate)(path) as out:
+        tree = out.mktree(name, {k: v.type.content for k, v in collections.items()},
+                          counter_name=lambda c: f"{c}_size", field_name=lambda outer, inner: f"{outer}.{inner}")
+        if len(next(iter(collections.values()))):
+            tree.extend(collections)
+    return path
 
 
 def tool(name: str) -> str:

@@ -19,22 +19,13 @@ import uproot
 from colliderfm import features as F
 from colliderfm import ingest, simulate
 from colliderfm.ingest import IngestError, Selection
+from conftest import write_tree
 
 GEN_EVENTS = 2000  # events per generated file; the default of the ``generated`` fixture
 SLOTS = dict(F.GROUPS)
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def write_tree(path, collections: dict[str, ak.Array], name: str = "Delphes", update: bool = False):
-    """Write collections (jagged records) with Delphes names (``Jet_size``, ``Jet.PT``), as simulate does."""
-    with (uproot.update if update else uproot.recreate)(path) as out:
-        tree = out.mktree(name, {k: v.type.content for k, v in collections.items()},
-                          counter_name=lambda c: f"{c}_size", field_name=lambda outer, inner: f"{outer}.{inner}")
-        if len(next(iter(collections.values()))):
-            tree.extend(collections)
-    return path
 
 
 def collections(process: str, n: int, seed: int) -> dict[str, ak.Array]:

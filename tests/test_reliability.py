@@ -31,7 +31,7 @@ import yaml
 from colliderfm import classify, cli, standardize, train
 from colliderfm import config as cfg
 from colliderfm.train import CheckpointError
-from conftest import REPO, job_stats, snakemake_cmd, tool
+from conftest import REPO, job_stats, snakemake_cmd, tool, write_tree
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
 EVENTS = 1000  # events of the generated file the bad inputs are made from
@@ -72,15 +72,6 @@ def write_config(path: Path, change) -> Path:
     return path
 
 
-def write_delphes(path: Path, collections: dict, tree: str = "Delphes") -> Path:
-    with uproot.recreate(path) as out:
-        t = out.mktree(tree, {k: v.type.content for k, v in collections.items()},
-                       counter_name=lambda c: f"{c}_size", field_name=lambda outer, inner: f"{outer}.{inner}")
-        if len(next(iter(collections.values()))):
-            t.extend(collections)
-    return path
-
-
 def read_collections(path: Path) -> dict[str, ak.Array]:
     """A Delphes-layout file back as {collection: jagged record}."""
     arrays = uproot.open(path)["Delphes"].arrays(library="ak", how=dict)
@@ -107,16 +98,16 @@ def inputs(generated, tmp_path_factory) -> dict:
     made["text"].write_text("run,event,pt\n1,1,20.5\n")
     made["truncated"] = root / "truncated.root"
     made["truncated"].write_bytes(data[: len(data) // 2])
-    made["no_tree"] = write_delphes(root / "no_tree.root", cols, tree="Events")
-    made["no_jet"] = write_delphes(root / "no_jet.root", {k: v for k, v in cols.items() if k != "Jet"})
-    made["no_met"] = write_delphes(root / "no_met.root", {k: v for k, v in cols.items() if k != "MissingET"})
-    made["empty"] = write_delphes(root / "empty.root", {k: v[:0] for k, v in cols.items()})
+    made["no_tree"] = write_tree(root / "no_tree.root", cols, name="Events")
+    made["no_jet"] = write_tree(root / "no_jet.root", {k: v for k, v in cols.items() if k != "Jet"})
+    made["no_met"] = write_tree(root / "no_met.root", {k: v for k, v in cols.items() if k != "MissingET"})
+    made["empty"] = write_tree(root / "empty.root", {k: v[:0] for k, v in cols.items()})
     jets = cols["Jet"]
     pt = ak.to_numpy(ak.flatten(jets["PT"])).copy()
     event_of = np.repeat(np.arange(len(jets)), ak.to_numpy(ak.num(jets)))
     bad = np.flatnonzero(np.r_[True, event_of[1:] != event_of[:-1]])[[3, 10, 50, 51]]  # first jets of 4 events
     pt[bad[:3]], pt[bad[3]] = np.nan, np.inf
-    made["nan"] = write_delphes(root / "nan.root", {**cols, "Jet": ak.with_field(jets, ak.unflatten(pt, ak.num(jets)),
+    made["nan"] = write_tree(root / "nan.root", {**cols, "Jet": ak.with_field(jets, ak.unflatten(pt, ak.num(jets)),
                                                                                   "PT")})
     made["nan_events"] = len(np.unique(event_of[bad]))
     assert made["nan_events"] == 4
