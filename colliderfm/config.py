@@ -16,7 +16,8 @@ import yaml
 
 from colliderfm import features as F
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+# Shipped inside the package, so a plain `pip install .` validates too (workflow/schemas/ links to it).
+SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -28,8 +29,14 @@ def _schema() -> dict:
         return yaml.safe_load(handle)
 
 
+def _is_integer(checker, instance) -> bool:
+    # JSON Schema counts 600.0 as an integer; an event count or epoch number written as a float is
+    # a mistake that would surface later as a traceback, so only true ints count here.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
 def _with_defaults(cls):
-    """A validator class that fills in ``default`` values while it validates."""
+    """A validator class that fills in ``default`` values while it validates (strict integers)."""
     validate_properties = cls.VALIDATORS["properties"]
 
     def properties(validator, props, instance, schema):
@@ -39,7 +46,8 @@ def _with_defaults(cls):
                     instance[name] = copy.deepcopy(sub["default"])
         yield from validate_properties(validator, props, instance, schema)
 
-    return jsonschema.validators.extend(cls, {"properties": properties})
+    checker = cls.TYPE_CHECKER.redefine("integer", _is_integer)
+    return jsonschema.validators.extend(cls, {"properties": properties}, type_checker=checker)
 
 
 def _key(path) -> str:
@@ -101,21 +109,59 @@ def _check_consistency(config: dict) -> None:
     total = sum(config["split"].values())
     if abs(total - 1.0) > 1e-6:
         raise ConfigError(f"config key 'split': train + val + test must be 1, got {total:g}")
+    _check_given_files(config)
+
+
+def _check_given_files(config: dict) -> None:
+    """Every pattern of a ``files:`` sample matches files, and no file is given twice: the same events
+    in two samples (or twice in one) would land in both train and test."""
+    owner: dict[str, str] = {}
+    for sample, spec in config["samples"].items():
+        for path in shards(config, sample).values():
+            if path is None:
+                continue
+            if path in owner:
+                raise ConfigError(f"config key 'samples.{sample}.files': {path} is given twice "
+                                  f"(also in samples.{owner[path]}); each file may be used once")
+            owner[path] = sample
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def read(path: str | Path) -> dict:
+    """A config file as a mapping, read safely and strictly; not yet validated."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a config file")
+    try:
+        with open(path) as handle:
+            config = yaml.load(handle, Loader=_StrictLoader) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: can't read the config file ({err})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of keys to values")
+    return config
 
 
 def load(path: str | Path) -> dict:
     """Read a YAML config (safely) and validate it."""
-    path = Path(path)
-    try:
-        with open(path) as handle:
-            config = yaml.safe_load(handle) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file does not exist") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path}: the config must be a mapping of keys to values")
-    return validate(config)
+    return validate(read(path))
 
 
 # ----------------------------------------------------------------- derived lists
@@ -140,6 +186,9 @@ def shards(config: dict, sample: str) -> dict[str, str | None]:
         if not matches:
             raise ConfigError(f"config key 'samples.{sample}.files[{i}]': no file matches '{pattern}'")
         for path in matches:
+            if not Path(path).is_file():
+                raise ConfigError(f"config key 'samples.{sample}.files[{i}]': '{path}' is not a file "
+                                  "(a directory? give the ROOT files in it, e.g. 'dir/*.root')")
             found[f"{Path(path).stem}-{len(found)}"] = str(Path(path).resolve())
     return found
 

@@ -32,7 +32,7 @@ def job(snakemake):
         sys.stderr.flush()
         for fd in (1, 2):  # at the descriptor level, so spawned workers write here too
             os.dup2(log_file.fileno(), fd)
-        configure(sys.stderr)
+        configure(log_file)  # the file itself: sys.stderr may not be descriptor 2 (pytest)
         logging.captureWarnings(True)
         try:
             yield
@@ -40,6 +40,10 @@ def job(snakemake):
             logging.getLogger("colliderfm").error("%s", err)
             print(f"colliderfm error: {err}", file=terminal, flush=True)
             sys.exit(1)
+        except Exception:
+            # a bug, not a user error: its traceback belongs in the job's log, which Snakemake shows
+            logging.getLogger("colliderfm").exception("unexpected error")
+            raise
         finally:
             sys.stdout.flush()
             sys.stderr.flush()

@@ -25,9 +25,25 @@ def job_stats(output: str) -> Counter:
     return Counter({m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"})
 
 
-def snakemake_cmd(workdir: Path, configfile: Path, *args: str, cores: int | None = 2) -> list[str]:
-    """This repository's workflow run in ``workdir`` (``cores=None``: left to a profile)."""
-    cmd = [tool("snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(configfile)]
+def clone(workdir: Path) -> Path:
+    """``workdir`` made the root of a clone of this checkout (its tracked and unignored files), once."""
+    if not (workdir / "Snakefile").exists():
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                                capture_output=True, check=True).stdout.decode().split("\0")
+        for name in filter(None, listed):
+            source, target = REPO / name, workdir / name
+            if source.exists() or source.is_symlink():  # deleted but not yet committed: not in a clone
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target, follow_symlinks=False)
+    return workdir
+
+
+def snakemake_cmd(workdir: Path, configfile: str | Path | None, *args: str, cores: int | None = 2) -> list[str]:
+    """The README's command, to be run with ``cwd=workdir``, which this makes a clone's root: Snakemake
+    finds the Snakefile and profiles/default there as a user's would (``configfile=None``: the default
+    run; ``cores=None``: left to the profile)."""
+    clone(workdir)
+    cmd = [tool("snakemake")] + (["--configfile", str(configfile)] if configfile else [])
     return cmd + (["--cores", str(cores)] if cores else []) + list(args)
 
 
@@ -105,8 +121,8 @@ def dataset_dir(tmp_path_factory, generated) -> Path:
 
 @pytest.fixture(scope="session")
 def test_config_run(tmp_path_factory) -> Path:
-    """config/test.yaml run locally by Snakemake (2 cores) in a temporary directory, once per session."""
+    """`snakemake --cores 2 --configfile config/test.yaml` from a clone's root, once per session."""
     workdir = tmp_path_factory.mktemp("workflow")
-    result = subprocess.run(snakemake_cmd(workdir, REPO / "config" / "test.yaml"), capture_output=True, text=True)
+    result = subprocess.run(snakemake_cmd(workdir, "config/test.yaml"), cwd=workdir, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return workdir

@@ -48,7 +48,8 @@ def colliderfm(*args) -> subprocess.CompletedProcess:
 
 
 def snakemake(workdir: Path, configfile: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_cmd(workdir, configfile, *args), capture_output=True, text=True, timeout=600)
+    return subprocess.run(snakemake_cmd(workdir, configfile, *args), cwd=workdir, capture_output=True, text=True,
+                          timeout=600)
 
 
 def one_line_error(stderr: str, *needles) -> str:
@@ -473,7 +474,7 @@ def interrupted(generated, tmp_path_factory) -> dict:
     target = f"results/models/{RESUME_VARIANT}/pretrained.pt"
     checkpoint = Path(target).with_name("pretrain.resume.pt")
     with open(root / "first.log", "w") as log:
-        proc = subprocess.Popen(snakemake_cmd(a, config, target), stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(snakemake_cmd(a, config, target), cwd=a, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         started = wait_for((a / checkpoint).exists, proc, timeout=300)
         kill_group(proc)
@@ -489,7 +490,7 @@ def interrupted(generated, tmp_path_factory) -> dict:
     shutil.copytree(a, b)
     (b / checkpoint).unlink()
     with open(root / "b.log", "w") as log:
-        reference = subprocess.Popen(snakemake_cmd(b, config, target), stdout=log, stderr=subprocess.STDOUT)
+        reference = subprocess.Popen(snakemake_cmd(b, config, target), cwd=b, stdout=log, stderr=subprocess.STDOUT)
         second = snakemake(a, config, target)
         reference.wait(timeout=600)
     return {"a": a, "b": b, "target": target, "killed_at": killed_at, "before": before, "after": mtimes(a),

@@ -50,8 +50,8 @@ def cluster(tmp_path_factory):
 
 
 def snakemake(workdir: Path, *args: str, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_cmd(workdir, TEST_CONFIG, *args, cores=None), capture_output=True, text=True,
-                          env=env, timeout=RUN_TIMEOUT)
+    return subprocess.run(snakemake_cmd(workdir, TEST_CONFIG, *args, cores=None), cwd=workdir, capture_output=True,
+                          text=True, env=env, timeout=RUN_TIMEOUT)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""End to end: Snakemake on config/test.yaml in a temporary directory, then checks on what it made."""
+"""End to end: `snakemake --configfile config/test.yaml` from a clone's root, then checks on what it made."""
 
 from __future__ import annotations
 
@@ -17,12 +17,10 @@ from colliderfm.evaluate import PROB_COLUMNS
 from conftest import REPO, job_stats, snakemake_cmd
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
-RULES = ["simulate", "ingest", "standardize", "pretrain", "finetune", "scratch", "bdt", "evaluate", "plots",
-         "summary", "all"]
 
 
-def snakemake(workdir: Path, *args: str, configfile: Path = TEST_CONFIG) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_cmd(workdir, configfile, *args), capture_output=True, text=True)
+def snakemake(workdir: Path, *args: str, configfile: str | Path = "config/test.yaml"):
+    return subprocess.run(snakemake_cmd(workdir, configfile, *args), cwd=workdir, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="session")
@@ -106,12 +104,6 @@ def test_report_collects_every_figure(run):
     html = report.read_text(errors="replace")
     for figure in ("variants", "data_efficiency", "reconstruction", "anomaly_auc", "confusion", "entropy"):
         assert f"{figure}.png" in html, figure
-
-
-def test_default_config_plans_every_rule(tmp_path):
-    result = snakemake(tmp_path, "-n", configfile=REPO / "config" / "config.yaml")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert set(RULES) <= set(job_stats(result.stdout))
 
 
 def test_bad_config_stops_naming_the_key(tmp_path):

@@ -5,6 +5,9 @@ import sys
 from colliderfm import config as cfg
 
 try:
+    # duplicate keys and the like, which Snakemake's YAML reader lets through
+    for path in workflow.overwrite_configfiles:
+        cfg.read(path)
     cfg.validate(config)
     SHARDS = {sample: cfg.shards(config, sample) for sample in config["samples"]}
 except cfg.ConfigError as err:
