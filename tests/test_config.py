@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -66,9 +67,41 @@ def test_yaml_is_loaded_safely(tmp_path):
 
 def test_missing_files_of_a_sample_are_named(base, tmp_path):
     base["samples"]["tops2"] = {"label": 2, "files": [str(tmp_path / "nothing-*.root")]}
-    config = cfg.validate(base)
-    with pytest.raises(cfg.ConfigError, match=r"samples\.tops2\.files\[0\]"):
-        cfg.shards(config, "tops2")
+    with pytest.raises(cfg.ConfigError, match=r"samples\.tops2\.files\[0\]': no file matches"):
+        cfg.validate(base)
+
+
+@pytest.mark.parametrize("where", ["same sample", "two samples", "two spellings"])
+def test_a_file_given_twice_is_refused(base, tmp_path, where):
+    given = tmp_path / "a.root"
+    given.write_bytes(b"root")
+    base["samples"]["tops2"] = {"label": 2, "files": [str(given)]}
+    if where == "same sample":
+        base["samples"]["tops2"]["files"].append(str(tmp_path / "*.root"))
+    else:
+        spelling = str(given) if where == "two samples" else f"{tmp_path}/../{tmp_path.name}/a.root"
+        base["samples"]["tops3"] = {"label": 3, "files": [spelling]}
+    with pytest.raises(cfg.ConfigError, match=f"{given} is given twice"):
+        cfg.validate(base)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("samples: {a: {label: 2, generate: {ttbar: 600.0}}}", "samples.a.generate.ttbar"),
+    ("pretrain: {epochs: 2.0}\nsamples: {a: {label: 2, generate: {ttbar: 6}}}", "pretrain.epochs"),
+    ("seed: true\nsamples: {a: {label: 2, generate: {ttbar: 6}}}", "seed"),
+])
+def test_integers_must_be_written_as_integers(tmp_path, text, key):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(cfg.ConfigError, match=f"config key '{re.escape(key)}'"):
+        cfg.load(path)
+
+
+def test_a_key_given_twice_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 1\nplots: {dpi: 60, dpi: 70}\n")
+    with pytest.raises(cfg.ConfigError, match="key 'dpi' is given twice"):
+        cfg.read(path)
 
 
 def test_shards_cover_every_event(base):
