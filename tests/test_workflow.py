@@ -14,7 +14,7 @@ from sklearn import metrics as skm
 
 from colliderfm import config as cfg
 from colliderfm.evaluate import PROB_COLUMNS
-from conftest import REPO, job_stats, snakemake_cmd
+from conftest import REPO, job_stats, snakemake_cmd, tool
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
 
@@ -114,3 +114,11 @@ def test_bad_config_stops_naming_the_key(tmp_path):
     result = snakemake(tmp_path, "-n", configfile=path)
     assert result.returncode != 0
     assert "pretrain.epochs" in result.stdout + result.stderr
+
+
+def test_workflow_is_lint_clean_and_formatted(tmp_path):
+    lint = snakemake(tmp_path, "--lint", configfile="config/test.yaml")
+    assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout[-3000:]
+    fmt = subprocess.run([tool("snakefmt"), "--check", "Snakefile", "workflow/"], cwd=tmp_path, capture_output=True,
+                         text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
