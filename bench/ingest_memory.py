@@ -30,7 +30,7 @@ def child(path: Path, out: Path, step_size: int) -> dict:
 
     floor = peak_rss_mb()
     start = time.perf_counter()
-    stats = ingest.ingest_files([path], out, "bench", 2, ingest.Selection(step_size=step_size))
+    stats = ingest.ingest_files([path], out, "bench", 2, ingest.Selection.default(step_size=step_size))
     return {"events": stats["read"], "seconds": time.perf_counter() - start, "floor_mb": floor,
             "peak_mb": peak_rss_mb()}
 

@@ -35,10 +35,10 @@ def main(argv=None) -> int:
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--process", default="ttbar", choices=list(simulate.PROCESSES))
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--step-size", type=int, default=ingest.Selection.step_size)
+    ap.add_argument("--step-size", type=int, default=ingest.Selection.default().step_size)
     args = ap.parse_args(argv)
     print(machine())
-    sel = ingest.Selection(step_size=args.step_size)
+    sel = ingest.Selection.default(step_size=args.step_size)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{args.process}.root"
         seconds = timed(simulate.write_delphes, path, args.process, args.events, seed=1)

@@ -51,8 +51,9 @@ def child(big: Path, small: list[Path], workdir: Path) -> dict:
         if label == 2:
             times["ingest"], read = time.perf_counter() - start, stats["read"]
     start = time.perf_counter()
-    result = standardize.standardize(features, {}, workdir / "dataset", {"train": 0.6, "val": 0.2, "test": 0.2},
-                                     seed=1)
+    splits = {s: workdir / "dataset" / f"{s}.parquet" for s in standardize.SPLITS}
+    result = standardize.standardize(features, {}, splits=splits, scaler=workdir / "dataset" / "scaler.json", anomaly={},
+                                     fractions={"train": 0.6, "val": 0.2, "test": 0.2}, seed=1, selection={})
     times["standardize"] = time.perf_counter() - start
     return {"events": read, "peak_rss_mb": peak_rss_mb(),
             "seconds": times, "split": result["counts"]}

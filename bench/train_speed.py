@@ -6,7 +6,7 @@ held in memory) against the usual PyTorch pattern on the same data, a per-event
 run. Both train the same model (``--variant``, dims from config/config.yaml) from the same
 initial weights with the same optimiser, schedule, batch size and number of events, and end
 with the same validation pass; ``fit`` also writes its checkpoint. Inference: events/s of
-``evaluate.network_logits`` (the evaluation path) for every variant of the config.
+``inference.network_logits`` (the evaluation path) for every variant of the config.
 
 The events come from the real chain: small samples of the five classes are generated,
 ingested and standardised (about 10 s, not measured); the training split is repeated up to
@@ -32,7 +32,7 @@ import torch
 import yaml
 from _common import interleaved, machine, summary, timed
 
-from colliderfm import evaluate, ingest, simulate, standardize
+from colliderfm import inference, ingest, simulate, standardize
 from colliderfm import train as T
 from colliderfm.model import Classifier, ModelConfig, classifier_loss
 
@@ -46,16 +46,17 @@ VAL_EVENTS = 1024
 
 def real_dataset(workdir: Path, events_per_class: int, config: dict) -> tuple[dict, dict]:
     """Generate, ingest and standardise one sample per class; the train and val arrays."""
-    sel = ingest.Selection(**config["selection"])
+    sel = ingest.Selection.default(**config["selection"])
     features = []
     for label, process in CLASSES.items():
         root = workdir / f"{process}.root"
         simulate.write_delphes(root, process, events_per_class, seed=label + 1)
         features.append(workdir / f"tops{label}.parquet")
         ingest.ingest_files([root], features[-1], f"tops{label}", label, sel)
-    standardize.standardize(features, {}, workdir / "dataset", config["split"], seed=1)
-    return (standardize.load_arrays(workdir / "dataset" / "train.parquet"),
-            standardize.load_arrays(workdir / "dataset" / "val.parquet"))
+    splits = {s: workdir / "dataset" / f"{s}.parquet" for s in standardize.SPLITS}
+    standardize.standardize(features, {}, splits=splits, scaler=workdir / "dataset" / "scaler.json", anomaly={},
+                            fractions=config["split"], seed=1, selection=config["selection"])
+    return standardize.load_arrays(splits["train"]), standardize.load_arrays(splits["val"])
 
 
 def repeat_to(arrays: dict, n: int) -> dict:
@@ -121,8 +122,8 @@ def dataloader_epoch(cfg, tc, train, val, device) -> None:
 
 
 def train_speed(args, config, train_arrays, val_arrays, device, workdir: Path) -> None:
-    cfg = ModelConfig.from_variant(config["model"]["variants"][args.variant], config["model"]["dropout"])
-    tc = T.TrainConfig.from_config({**config["classifier"], "epochs": 1, "min_epoch_events": 0}, seed=1)
+    cfg = ModelConfig(**config["model"]["variants"][args.variant], dropout=config["model"]["dropout"])
+    tc = T.TrainConfig.from_block({**config["classifier"], "epochs": 1, "min_epoch_events": 0}, seed=1)
     train = repeat_to(train_arrays, args.events)
     on_device = T.to_tensors(train, device), T.to_tensors(repeat_to(val_arrays, VAL_EVENTS), device)
     cpu = torch.device("cpu")
@@ -143,10 +144,10 @@ def train_speed(args, config, train_arrays, val_arrays, device, workdir: Path) -
 
 def eval_speed(args, config, arrays, device) -> None:
     arrays = repeat_to(arrays, args.eval_events)
-    print(f"inference (evaluate.network_logits, batches of 8192), {args.eval_events} events:")
+    print(f"inference (inference.network_logits, batches of 8192), {args.eval_events} events:")
     for name, variant in config["model"]["variants"].items():
-        model = Classifier(ModelConfig.from_variant(variant, config["model"]["dropout"])).to(device).eval()
-        t = [timed(evaluate.network_logits, model, arrays, device) for _ in range(args.repeats)]
+        model = Classifier(ModelConfig(**variant, dropout=config["model"]["dropout"])).to(device).eval()
+        t = [timed(inference.network_logits, model, arrays, device) for _ in range(args.repeats)]
         print(f"{name:>12}: {summary(t)}  -> {args.eval_events / min(t):,.0f} events/s (best)")
 
 

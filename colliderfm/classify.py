@@ -35,51 +35,44 @@ def encoder_state(pretrained: dict) -> dict:
     return {k[len(prefix):]: v for k, v in pretrained["state_dict"].items() if k.startswith(prefix)}
 
 
-def run(train_path: Path, val_path: Path, scaler_path: Path, pretrained_path: Path | None, variant_name: str,
-        variant: dict, dropout: float, block: dict, fraction: float, seed: int, device: str, threads: int,
-        selection: dict, out_model: Path, out_history: Path) -> None:
-    T.setup_torch(threads, seed)
-    dev = T.pick_device(device)
-    arrays = load_arrays(train_path)
-    subset = stratified_subset(arrays["label"], fraction, seed)
+def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path,
+        pretrained: Path | None = None) -> None:
+    """Train the classifier of ``job`` (a ``config.TrainingJob``) on ``job.fraction`` of ``train``,
+    from the ``pretrained`` encoder or from scratch; the checkpoint carries the scaler and selection."""
+    T.setup_torch(job.threads, job.seed)
+    dev = T.pick_device(job.device)
+    arrays = load_arrays(train)
+    subset = stratified_subset(arrays["label"], job.fraction, job.seed)
     arrays = {k: v[subset] for k, v in arrays.items()}
-    log.info("training on %d events (%.3g of the training split)", len(subset), fraction)
-    train, val = T.to_tensors(arrays, dev), T.to_tensors(load_arrays(val_path), dev)
-    cfg = ModelConfig.from_variant(variant, dropout)
-    model = Classifier(cfg)
+    log.info("training on %d events (%.3g of the training split)", len(subset), job.fraction)
+    train_data, val_data = T.to_tensors(arrays, dev), T.to_tensors(load_arrays(val), dev)
+    cfg = ModelConfig.from_job(job)
+    net = Classifier(cfg)
     init = "scratch"
-    if pretrained_path is not None:
-        pretrained = T.load_model(pretrained_path)
+    if pretrained is not None:
+        encoder = T.load_model(pretrained)
         shape = {k: v for k, v in dataclasses.asdict(cfg).items() if k in ARCHITECTURE}
-        if {k: pretrained["model_config"][k] for k in ARCHITECTURE} != shape:
-            raise ValueError(f"{pretrained_path}: pretrained with {pretrained['model_config']}, "
-                             f"but variant {variant_name} is {shape}")
-        model.encoder.load_state_dict(encoder_state(pretrained))
+        if {k: encoder["model_config"][k] for k in ARCHITECTURE} != shape:
+            raise ValueError(f"{pretrained}: pretrained with {encoder['model_config']}, "
+                             f"but variant {job.variant} is {shape}")
+        net.encoder.load_state_dict(encoder_state(encoder))
         init = "pretrained"
-    model.to(dev)
-    tc = T.TrainConfig.from_config(block, seed)
-    setup = T.fingerprint("classifier", init, dataclasses.asdict(cfg), dataclasses.asdict(tc), fraction,
-                          len(subset), float(train["objects"].sum()))
-    resume = Path(out_model).with_name("train.resume.pt")
-    history = T.fit(model, classifier_loss, train, val, tc, resume, setup, dev,
-                    desc=f"{init} {variant_name} {fraction:g}")
+    net.to(dev)
+    tc = T.TrainConfig.from_block(job.training, job.seed)
+    setup = T.fingerprint("classifier", init, dataclasses.asdict(cfg), dataclasses.asdict(tc), job.fraction,
+                          len(subset), float(train_data["objects"].sum()))
+    resume = Path(model).with_name("train.resume.pt")
+    rows = T.fit(net, classifier_loss, train_data, val_data, tc, resume, setup, dev,
+                 desc=f"{init} {job.variant} {job.fraction:g}")
     if T.rank_and_world()[0] != 0:
         return
+    stored_scaler = load_scaler(scaler)
     T.save_model({
-        "format": "colliderfm-classifier", "version": 1, "variant": variant_name, "init": init,
-        "label_fraction": float(fraction), "train_events": int(len(subset)),
-        "model_config": dataclasses.asdict(cfg), "state_dict": T.copy_state(model),
-        "scaler": load_scaler(scaler_path), "selection": dict(selection),
+        "format": "colliderfm-classifier", "version": 1, "variant": job.variant, "init": init,
+        "label_fraction": float(job.fraction), "seed": int(job.seed), "train_events": int(len(subset)),
+        "model_config": dataclasses.asdict(cfg), "state_dict": T.copy_state(net),
+        "scaler": stored_scaler, "selection": dict(stored_scaler.get("selection", {})),
         "classes": [f"{k} top" for k in range(F.N_CLASSES)],
-    }, out_model)
-    T.write_history(history, out_history)
+    }, model)
+    T.write_history(rows, history)
     resume.unlink(missing_ok=True)
-
-
-def load_classifier(path: Path, device="cpu") -> tuple[Classifier, dict]:
-    payload = T.load_model(path, map_location=device)
-    if payload.get("format") != "colliderfm-classifier":
-        raise ValueError(f"{path}: not a colliderfm classifier checkpoint")
-    model = Classifier(ModelConfig(**payload["model_config"]))
-    model.load_state_dict(payload["state_dict"])
-    return model.to(device).eval(), payload

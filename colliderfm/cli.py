@@ -23,7 +23,7 @@ def _selection(args):
     from colliderfm import config, ingest
 
     if args.config is None:
-        return ingest.Selection()
+        return ingest.Selection.default()
     return ingest.Selection.from_config(config.load(args.config))
 
 
@@ -31,48 +31,52 @@ def _ingest(args) -> None:
     from colliderfm import ingest
 
     stats = ingest.ingest_files(args.files, args.out, args.sample, args.label, _selection(args), args.overwrite)
-    print(f"{args.out}: {stats['selected']} of {stats['read']} events "
-          f"({stats['nonfinite']} dropped for NaN/inf)")
+    print(f"{args.out}: {stats['selected']} of {stats['read']} events ({ingest.drop_summary(stats)})")
 
 
 def _predict(args) -> None:
-    from colliderfm import predict
+    from colliderfm import ingest, predict
 
+    ingest.check_paths(args.files, args.out)  # a file given twice, or --out that is an input
     stats = predict.predict_files(args.model, args.files, args.out, args.device, args.overwrite)
     print(f"{args.out}: predictions for {stats['selected']} of {stats['read']} events")
 
 
-def training_job(config: dict, stage: str, variant: str, fraction: float):
-    """The library call a training rule makes, with the same paths and seeds: (function, args)."""
-    from colliderfm.config import ConfigError, ModelSpec, seed_for
+def _export(args) -> None:
+    from colliderfm import export
 
-    if variant not in config["model"]["variants"]:
-        raise ConfigError(f"unknown variant '{variant}' (configured: {', '.join(config['model']['variants'])})")
-    from colliderfm import classify, pretrain  # torch: imported once the arguments are known to be good
+    out = export.export_onnx(args.model, args.out, args.overwrite)
+    print(f"{out}: ONNX model (opset {export.OPSET}), inputs and scaler in {out.with_suffix('.json')}")
+
+
+def training_paths(stage: str, variant: str, fraction: float) -> dict:
+    """The files a training rule reads and writes (as workflow/rules/{pretrain,classify}.smk name them),
+    so ``colliderfm train`` under torchrun or srun runs the rule's step in a workflow directory."""
     data, models = Path("results/dataset"), Path("results/models") / variant
-    common = (config["model"]["variants"][variant], config["model"]["dropout"])
+    splits = dict(train=data / "train.parquet", val=data / "val.parquet")
     if stage == "pretrain":
-        return pretrain.run, (data / "train.parquet", data / "val.parquet", variant, *common, config["pretrain"],
-                              seed_for(config, "pretrain", variant), config["device"], config["threads"],
-                              models / "pretrained.pt", models / "pretrain_history.csv",
-                              models / "pretrain_reconstruction.csv")
-    spec = ModelSpec(variant, "pretrained" if stage == "finetune" else "scratch", fraction)
-    out = Path(spec.directory)
-    return classify.run, (data / "train.parquet", data / "val.parquet", data / "scaler.json",
-                          models / "pretrained.pt" if stage == "finetune" else None, variant, *common,
-                          config["classifier"], fraction, seed_for(config, "classifier", variant, spec.pct),
-                          config["device"], config["threads"], {**config["selection"], **config["ingest"]},
-                          out / "classifier.pt", out / "history.csv")
+        return dict(splits, model=models / "pretrained.pt", history=models / "pretrain_history.csv",
+                    reconstruction=models / "pretrain_reconstruction.csv")
+    out = models / f"{stage}_{fraction * 100:g}pct"
+    return dict(splits, scaler=data / "scaler.json", model=out / "classifier.pt", history=out / "history.csv",
+                pretrained=models / "pretrained.pt" if stage == "finetune" else None)
 
 
 def _train(args) -> None:
+    import functools
+
     from colliderfm import config
 
-    cfg = config.load(args.config)
-    fn, fn_args = training_job(cfg, args.stage, args.variant, args.fraction)
-    from colliderfm import distributed
+    job = config.training_job(config.load(args.config), args.stage, args.variant, args.fraction)
+    paths = training_paths(job.stage, job.variant, job.fraction)
+    for key in ("train", "val", "scaler", "pretrained"):  # before torch, and before any process is spawned
+        if paths.get(key) is not None and not paths[key].is_file():
+            raise FileNotFoundError(f"{paths[key]}: input of --stage {job.stage} does not exist; run colliderfm "
+                                    "train in a workflow directory, once snakemake has made it")
+    from colliderfm import classify, distributed, pretrain  # torch: once the arguments are known to be good
 
-    distributed.launch(fn, args.nproc, *fn_args, device=cfg["device"])
+    run = pretrain.run if job.stage == "pretrain" else classify.run
+    distributed.launch(functools.partial(run, job, **paths), args.nproc, device=job.device)
 
 
 def _check_config(args) -> None:
@@ -80,6 +84,15 @@ def _check_config(args) -> None:
 
     cfg = config.load(args.config)
     print(f"{args.config}: valid; {len(cfg['samples'])} samples, {len(config.model_specs(cfg))} models")
+
+
+def _label(text: str) -> int:
+    from colliderfm.features import N_CLASSES
+
+    if text in {str(label) for label in range(-1, N_CLASSES)}:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"'{text}' is not a label: give -1 (unknown) or the number of top quarks, "
+                                     f"0-{N_CLASSES - 1}")
 
 
 def _refuse_existing(path: Path, overwrite: bool) -> None:
@@ -112,7 +125,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--sample", default="sample", help="value of the sample column")
-    p.add_argument("--label", type=int, default=-1, help="number of top quarks (-1: unknown)")
+    p.add_argument("--label", type=_label, default=-1, help="number of top quarks, 0-4 (-1: unknown)")
     p.add_argument("--config", type=Path, help="workflow config whose selection/ingest keys to use")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=_ingest)
@@ -124,6 +137,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=_predict)
+
+    p = sub.add_parser("export", help="a trained classifier as ONNX, with a JSON sidecar (scaler, selection, inputs)")
+    p.add_argument("--model", required=True, type=Path, help="model directory, e.g. results/models/small_5h/finetune_100pct")
+    p.add_argument("--out", required=True, type=Path, help="the .onnx file; the sidecar is the same name with .json")
+    p.add_argument("--overwrite", action="store_true", help="replace --out and its sidecar if they exist")
+    p.set_defaults(run=_export)
 
     p = sub.add_parser("train", help="one training job of the workflow, e.g. under torchrun or srun (DDP)")
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
@@ -140,16 +159,18 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from colliderfm.logs import USER_ERRORS, configure
+    from colliderfm.errors import USER_ERRORS, message
+    from colliderfm.logs import configure
 
     args = parser().parse_args(argv)
     configure(level=logging.INFO if args.verbose else logging.WARNING)
     try:
         args.run(args)
-    except USER_ERRORS as err:
-        print(f"colliderfm {args.command}: error: {err}", file=sys.stderr)
+    # ValueError: bad arguments the library rejects (a negative event count); OSError: a full disk
+    except (*USER_ERRORS, ValueError, OSError) as err:
+        print(f"colliderfm {args.command}: error: {message(err)}", file=sys.stderr)
         return 1
-    except ValueError as err:  # bad arguments the library rejects, e.g. a negative event count
-        print(f"colliderfm {args.command}: error: {err}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:  # Ctrl-C: outputs are written atomically, so nothing partial is left
+        print(f"colliderfm {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0

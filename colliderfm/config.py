@@ -15,13 +15,10 @@ import jsonschema
 import yaml
 
 from colliderfm import features as F
+from colliderfm.errors import ConfigError
 
 # Shipped inside the package, so a plain `pip install .` validates too (workflow/schemas/ links to it).
 SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.yaml"
-
-
-class ConfigError(ValueError):
-    """A configuration value that can't be used; the message names the key."""
 
 
 def _schema() -> dict:
@@ -202,6 +199,12 @@ def shard_events(config: dict, sample: str, shard: str) -> tuple[str, int, int]:
     return process, min(per, total - first), first
 
 
+def selection_settings(config: dict) -> dict:
+    """What decides which events and objects become features (``selection`` and how ``ingest``
+    reads): stored with the scaler, so a trained model applies the same to new files."""
+    return {**config["selection"], **{k: v for k, v in config["ingest"].items() if k != "step_size"}}
+
+
 def classification_samples(config: dict) -> list[str]:
     return [n for n, s in config["samples"].items() if "label" in s]
 
@@ -211,48 +214,102 @@ def anomaly_sample(config: dict, role: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelSpec:
+class TrainingJob:
+    """One training run of a variant as the config describes it: everything but its file paths.
+
+    Built once here for the rules and the command line alike and handed to ``pretrain.run`` /
+    ``classify.run`` whole, so a new training setting is one schema key, not an argument list."""
+
+    stage: str  # "pretrain", "finetune" or "scratch"
     variant: str
-    init: str  # "pretrained" (fine-tuned), "scratch" or "bdt"
-    fraction: float
+    architecture: dict  # model.variants.<variant>: dim, heads, layers, ff
+    dropout: float
+    training: dict  # the pretrain or classifier block, without the pretext settings
+    seed: int
+    device: str
+    threads: int
+    fraction: float = 1.0  # of the training labels (classifiers)
+    mask_fraction: float | None = None  # pretraining only
+
+    @property
+    def pct(self) -> str:
+        return f"{self.fraction * 100:g}"
+
+
+STAGES = ("pretrain", "finetune", "scratch")
+
+
+def training_job(config: dict, stage: str, variant: str, fraction: float = 1.0) -> TrainingJob:
+    if stage not in STAGES:
+        raise ConfigError(f"unknown training stage '{stage}' (one of {', '.join(STAGES)})")
+    if variant not in config["model"]["variants"]:
+        raise ConfigError(f"unknown variant '{variant}' (configured: {', '.join(config['model']['variants'])})")
+    common = dict(variant=variant, architecture=dict(config["model"]["variants"][variant]),
+                  dropout=config["model"]["dropout"], device=config["device"], threads=config["threads"])
+    if stage == "pretrain":
+        block = dict(config["pretrain"])
+        mask = block.pop("mask_fraction")
+        return TrainingJob(stage, training=block, seed=seed_for(config, "pretrain", variant), mask_fraction=mask,
+                           **common)
+    pct = f"{fraction * 100:g}"
+    return TrainingJob(stage, training=dict(config["classifier"]), fraction=fraction,
+                       seed=seed_for(config, "classifier", variant, pct), **common)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A model the workflow trains and evaluates."""
+
+    kind: str  # a key of inference.KINDS
+    variant: str | None = None  # transformers: a key of model.variants
+    init: str | None = None  # transformers: "pretrained" (fine-tuned) or "scratch"
+    fraction: float = 1.0  # of the training labels
 
     @property
     def pct(self) -> str:
         return f"{self.fraction * 100:g}"
 
     @property
-    def stage(self) -> str:
-        return {"pretrained": "finetune", "scratch": "scratch"}[self.init]
+    def stage(self) -> str | None:
+        return {"pretrained": "finetune", "scratch": "scratch"}.get(self.init)
 
     @property
     def name(self) -> str:
-        if self.init == "bdt":
-            return "bdt"
-        return f"{self.variant}-{self.stage}-{self.pct}pct"
-
-    @property
-    def directory(self) -> str:
-        if self.init == "bdt":
-            return "results/models/bdt"
-        return f"results/models/{self.variant}/{self.stage}_{self.pct}pct"
+        return f"{self.variant}-{self.stage}-{self.pct}pct" if self.variant else self.kind
 
 
 def model_specs(config: dict) -> list[ModelSpec]:
-    """Every trained model: each variant at 100 %, the data-efficiency grid, and the BDT."""
+    """Every trained model: each variant at 100 %, the data-efficiency grid, and the baselines."""
     specs: list[ModelSpec] = []
     grid = config["data_efficiency"]
     for variant in config["model"]["variants"]:
         fractions = sorted(set(grid["label_fractions"]) | {1.0}) if variant in grid["variants"] else [1.0]
         for fraction in fractions:
             for init in ("pretrained", "scratch"):
-                specs.append(ModelSpec(variant, init, fraction))
-    specs.append(ModelSpec("bdt", "bdt", 1.0))
+                specs.append(ModelSpec("transformer", variant, init, fraction))
+    specs.append(ModelSpec("bdt"))
     return specs
 
 
-def spec_from_name(name: str) -> ModelSpec:
-    if name == "bdt":
-        return ModelSpec("bdt", "bdt", 1.0)
-    variant, stage, pct = name.split("-")
-    return ModelSpec(variant, {"finetune": "pretrained", "scratch": "scratch"}[stage],
-                     float(pct.removesuffix("pct")) / 100)
+def model_fields(config: dict, spec: ModelSpec) -> dict:
+    """A model's identity as its metrics.json records it (read back by the summary and the figures)."""
+    if spec.variant is None:
+        seed = seed_for(config, spec.kind)
+        pretext = None
+    else:
+        seed = training_job(config, spec.stage, spec.variant, spec.fraction).seed
+        pretext = "variables" if spec.init == "pretrained" else None
+    return {"model": spec.name, "kind": spec.kind, "variant": spec.variant, "init": spec.init, "pretext": pretext,
+            "label_fraction": spec.fraction, "seed": seed}
+
+
+def section_defaults(name: str) -> dict:
+    """The schema's default of every key of the top-level section ``name``: the one source of defaults
+    for library callers that have no config (e.g. ``ingest.Selection.default``)."""
+    schema = _schema()
+    section = schema["properties"][name]
+    props = dict(section.get("properties", {}))
+    ref = section.get("$ref", "")
+    if ref.startswith("#/$defs/"):  # training sections share their keys through $defs
+        props = {**schema["$defs"][ref.rsplit("/", 1)[1]].get("properties", {}), **props}
+    return {key: copy.deepcopy(sub["default"]) for key, sub in props.items() if "default" in sub}

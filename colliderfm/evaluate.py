@@ -1,4 +1,4 @@
-"""Predictions and metrics of a trained model: classification and the entropy anomaly search.
+"""Predictions and metrics of a trained model: classification and the anomaly search.
 
 Metrics are computed from the stored predictions only, with scikit-learn, so the plots
 and the summary can be regenerated without touching a model.
@@ -12,83 +12,35 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import logsumexp, softmax
 from sklearn import metrics as skm
 
 from colliderfm import features as F
+from colliderfm import scores
 from colliderfm.atomic import atomic_path
-from colliderfm.standardize import flat_matrix, load_arrays
+from colliderfm.inference import KINDS, Logits
+from colliderfm.scores import PROB_COLUMNS
+from colliderfm.standardize import load_arrays
 
 log = logging.getLogger(__name__)
 
-PROB_COLUMNS = [f"p{k}" for k in range(F.N_CLASSES)]
 SIGNAL_EFFICIENCIES = (0.3, 0.5)
-ANOMALY_SCORES = {  # name -> (column, sign): larger signed score = more anomalous
-    "entropy": ("entropy", 1.0),
-    "max_prob": ("max_prob", -1.0),
-    "energy": ("energy", 1.0),
-}
 
 
-def entropy_bits(p: np.ndarray) -> np.ndarray:
-    """H = -sum p log2 p per row, with 0 log 0 = 0."""
-    p = np.asarray(p, dtype=np.float64)
-    return -np.sum(np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0)), 0.0), axis=1)
-
-
-def scores_from_logits(logits: np.ndarray) -> dict[str, np.ndarray]:
-    logits = np.asarray(logits, dtype=np.float64)
-    p = softmax(logits, axis=1)
-    return {**{c: p[:, k] for k, c in enumerate(PROB_COLUMNS)}, "entropy": entropy_bits(p),
-            "max_prob": p.max(axis=1), "energy": -logsumexp(logits, axis=1)}
-
-
-# ----------------------------------------------------------------- model outputs
-
-
-def network_logits(model, arrays: dict, device, batch_size: int = 8192) -> np.ndarray:
-    """Logits of a loaded classifier, in batches."""
-    import torch
-
-    from colliderfm.train import autocast, to_tensors
-
-    data = to_tensors(arrays, device)
-    out = []
-    with torch.no_grad(), autocast(device):
-        for start in range(0, len(data["label"]), batch_size):
-            out.append(model(**{k: v[start:start + batch_size] for k, v in data.items()}).float().cpu().numpy())
-    return np.concatenate(out)
-
-
-def transformer_logits(model_path: Path, device: str = "cpu"):
-    """A logits function of the classifier stored at ``model_path`` (loaded once)."""
-    from colliderfm.classify import load_classifier
-    from colliderfm.train import pick_device
-
-    dev = pick_device(device)
-    model, _ = load_classifier(model_path, dev)
-    return lambda arrays: network_logits(model, arrays, dev)
-
-
-def bdt_logits(model_path: Path, arrays: dict) -> np.ndarray:
-    import joblib
-
-    return joblib.load(model_path).decision_function(flat_matrix(arrays))
-
-
-def predictions(logits_fn, dataset_dir: Path, anomaly_samples: list[str]) -> tuple[pd.DataFrame, float]:
-    """Per-event predictions on the test split and the anomaly samples; also val accuracy."""
+def predictions(logits_fn: Logits, parts: dict[str, list[Path]]) -> pd.DataFrame:
+    """Per-event probabilities and anomaly scores of every file of each part (split name -> files)."""
     frames = []
-    parts = [("test", Path(dataset_dir) / "test.parquet")]
-    parts += [("anomaly", Path(dataset_dir) / "anomaly" / f"{s}.parquet") for s in anomaly_samples]
-    for split, path in parts:
-        arrays = load_arrays(path)
-        frame = pd.DataFrame({"sample": arrays["sample"].astype(str), "split": split, "event": arrays["event_id"],
-                              "label": arrays["label"], "weight": arrays["weight"]})
-        frames.append(frame.assign(**scores_from_logits(logits_fn(arrays))))
-    val = load_arrays(Path(dataset_dir) / "val.parquet")
-    val_accuracy = float(np.mean(np.argmax(logits_fn(val), axis=1) == val["label"]))
-    return pd.concat(frames, ignore_index=True), val_accuracy
+    for split, paths in parts.items():
+        for path in paths:
+            arrays = load_arrays(path)
+            frame = pd.DataFrame({"sample": arrays["sample"].astype(str), "split": split,
+                                  "event": arrays["event_id"], "label": arrays["label"], "weight": arrays["weight"]})
+            frames.append(frame.assign(**scores.from_logits(logits_fn(arrays))))
+    return pd.concat(frames, ignore_index=True)
+
+
+def accuracy(logits_fn: Logits, path: Path) -> float:
+    arrays = load_arrays(path)
+    return float(np.mean(np.argmax(logits_fn(arrays), axis=1) == arrays["label"]))
 
 
 # ---------------------------------------------------------------------- metrics
@@ -122,8 +74,8 @@ def anomaly_metrics(frame: pd.DataFrame, background: str, signal: str) -> dict:
     y = (part["sample"] == signal).to_numpy()
     out = {"anomaly_background": background, "anomaly_signal": signal,
            "anomaly_events": {background: int((~y).sum()), signal: int(y.sum())}}
-    for name, (column, sign) in ANOMALY_SCORES.items():
-        out[f"anomaly_auc_{name}"] = float(skm.roc_auc_score(y, sign * part[column].to_numpy()))
+    for name in scores.SCORES:
+        out[f"anomaly_auc_{name}"] = float(skm.roc_auc_score(y, part[name].to_numpy()))
     return out
 
 
@@ -133,23 +85,18 @@ def metrics_from_predictions(frame: pd.DataFrame, background: str, signal: str) 
             **anomaly_metrics(frame, background, signal)}
 
 
-def run(model_name: str, model_path: Path, dataset_dir: Path, background: str, signal: str, device: str,
-        threads: int, out_predictions: Path, out_metrics: Path) -> dict:
-    if model_name == "bdt":
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(threads):
-            frame, val_accuracy = predictions(lambda a: bdt_logits(model_path, a), dataset_dir, [background, signal])
-    else:
-        import torch
-
-        torch.set_num_threads(threads)
-        frame, val_accuracy = predictions(transformer_logits(model_path, device), dataset_dir, [background, signal])
-    result = {"model": model_name, "val_accuracy": val_accuracy, **metrics_from_predictions(frame, background, signal)}
+def run(model: dict, checkpoint: Path, *, test: Path, val: Path, anomaly: dict[str, Path], background: str,
+        signal: str, device: str, threads: int, out_predictions: Path, out_metrics: Path) -> dict:
+    """Evaluate the ``model`` (its fields, config.model_fields) stored at ``checkpoint``: predictions on
+    ``test`` and the ``anomaly`` samples, metrics beside them with the model's fields."""
+    logits_fn = KINDS[model["kind"]].open(checkpoint, device, threads)
+    frame = predictions(logits_fn, {"test": [test], "anomaly": [anomaly[s] for s in (background, signal)]})
+    result = {**model, "val_accuracy": accuracy(logits_fn, val),
+              **metrics_from_predictions(frame, background, signal)}
     with atomic_path(out_predictions) as tmp:
         frame.to_parquet(tmp, index=False)
     with atomic_path(out_metrics) as tmp:
         tmp.write_text(json.dumps(result, indent=1))
-    log.info("%s: accuracy %.4f, macro AUC %.4f, anomaly AUC (entropy) %.4f", model_name, result["accuracy"],
+    log.info("%s: accuracy %.4f, macro AUC %.4f, anomaly AUC (entropy) %.4f", model["model"], result["accuracy"],
              result["macro_auc"], result["anomaly_auc_entropy"])
     return result

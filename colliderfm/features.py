@@ -26,7 +26,6 @@ EVENT_VARS: tuple[str, ...] = ("n_jets", "n_bjets", "n_nu", "n_leptons", "met")
 COUNT_VARS: tuple[str, ...] = ("n_jets", "n_bjets", "n_nu", "n_leptons")
 META_COLUMNS: tuple[str, ...] = ("event", "sample", "label", "weight")
 N_CLASSES = 5  # events with 0, 1, 2, 3 or 4 top quarks
-ANOMALY_LABEL = -1
 
 
 def slots() -> list[tuple[str, int]]:

@@ -3,6 +3,15 @@
 Reads only the named leaves it needs (real Delphes files carry leaves uproot can't
 decode, such as ``Particle.fBits``), chunk by chunk with ``TTree.iterate``, and writes
 each chunk as a Parquet row group: memory stays flat however large the file.
+
+Events that can't give honest features are dropped and counted (in the returned stats
+and the log), each under its first reason:
+- ``nonfinite``: NaN/inf in a float leaf, a leaf value beyond the float32 range the
+  features are stored in, or a feature that overflows float32 (pz at huge |eta|);
+- ``negative_pt``: a negative pT or MET, which is unphysical;
+- ``no_met``: an empty MissingET collection: the MET is unknown, and 0 would be a lie.
+The first two follow ``ingest.nonfinite``: ``fail`` (the default) stops naming the leaf
+or feature, ``drop`` skips the events. ``no_met`` events are always dropped.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import uproot
 
 from colliderfm import features as F
 from colliderfm.atomic import atomic_path
+from colliderfm.config import section_defaults
+from colliderfm.errors import IngestError
 
 log = logging.getLogger(__name__)
 
@@ -30,29 +41,35 @@ MET = ("MissingET.MET",)
 REQUIRED = JET + ELECTRON + MUON + MET
 WEIGHT = "Event.Weight"
 PARTICLE = ("Particle.PID", "Particle.Status")
-
-
-class IngestError(Exception):
-    """Input that can't be turned into features; the message names the file and leaf."""
+NON_NEGATIVE = ("Jet.PT", "Electron.PT", "Muon.PT", "MissingET.MET")
+DROPPED = {"nonfinite": "dropped for NaN/inf", "negative_pt": "for negative pT/MET", "no_met": "for an empty MissingET"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Selection:
-    jet_pt_min: float = 25.0
-    jet_eta_max: float = 2.5
-    lepton_pt_min: float = 15.0
-    lepton_eta_max: float = 2.5
-    btag_bit: int = 0
-    min_jets: int = 0
-    min_leptons: int = 0
-    tree: str = "Delphes"
-    nonfinite: str = "fail"  # or "drop": events with NaN/inf in a leaf are skipped
-    step_size: int = 100_000  # events per chunk
+    """The ``selection`` and ``ingest`` config keys; their defaults live in the config schema only."""
+
+    jet_pt_min: float
+    jet_eta_max: float
+    lepton_pt_min: float
+    lepton_eta_max: float
+    btag_bit: int
+    min_jets: int
+    min_leptons: int
+    tree: str
+    nonfinite: str  # "fail", or "drop": events with NaN/inf or negative pT/MET are skipped
+    step_size: int  # events per chunk
 
     @classmethod
     def from_config(cls, config: dict) -> "Selection":
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in {**config["selection"], **config["ingest"]}.items() if k in fields})
+
+    @classmethod
+    def default(cls, **overrides) -> "Selection":
+        """What the workflow uses for keys a config leaves out (the schema's defaults), with ``overrides``."""
+        defaults = cls.from_config({"selection": section_defaults("selection"), "ingest": section_defaults("ingest")})
+        return dataclasses.replace(defaults, **overrides)
 
 
 def schema() -> pa.Schema:
@@ -75,10 +92,15 @@ def _reason(err: Exception) -> str:
 def open_tree(path: str | Path, tree: str = "Delphes"):
     """The highest cycle of ``tree`` in ``path``, with every required leaf checked."""
     path = Path(path)
+    if path.is_dir():
+        raise IngestError(f"{path}: is a directory, not a ROOT file (give the .root files in it)")
     if not path.is_file():
         raise IngestError(f"{path}: input file does not exist")
-    with open(path, "rb") as handle:
-        header = handle.read(20)
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(20)
+    except OSError as err:
+        raise IngestError(f"{path}: can't read the input file ({err.strerror})") from None
     magic = header[:4]
     if magic != b"root":
         raise IngestError(f"{path}: not a ROOT file (starts with {magic!r}, not b'root')")
@@ -109,7 +131,39 @@ def open_tree(path: str | Path, tree: str = "Delphes"):
                           + f"; collection '{missing[0].split('.')[0]}' is required")
     if t.num_entries == 0:
         raise IngestError(f"{path}: tree '{tree}' has no events")
+    _check_btag_type(t, path)
     return t
+
+
+def _check_btag_type(t, path) -> None:
+    """The b-tag is tested bit by bit, which needs integers (Delphes writes UInt_t)."""
+    interpretation = t["Jet.BTag"].interpretation
+    dtype = getattr(getattr(interpretation, "content", interpretation), "to_dtype", None)
+    if dtype is None or not np.issubdtype(dtype, np.integer):
+        raise IngestError(f"{path}: leaf 'Jet.BTag' holds {t['Jet.BTag'].typename if dtype is None else dtype} values; the b-tag "
+                          "word is tested bit by bit (btag_bit), so it must be of an integer type")
+
+
+def _identity(path: Path):
+    """What makes two spellings one file (./a, a symlink, a hard link): device and inode, else the resolved path."""
+    try:
+        st = path.stat()
+    except OSError:
+        return path.resolve()
+    return st.st_dev, st.st_ino
+
+
+def check_paths(paths: Iterable[str | Path], out: str | Path) -> None:
+    """Refuse an input given twice (its events would count twice) and an output that is one of the inputs."""
+    seen: dict = {}
+    for path in map(Path, paths):
+        first = seen.setdefault(_identity(path), path)
+        if first is not path:
+            also = f" (also as {first})" if str(first) != str(path) else ""
+            raise IngestError(f"{path}: input file given twice{also}; each file may be used once")
+    first = seen.get(_identity(Path(out)))
+    if first is not None:
+        raise IngestError(f"{out}: the output is the input file {first}; writing it would destroy the input")
 
 
 def _leaves(t) -> list[str]:
@@ -122,22 +176,56 @@ def _leaves(t) -> list[str]:
 # -------------------------------------------------------------------- features
 
 
-def _nonfinite_events(chunk: ak.Array, path, policy: str) -> np.ndarray:
-    """Events with NaN/inf in any float leaf: fail naming the leaf, or return them to drop."""
-    bad = np.zeros(len(chunk), bool)
+def _bad_events(chunk: ak.Array, path, policy: str) -> dict[str, np.ndarray]:
+    """Events to drop, by reason (see the module docstring); each event under its first reason only."""
+    n = len(chunk)
+    nonfinite, negative = np.zeros(n, bool), np.zeros(n, bool)
     for leaf in chunk.fields:
         values, offsets = _flat(chunk[leaf])
         if not np.issubdtype(values.dtype, np.floating):
             continue
-        nonfinite = ~np.isfinite(values)
-        if not nonfinite.any():
+        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf in the features: count it so
+            bad = ~np.isfinite(values.astype(np.float32, copy=False))
+        overflow = int((bad & np.isfinite(values)).sum()) if bad.any() else 0
+        note = f" ({overflow} of them finite but beyond the float32 range of the features)" if overflow else ""
+        nonfinite |= _events_with(bad, offsets, path, leaf, policy, "NaN/inf values", note)
+        if leaf in NON_NEGATIVE:
+            negative |= _events_with(values < 0, offsets, path, leaf, policy, "negative values", "")
+    no_met = ak.to_numpy(ak.num(chunk["MissingET.MET"], axis=1)) == 0
+    return {"nonfinite": nonfinite, "negative_pt": negative & ~nonfinite, "no_met": no_met & ~nonfinite & ~negative}
+
+
+def _events_with(mask: np.ndarray, offsets: np.ndarray, path, leaf: str, policy: str, what: str,
+                 note: str) -> np.ndarray:
+    """Events with any entry of a flat ``mask``; under policy ``fail`` stop, naming the leaf and the counts."""
+    if not mask.any():
+        return np.zeros(len(offsets) - 1, bool)
+    per_event = _count_per_event(mask, offsets) > 0
+    if policy == "fail":
+        raise IngestError(f"{path}: leaf '{leaf}' has {int(mask.sum())} {what} in {int(per_event.sum())} events"
+                          f"{note}; set ingest.nonfinite: drop to skip such events")
+    return per_event
+
+
+def _nonfinite_features(cols: dict[str, np.ndarray], skip: np.ndarray, path, policy: str) -> np.ndarray:
+    """Events (not in ``skip``) whose float32 features overflowed from finite leaves, e.g. pz at huge |eta|."""
+    bad = np.zeros(len(skip), bool)
+    for name, x in cols.items():
+        if x.dtype != np.float32 or np.isfinite(x).all():
             continue
-        per_event = _count_per_event(nonfinite, offsets) > 0
-        if policy == "fail":
-            raise IngestError(f"{path}: leaf '{leaf}' has {int(nonfinite.sum())} NaN/inf values in "
-                              f"{int(per_event.sum())} events; set ingest.nonfinite: drop to skip such events")
-        bad |= per_event
+        events = ~np.isfinite(x) & ~skip
+        if events.any() and policy == "fail":
+            raise IngestError(f"{path}: feature '{name}' is NaN/inf in {int(events.sum())} events though its leaves "
+                              "are finite (float32 overflow); set ingest.nonfinite: drop to skip such events")
+        bad |= events
     return bad
+
+
+def drop_summary(stats: dict) -> str:
+    """'N dropped for NaN/inf', then each other reason that dropped events."""
+    parts = [f"{stats.get(reason, 0)} {text}" for reason, text in DROPPED.items()
+             if reason == "nonfinite" or stats.get(reason)]
+    return ", ".join(parts)
 
 
 def _flat(x: ak.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -209,7 +297,8 @@ def build_features(chunk: ak.Array, sel: Selection) -> dict[str, np.ndarray]:
     cols["n_jets"] = _count_per_event(jet_ok, offsets).astype(np.int16)
     cols["n_bjets"] = _count_per_event(b, offsets).astype(np.int16)
     cols["n_leptons"] = np.bincount(lep_event[lep_ok], minlength=n).astype(np.int16)
-    cols["met"] = ak.to_numpy(ak.firsts(chunk["MissingET.MET"])).astype(np.float32)
+    # an empty MissingET: 0 here, and the event dropped (no_met)
+    cols["met"] = ak.to_numpy(ak.fill_none(ak.firsts(chunk["MissingET.MET"]), 0.0)).astype(np.float32)
     if "Particle.PID" in chunk.fields:
         (pid, offsets), (status, _) = _flat(chunk["Particle.PID"]), _flat(chunk["Particle.Status"])
         pid = abs(pid)
@@ -245,11 +334,17 @@ def _table(cols: dict[str, np.ndarray], keep: np.ndarray, first_entry: int, samp
 
 
 def ingest_files(paths: Iterable[str | Path], out: str | Path, sample: str, label: int,
-                 sel: Selection = Selection(), overwrite: bool = True) -> dict:
-    """Ingest Delphes files into one Parquet file; returns counts (read, dropped, written)."""
+                 sel: Selection | None = None, overwrite: bool = True) -> dict:
+    """Ingest Delphes files into one Parquet file; returns counts (read, dropped by reason, written).
+
+    ``sel``: None for the workflow's defaults (:meth:`Selection.default`)."""
+    sel = sel or Selection.default()
+    if not -128 <= label <= 127:
+        raise ValueError(f"label {label}: must fit the int8 label column (-1: unknown, else the number of top quarks)")
     paths = [Path(p) for p in paths]
+    check_paths(paths, out)
     trees = [open_tree(p, sel.tree) for p in paths]  # every input checked before writing
-    stats = {"read": 0, "nonfinite": 0, "selected": 0}
+    stats = {"read": 0, **{reason: 0 for reason in DROPPED}, "selected": 0}
     with atomic_path(out, overwrite) as tmp:
         # dictionary-encoding only the sample name: float columns gain nothing from it but time
         with pq.ParquetWriter(tmp, schema(), use_dictionary=["sample"]) as writer:
@@ -258,11 +353,11 @@ def ingest_files(paths: Iterable[str | Path], out: str | Path, sample: str, labe
                     writer.write_table(table)
         if stats["selected"] == 0:
             raise IngestError(f"{', '.join(map(str, paths))}: no events left after the selection "
-                              f"({stats['read']} read, {stats['nonfinite']} dropped for NaN/inf; "
+                              f"({stats['read']} read, {drop_summary(stats)}; "
                               f"selection: min_jets={sel.min_jets}, min_leptons={sel.min_leptons}, "
                               f"jet pT > {sel.jet_pt_min} GeV, lepton pT > {sel.lepton_pt_min} GeV)")
-    log.info("%s: %d events read, %d dropped for NaN/inf, %d written to %s",
-             sample, stats["read"], stats["nonfinite"], stats["selected"], out)
+    log.info("%s: %d events read, %s, %d written to %s", sample, stats["read"], drop_summary(stats),
+             stats["selected"], out)
     return stats
 
 
@@ -271,12 +366,17 @@ def feature_tables(path, tree, sample: str, label: int, sel: Selection, stats: d
     target, entry = schema(), 0
     try:
         for chunk in tree.iterate(_leaves(tree), step_size=sel.step_size, library="ak"):
-            bad = _nonfinite_events(chunk, path, sel.nonfinite)
-            cols = build_features(chunk, sel)
-            keep = ~bad & (cols["n_jets"] >= sel.min_jets) & (cols["n_leptons"] >= sel.min_leptons)
+            drop = _bad_events(chunk, path, sel.nonfinite)
+            with np.errstate(over="ignore", invalid="ignore"):  # values of events about to be dropped
+                cols = build_features(chunk, sel)
+            bad = drop["nonfinite"] | drop["negative_pt"] | drop["no_met"]
+            overflow = _nonfinite_features(cols, bad, path, sel.nonfinite)
+            drop["nonfinite"] |= overflow
+            keep = ~bad & ~overflow & (cols["n_jets"] >= sel.min_jets) & (cols["n_leptons"] >= sel.min_leptons)
             table = _table(cols, keep, entry, sample, label, target)
             stats["read"] += len(chunk)
-            stats["nonfinite"] += int(bad.sum())
+            for reason, events in drop.items():  # .get: callers such as predict may not know every reason
+                stats[reason] = stats.get(reason, 0) + int(events.sum())
             stats["selected"] += int(keep.sum())
             entry += len(chunk)
             yield table

@@ -7,12 +7,7 @@ import logging
 import os
 import sys
 
-from colliderfm.atomic import OutputExistsError
-from colliderfm.config import ConfigError
-from colliderfm.ingest import IngestError
-from colliderfm.standardize import DatasetError
-
-USER_ERRORS = (ConfigError, IngestError, DatasetError, OutputExistsError, FileNotFoundError)
+from colliderfm.errors import USER_ERRORS, message
 
 
 def configure(stream=None, level=logging.INFO) -> None:
@@ -37,8 +32,8 @@ def job(snakemake):
         try:
             yield
         except USER_ERRORS as err:
-            logging.getLogger("colliderfm").error("%s", err)
-            print(f"colliderfm error: {err}", file=terminal, flush=True)
+            logging.getLogger("colliderfm").error("%s", message(err))
+            print(f"colliderfm error: {message(err)}", file=terminal, flush=True)
             sys.exit(1)
         except Exception:
             # a bug, not a user error: its traceback belongs in the job's log, which Snakemake shows

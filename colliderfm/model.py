@@ -24,17 +24,18 @@ GROUP_IDS = [g for g, (_, n) in enumerate(feat.GROUPS) for _ in range(n)] + [len
 
 @dataclasses.dataclass
 class ModelConfig:
-    dim: int = 20
-    heads: int = 1
-    layers: int = 2
-    ff: int = 40
-    dropout: float = 0.1
+    """A variant's shape (``model.variants.<name>`` of the config, whose schema holds the defaults)."""
+
+    dim: int
+    heads: int
+    layers: int
+    ff: int
+    dropout: float
     n_classes: int = feat.N_CLASSES
 
     @classmethod
-    def from_variant(cls, variant: dict, dropout: float) -> "ModelConfig":
-        return cls(dim=variant["dim"], heads=variant["heads"], layers=variant.get("layers", 2),
-                   ff=variant.get("ff", 2 * variant["dim"]), dropout=dropout)
+    def from_job(cls, job) -> "ModelConfig":
+        return cls(**job.architecture, dropout=job.dropout)
 
 
 class SelfAttention(nn.Module):

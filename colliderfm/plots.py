@@ -1,6 +1,7 @@
 """Figures of the study, drawn only from stored predictions, metrics and histories.
 
-Every figure is written in each configured format (PNG, PDF, ...) atomically.
+The caller names the files (the rules' outputs); each figure is drawn once and written to every
+file named after it, in the format of the file's suffix (PNG, PDF, SVG), atomically.
 """
 
 from __future__ import annotations
@@ -20,26 +21,24 @@ from sklearn import metrics as skm  # noqa: E402
 
 from colliderfm import features as F  # noqa: E402
 from colliderfm.atomic import atomic_path  # noqa: E402
-from colliderfm.config import spec_from_name  # noqa: E402
-from colliderfm.evaluate import ANOMALY_SCORES, PROB_COLUMNS  # noqa: E402
+from colliderfm.scores import PROB_COLUMNS, SCORES  # noqa: E402
+from colliderfm.summary import load as load_table  # noqa: E402
 
 CLASS_NAMES = [f"{k}t" for k in range(F.N_CLASSES)]
-SCORE_LABELS = {"entropy": "Entropy $H$", "max_prob": "Max. probability", "energy": "Energy score"}
-STUDY_FIGURES = ("variants", "data_efficiency", "training", "reconstruction", "inputs", "anomaly_auc", "roc_models")
-MODEL_FIGURES = ("confusion", "roc", "entropy", "anomaly_roc")
 
 
 @dataclasses.dataclass(frozen=True)
 class PlotOptions:
-    formats: tuple[str, ...] = ("png", "pdf")
-    dpi: int = 150
-    style: str = "CMS"
-    label: str = "Simulation"
-    bins: int = 40
+    """The config's ``plots`` section (its schema holds the defaults); formats come from the file names."""
+
+    dpi: int
+    style: str
+    label: str
+    bins: int
 
     @classmethod
     def from_config(cls, block: dict) -> "PlotOptions":
-        return cls(**{**block, "formats": tuple(block["formats"])})
+        return cls(**{k: v for k, v in block.items() if k != "formats"})
 
 
 def _style(opts: PlotOptions) -> None:
@@ -51,12 +50,22 @@ def _label(ax, opts: PlotOptions) -> None:
     mplhep.label.exp_label(exp="colliderfm", llabel=opts.label, rlabel="", ax=ax, loc=0, fontsize=14)
 
 
-def save(fig, stem: Path, opts: PlotOptions) -> None:
+def save(fig, paths: list[Path], opts: PlotOptions) -> None:
     fig.tight_layout()
-    for ext in opts.formats:
-        with atomic_path(Path(f"{stem}.{ext}")) as tmp:
-            fig.savefig(tmp, format=ext, dpi=opts.dpi, bbox_inches="tight")
+    for path in map(Path, paths):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix[1:], dpi=opts.dpi, bbox_inches="tight")
     plt.close(fig)
+
+
+def _by_figure(outputs: list[Path], known) -> dict[str, list[Path]]:
+    """Output files grouped by figure name (the file's stem), each name one the caller can draw."""
+    grouped: dict[str, list[Path]] = {}
+    for path in map(Path, outputs):
+        if path.stem not in known:
+            raise ValueError(f"{path}: no figure named '{path.stem}' (known: {', '.join(known)})")
+        grouped.setdefault(path.stem, []).append(path)
+    return grouped
 
 
 # ----------------------------------------------------------------- per model
@@ -109,9 +118,9 @@ def anomaly_roc(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     part = pred[pred["sample"].isin([metrics["anomaly_background"], metrics["anomaly_signal"]])]
     y = part["sample"] == metrics["anomaly_signal"]
     fig, ax = plt.subplots(figsize=(8, 7))
-    for name, (column, sign) in ANOMALY_SCORES.items():
-        fpr, tpr, _ = skm.roc_curve(y, sign * part[column])
-        ax.plot(fpr, tpr, label=f"{SCORE_LABELS[name]} (AUC {metrics[f'anomaly_auc_{name}']:.3f})")
+    for name, score in SCORES.items():
+        fpr, tpr, _ = skm.roc_curve(y, part[name])
+        ax.plot(fpr, tpr, label=f"{score.label} (AUC {metrics[f'anomaly_auc_{name}']:.3f})")
     ax.plot([0, 1], [0, 1], ls=":", color="grey", label="Random")
     ax.set_xlabel(f"Efficiency, {metrics['anomaly_background']}")
     ax.set_ylabel(f"Efficiency, {metrics['anomaly_signal']}")
@@ -120,41 +129,36 @@ def anomaly_roc(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     return fig
 
 
-def model_figures(predictions: Path, metrics_path: Path, out_dir: Path, opts: PlotOptions) -> None:
+MODEL_FIGURES = {"confusion": lambda pred, metrics, opts: confusion(metrics, opts), "roc": roc_by_class,
+                 "entropy": entropy_hist, "anomaly_roc": anomaly_roc}
+
+
+def model_figures(predictions: Path, metrics_path: Path, outputs: list[Path], opts: PlotOptions) -> None:
+    """The figures of one model named by ``outputs`` (``<figure>.<format>``)."""
     _style(opts)
     pred = pd.read_parquet(predictions)
     metrics = json.loads(Path(metrics_path).read_text())
-    figures = {"confusion": confusion(metrics, opts), "roc": roc_by_class(pred, metrics, opts),
-               "entropy": entropy_hist(pred, metrics, opts), "anomaly_roc": anomaly_roc(pred, metrics, opts)}
-    for name, fig in figures.items():
-        save(fig, Path(out_dir) / name, opts)
+    for name, paths in _by_figure(outputs, MODEL_FIGURES).items():
+        save(MODEL_FIGURES[name](pred, metrics, opts), paths, opts)
 
 
 # ------------------------------------------------------------------- study
 
 
-def _metrics_table(metric_files: list[Path]) -> pd.DataFrame:
-    rows = []
-    for path in metric_files:
-        m = json.loads(Path(path).read_text())
-        spec = spec_from_name(m["model"])
-        rows.append({**m, "variant": spec.variant, "init": spec.init, "fraction": spec.fraction})
-    return pd.DataFrame(rows)
-
-
 def variants(table: pd.DataFrame, opts: PlotOptions):
-    full = table[(table["fraction"] == 1.0) & (table["init"] != "bdt")]
+    nets = table[table["kind"] == "transformer"]
+    full = nets[nets["label_fraction"] == 1.0]
     names = list(dict.fromkeys(full["variant"]))
-    bdt = table[table["init"] == "bdt"]
+    baselines = table[table["kind"] != "transformer"]
     fig, axes = plt.subplots(1, 2, figsize=(16, 7))
     for ax, metric, label in zip(axes, ("accuracy", "macro_auc"), ("Accuracy", "Macro one-vs-rest AUC")):
         for shift, init in ((-0.2, "pretrained"), (0.2, "scratch")):
             part = full[full["init"] == init].set_index("variant").reindex(names)
             ax.bar(np.arange(len(names)) + shift, part[metric], width=0.4,
                    label="fine-tuned" if init == "pretrained" else "from scratch")
-        if len(bdt):
-            ax.axhline(float(bdt[metric].iloc[0]), color="black", ls="--", label="BDT")
-        values = full[metric].to_list() + bdt[metric].to_list()
+        for (_, row), ls in zip(baselines.iterrows(), ("--", "-.", ":")):
+            ax.axhline(float(row[metric]), color="black", ls=ls, label=row["model"].upper())
+        values = full[metric].to_list() + baselines[metric].to_list()
         ax.set_ylim(min(values) - 0.05, min(1.0, max(values) + 0.05))
         ax.set_xticks(range(len(names)), names, rotation=20)
         ax.set_ylabel(label)
@@ -164,17 +168,16 @@ def variants(table: pd.DataFrame, opts: PlotOptions):
 
 
 def data_efficiency(table: pd.DataFrame, opts: PlotOptions):
-    nets = table[table["init"] != "bdt"]
-    grid = nets.groupby("variant")["fraction"].nunique()
+    nets = table[table["kind"] == "transformer"]
+    grid = nets.groupby("variant")["label_fraction"].nunique()
     fig, ax = plt.subplots(figsize=(8, 7))
     for variant in grid[grid > 1].index:
         for init, marker in (("pretrained", "o-"), ("scratch", "s--")):
-            part = nets[(nets["variant"] == variant) & (nets["init"] == init)].sort_values("fraction")
-            ax.plot(part["fraction"] * 100, part["accuracy"], marker,
+            part = nets[(nets["variant"] == variant) & (nets["init"] == init)].sort_values("label_fraction")
+            ax.plot(part["label_fraction"] * 100, part["accuracy"], marker,
                     label=f"{variant}, {'fine-tuned' if init == 'pretrained' else 'from scratch'}")
-    bdt = table[table["init"] == "bdt"]
-    if len(bdt):
-        ax.axhline(float(bdt["accuracy"].iloc[0]), color="black", ls=":", label="BDT (100 % labels)")
+    for (_, row), ls in zip(table[table["kind"] != "transformer"].iterrows(), (":", "-.", "--")):
+        ax.axhline(float(row["accuracy"]), color="black", ls=ls, label=f"{row['model'].upper()} (100 % labels)")
     ax.set_xscale("log")
     ax.set_xlabel("Labelled training events used [%]")
     ax.set_ylabel("Test accuracy")
@@ -247,13 +250,14 @@ def inputs(feature_files: list[Path], opts: PlotOptions):
 def anomaly_auc(table: pd.DataFrame, opts: PlotOptions):
     fig, ax = plt.subplots(figsize=(14, 6.5))
     x = np.arange(len(table))
-    for i, name in enumerate(ANOMALY_SCORES):
-        ax.bar(x + (i - 1) * 0.27, table[f"anomaly_auc_{name}"], 0.27, label=SCORE_LABELS[name])
+    width = 0.8 / len(SCORES)
+    for i, (name, score) in enumerate(SCORES.items()):
+        ax.bar(x + (i - (len(SCORES) - 1) / 2) * width, table[f"anomaly_auc_{name}"], width, label=score.label)
     ax.axhline(0.5, color="grey", ls=":")
     ax.set_xticks(x, table["model"], rotation=60, ha="right", fontsize=10)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("Anomaly AUC (DM vs SM)")
-    ax.legend(fontsize=12, ncol=3, loc="upper right")
+    ax.legend(fontsize=12, ncol=len(SCORES), loc="upper right")
     _label(ax, opts)
     return fig
 
@@ -275,11 +279,12 @@ def roc_models(predictions: dict[str, Path], opts: PlotOptions):
 
 
 def study_figures(metric_files: list[Path], predictions: dict[str, Path], histories: dict[str, Path],
-                  reconstructions: dict[str, Path], feature_files: list[Path], out_dir: Path,
+                  reconstructions: dict[str, Path], feature_files: list[Path], outputs: list[Path],
                   opts: PlotOptions) -> None:
+    """The study's figures named by ``outputs`` (``<figure>.<format>``), across every model."""
     _style(opts)
-    table = _metrics_table(metric_files)
-    full = {k: v for k, v in predictions.items() if spec_from_name(k).fraction == 1.0}
+    table = load_table(metric_files)
+    full = set(table.loc[table["label_fraction"] == 1.0, "model"])
     figures = {
         "variants": lambda: variants(table, opts),
         "data_efficiency": lambda: data_efficiency(table, opts),
@@ -287,7 +292,7 @@ def study_figures(metric_files: list[Path], predictions: dict[str, Path], histor
         "reconstruction": lambda: reconstruction(reconstructions, opts),
         "inputs": lambda: inputs(feature_files, opts),
         "anomaly_auc": lambda: anomaly_auc(table, opts),
-        "roc_models": lambda: roc_models(full, opts),
+        "roc_models": lambda: roc_models({k: v for k, v in predictions.items() if k in full}, opts),
     }
-    for name in STUDY_FIGURES:
-        save(figures[name](), Path(out_dir) / name, opts)
+    for name, paths in _by_figure(outputs, figures).items():
+        save(figures[name](), paths, opts)

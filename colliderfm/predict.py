@@ -1,7 +1,10 @@
 """A trained classifier applied to new Delphes files: per-event probabilities and entropy.
 
 The same ingestion (with the selection stored in the model) and the stored scaler as
-in training, chunk by chunk, so files of any size stream through.
+in training, chunk by chunk, so files of any size stream through. The output's suffix
+picks the format: ``.parquet`` holds the selected events only; ``.root`` holds a TTree
+with one entry per input entry, in input order, to be used as a friend of the Delphes
+tree (or chain), with NaN scores where an event failed the selection.
 """
 
 from __future__ import annotations
@@ -9,16 +12,20 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from colliderfm import ingest
+from colliderfm import ingest, scores
 from colliderfm.atomic import atomic_path
-from colliderfm.evaluate import network_logits, scores_from_logits
+from colliderfm.inference import network_logits
 from colliderfm.standardize import to_arrays, transform_batch
 
 log = logging.getLogger(__name__)
+
+ROOT_TREE = "colliderfm"
+COLUMNS = [*scores.PROB_COLUMNS, *scores.SCORES]  # the per-event outputs: probabilities, then every score
 
 
 def model_path(model: str | Path) -> Path:
@@ -31,35 +38,94 @@ def model_path(model: str | Path) -> Path:
     return path
 
 
+class ParquetOutput:
+    """The selected events only: file, event, weight and the scores."""
+
+    def __init__(self, tmp: Path):
+        self.tmp, self.writer = tmp, None
+
+    def add(self, frame: pd.DataFrame | None, start: int, n: int) -> None:
+        if frame is None:
+            return
+        part = pa.Table.from_pandas(frame, preserve_index=False)
+        self.writer = self.writer or pq.ParquetWriter(self.tmp, part.schema)
+        self.writer.write_table(part)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class RootOutput:
+    """One entry per input entry (``n`` per chunk, starting at entry ``start`` of its file)."""
+
+    def __init__(self, tmp: Path):
+        import uproot
+
+        self.file, self.tree = uproot.recreate(tmp), None
+
+    def add(self, frame: pd.DataFrame | None, start: int, n: int) -> None:
+        rows = np.empty(0, np.int64) if frame is None else frame["event"].to_numpy() - start
+        branches = {"event": np.arange(start, start + n, dtype=np.int64), "selected": np.zeros(n, bool)}
+        branches["selected"][rows] = True
+        for name in COLUMNS:
+            branches[name] = np.full(n, np.nan)
+            if frame is not None:
+                branches[name][rows] = frame[name].to_numpy()
+        if self.tree is None:
+            self.tree = self.file.mktree(ROOT_TREE, {k: v.dtype for k, v in branches.items()})
+        self.tree.extend(branches)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+OUTPUTS = {".parquet": ParquetOutput, ".root": RootOutput}
+
+
+def output_format(out: str | Path):
+    """The writer for the suffix of ``out``."""
+    suffix = Path(out).suffix
+    if suffix.lower() not in OUTPUTS:
+        raise ValueError(f"{out}: unknown output suffix '{suffix}'; give a .parquet or .root file")
+    return OUTPUTS[suffix.lower()]
+
+
+def _predicted(net, table: pa.Table, scaler: dict, dev, path: Path) -> pd.DataFrame | None:
+    """The selected events of one chunk with their scores; None when there are none."""
+    if table.num_rows == 0:
+        return None
+    arrays = to_arrays(transform_batch(table, scaler))
+    return pd.DataFrame({"file": str(path), "event": arrays["event_id"], "weight": arrays["weight"],
+                         **scores.from_logits(network_logits(net, arrays, dev))})
+
+
 def predict_files(model: str | Path, files: list[str | Path], out: str | Path, device: str = "cpu",
                   overwrite: bool = True) -> dict:
-    from colliderfm.classify import load_classifier
+    from colliderfm.inference import load_classifier
     from colliderfm.train import pick_device
 
+    output = output_format(out)  # before the slow part
     checkpoint = model_path(model)
     dev = pick_device(device)
     net, payload = load_classifier(checkpoint, dev)
-    sel = ingest.Selection(**{k: v for k, v in payload["selection"].items()
-                              if k in ingest.Selection.__dataclass_fields__})
+    # the stored selection over the defaults: it leaves out step_size, which only sets the chunk size
+    sel = ingest.Selection.default(**{k: v for k, v in payload["selection"].items()
+                                      if k in ingest.Selection.__dataclass_fields__})
     paths = [Path(f) for f in files]
     trees = [ingest.open_tree(p, sel.tree) for p in paths]
     stats = {"read": 0, "nonfinite": 0, "selected": 0}
     with atomic_path(out, overwrite) as tmp:
-        writer = None
+        sink = output(tmp)
         try:
             for path, tree in zip(paths, trees):
+                start, read = 0, stats["read"]
                 for table in ingest.feature_tables(path, tree, path.stem, -1, sel, stats):
-                    if table.num_rows == 0:
-                        continue
-                    arrays = to_arrays(transform_batch(table, payload["scaler"]))
-                    frame = pd.DataFrame({"file": str(path), "event": arrays["event_id"], "weight": arrays["weight"],
-                                          **scores_from_logits(network_logits(net, arrays, dev))})
-                    part = pa.Table.from_pandas(frame, preserve_index=False)
-                    writer = writer or pq.ParquetWriter(tmp, part.schema)
-                    writer.write_table(part)
+                    n, read = stats["read"] - read, stats["read"]  # the chunk's entries, counted before its yield
+                    sink.add(_predicted(net, table, payload["scaler"], dev, path), start, n)
+                    start += n
         finally:
-            if writer is not None:
-                writer.close()
+            sink.close()
         if stats["selected"] == 0:
             raise ingest.IngestError(f"{', '.join(map(str, paths))}: no events left after the model's selection "
                                      f"({stats['read']} read)")

@@ -52,27 +52,28 @@ def _accumulate(sums, key, se, target):
     acc[2] += float((target.float() ** 2).sum())
 
 
-def run(train_path: Path, val_path: Path, variant_name: str, variant: dict, dropout: float, block: dict,
-        seed: int, device: str, threads: int, out_model: Path, out_history: Path, out_recon: Path) -> None:
-    T.setup_torch(threads, seed)
-    dev = T.pick_device(device)
-    train, val = (T.to_tensors(load_arrays(p), dev) for p in (train_path, val_path))
-    cfg = ModelConfig.from_variant(variant, dropout)
-    model = MaskedModel(cfg).to(dev)
-    tc = T.TrainConfig.from_config(block, seed)
-    fraction = block["mask_fraction"]
+def run(job, *, train: Path, val: Path, model: Path, history: Path, reconstruction: Path) -> None:
+    """Pretrain the encoder of ``job.variant`` (a ``config.TrainingJob``) on ``train``; write the model,
+    its history and the per-variable reconstruction error on ``val``."""
+    T.setup_torch(job.threads, job.seed)
+    dev = T.pick_device(job.device)
+    train_data, val_data = (T.to_tensors(load_arrays(p), dev) for p in (train, val))
+    cfg = ModelConfig.from_job(job)
+    net = MaskedModel(cfg).to(dev)
+    tc = T.TrainConfig.from_block(job.training, job.seed)
+    fraction = job.mask_fraction
     setup = T.fingerprint("pretrain", dataclasses.asdict(cfg), dataclasses.asdict(tc), fraction,
-                          len(train["label"]), float(train["objects"].sum()))
-    resume = Path(out_model).with_name("pretrain.resume.pt")
-    history = T.fit(model, lambda m, b, g: masked_loss(m, b, fraction, g), train, val, tc, resume, setup, dev,
-                    desc=f"pretrain {variant_name}")
+                          len(train_data["label"]), float(train_data["objects"].sum()))
+    resume = Path(model).with_name("pretrain.resume.pt")
+    rows = T.fit(net, lambda m, b, g: masked_loss(m, b, fraction, g), train_data, val_data, tc, resume, setup, dev,
+                 desc=f"pretrain {job.variant}")
     if T.rank_and_world()[0] != 0:
         return
-    T.save_model({"format": "colliderfm-pretrained", "version": 1, "variant": variant_name,
+    T.save_model({"format": "colliderfm-pretrained", "version": 1, "variant": job.variant,
                   "model_config": dataclasses.asdict(cfg), "mask_fraction": fraction,
-                  "state_dict": T.copy_state(model)}, out_model)
-    T.write_history(history, out_history)
-    recon = reconstruction_errors(model, val, fraction, seed)
-    with atomic_path(out_recon) as tmp:
+                  "state_dict": T.copy_state(net)}, model)
+    T.write_history(rows, history)
+    recon = reconstruction_errors(net, val_data, fraction, job.seed)
+    with atomic_path(reconstruction) as tmp:
         recon.to_csv(tmp, index=False)
     resume.unlink(missing_ok=True)

@@ -18,15 +18,12 @@ import pyarrow.parquet as pq
 
 from colliderfm import features as F
 from colliderfm.atomic import atomic_path
+from colliderfm.errors import DatasetError
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 BATCH_ROWS = 200_000
-
-
-class DatasetError(ValueError):
-    """Input that can't be split or standardised; the message names the file or sample."""
 
 
 def transform_of(var: str) -> str:
@@ -124,24 +121,25 @@ def transform_batch(batch: pa.RecordBatch, scaler: dict) -> pa.Table:
     return pa.table({**out, **flags})
 
 
-def standardize(class_files: list[Path], anomaly_files: dict[str, list[Path]], out_dir: Path,
-                fractions: dict[str, float], seed: int) -> dict:
-    """Write ``{train,val,test}.parquet``, ``anomaly/{sample}.parquet`` and ``scaler.json``."""
+def standardize(class_files: list[Path], anomaly_files: dict[str, list[Path]], *, splits: dict[str, Path],
+                scaler: Path, anomaly: dict[str, Path], fractions: dict[str, float], seed: int,
+                selection: dict) -> dict:
+    """Split the classification events into ``splits`` (train/val/test Parquet files), fit the scaler
+    on train and write it to ``scaler`` with the ``selection`` the features were made with (what a
+    trained model applies to new files), and standardise each anomaly sample into ``anomaly[name]``."""
     import zlib
 
     seeds = [zlib.crc32(f"{seed}/{Path(p).parent.name}/{Path(p).name}".encode()) for p in class_files]
-    scaler = fit_scaler(class_files, fractions, seeds)
-    out_dir = Path(out_dir)
+    fitted = {**fit_scaler(class_files, fractions, seeds), "selection": dict(selection)}
     counts = {s: 0 for s in SPLITS}
-    with atomic_path(out_dir / "train.parquet") as t0, atomic_path(out_dir / "val.parquet") as t1, \
-            atomic_path(out_dir / "test.parquet") as t2:
+    with atomic_path(splits["train"]) as t0, atomic_path(splits["val"]) as t1, atomic_path(splits["test"]) as t2:
         writers = [None, None, None]
         try:
             for path, file_seed in zip(class_files, seeds):
                 rng = np.random.default_rng(file_seed)
                 for batch in _batches(path):
                     split = _split_of(rng, batch.num_rows, fractions)
-                    table = transform_batch(batch, scaler)
+                    table = transform_batch(batch, fitted)
                     for i, tmp in enumerate((t0, t1, t2)):
                         part = table.filter(pa.array(split == i))
                         writers[i] = writers[i] or pq.ParquetWriter(tmp, part.schema)
@@ -155,11 +153,11 @@ def standardize(class_files: list[Path], anomaly_files: dict[str, list[Path]], o
             if n == 0:
                 raise DatasetError(f"the {split} split is empty; more events or a larger split.{split} needed")
     for sample, files in anomaly_files.items():
-        _transform_files(files, out_dir / "anomaly" / f"{sample}.parquet", scaler)
-    with atomic_path(out_dir / "scaler.json") as tmp:
-        tmp.write_text(json.dumps(scaler, indent=1))
+        _transform_files(files, anomaly[sample], fitted)
+    with atomic_path(scaler) as tmp:
+        tmp.write_text(json.dumps(fitted, indent=1))
     log.info("split sizes: %s", counts)
-    return {"counts": counts, "scaler": scaler}
+    return {"counts": counts, "scaler": fitted}
 
 
 def _transform_files(files: list[Path], out: Path, scaler: dict) -> None:

@@ -8,27 +8,29 @@ from pathlib import Path
 import pandas as pd
 
 from colliderfm.atomic import atomic_path
-from colliderfm.config import spec_from_name
+from colliderfm.scores import SCORES
 
-COLUMNS = ["model", "variant", "init", "label_fraction", "accuracy", "balanced_accuracy", "macro_auc",
-           "rejection_4top_at_30", "rejection_4top_at_50", "anomaly_auc_entropy", "anomaly_auc_max_prob",
-           "anomaly_auc_energy", "val_accuracy"]
+IDENTITY = ["model", "variant", "init", "label_fraction"]
+METRICS = ["accuracy", "balanced_accuracy", "macro_auc", "rejection_4top_at_30", "rejection_4top_at_50",
+           *(f"anomaly_auc_{name}" for name in SCORES), "val_accuracy"]
 
 
-def table(metric_files: list[Path]) -> pd.DataFrame:
-    rows = []
-    for path in metric_files:
-        metrics = json.loads(Path(path).read_text())
-        spec = spec_from_name(metrics["model"])
-        rows.append({**metrics, "variant": spec.variant if spec.init != "bdt" else "", "init": spec.init,
-                     "label_fraction": spec.fraction})
-    frame = pd.DataFrame(rows)[COLUMNS]
+def load(metric_files: list[Path]) -> pd.DataFrame:
+    """Every model's metrics.json as one row: its identity fields as evaluate recorded them, and its metrics.
+    The table of the summary and of the figures; baselines have no init of their own and show their kind."""
+    frame = pd.DataFrame([json.loads(Path(path).read_text()) for path in metric_files])
+    frame["init"] = frame["init"].fillna(frame["kind"])
+    frame["variant"] = frame["variant"].fillna("")
     return frame.sort_values(["init", "variant", "label_fraction"], key=_order).reset_index(drop=True)
 
 
+def table(metric_files: list[Path]) -> pd.DataFrame:
+    return load(metric_files)[IDENTITY + METRICS]
+
+
 def _order(column: pd.Series) -> pd.Series:
-    if column.name == "init":
-        return column.map({"pretrained": 0, "scratch": 1, "bdt": 2})
+    if column.name == "init":  # fine-tuned, from scratch, then the baselines
+        return column.map({"pretrained": 0, "scratch": 1}).fillna(2)
     return column
 
 

@@ -29,26 +29,31 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from colliderfm.atomic import atomic_path
+from colliderfm.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup: float = 0.05
-    patience: int = 3
-    min_delta: float = 0.0
-    min_epoch_events: int = 0  # small training sets are cycled to at least this many events per epoch
-    seed: int = 1
+    """A training block of the config (its schema holds the defaults) and the job's seed."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup: float
+    patience: int
+    min_delta: float
+    min_epoch_events: int  # small training sets are cycled to at least this many events per epoch
+    seed: int
 
     @classmethod
-    def from_config(cls, block: dict, seed: int) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(seed=seed, **{k: v for k, v in block.items() if k in names})
+    def from_block(cls, block: dict, seed: int) -> "TrainConfig":
+        unknown = set(block) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
+        return cls(**block, seed=seed)
 
 
 # ------------------------------------------------------------------- environment
@@ -56,7 +61,9 @@ class TrainConfig:
 
 def pick_device(choice: str = "auto") -> torch.device:
     if choice == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("config device: cuda, but PyTorch sees no CUDA device")
+        from colliderfm.config import ConfigError  # a user's setting (--device or config key 'device')
+
+        raise ConfigError("device 'cuda' requested, but PyTorch sees no CUDA device; use 'auto' or 'cpu'")
     if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -229,10 +236,6 @@ def save_model(payload: dict, path: Path) -> None:
     """Save a checkpoint of plain tensors and Python values (``weights_only`` loadable)."""
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that can't be loaded safely: damaged, or holding more than tensors and plain values."""
 
 
 def load_model(path: Path, map_location="cpu") -> dict:

@@ -1,10 +1,14 @@
 """Rule pretrain: masked-variable pretraining of one variant (one process per GPU when given several)."""
 
+import dataclasses
+import functools
+
 from colliderfm import distributed, pretrain
 from colliderfm.logs import job
 
 with job(snakemake):
-    i, o, p = snakemake.input, snakemake.output, snakemake.params
-    distributed.launch(pretrain.run, distributed.processes_for(snakemake.resources.gpu, p.device),
-                       i.train, i.val, snakemake.wildcards.variant, p.variant, p.dropout, p.block, p.seed, p.device,
-                       snakemake.threads, o.model, o.history, o.reconstruction, device=p.device)
+    i, o = snakemake.input, snakemake.output
+    training = dataclasses.replace(snakemake.params.job, threads=snakemake.threads)
+    run = functools.partial(pretrain.run, training, train=i.train, val=i.val, model=o.model, history=o.history,
+                            reconstruction=o.reconstruction)
+    distributed.launch(run, distributed.processes_for(snakemake.resources.gpu, training.device), device=training.device)

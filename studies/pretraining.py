@@ -11,11 +11,12 @@ on its standardised dataset, with the library calls the workflow's rules make.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 
-from colliderfm import classify, evaluate, pretrain
+from colliderfm import classify, inference, pretrain
 from colliderfm import config as cfg
 from colliderfm.standardize import load_arrays
 
@@ -57,29 +58,29 @@ class Study:
 
     def __init__(self, dataset: Path, out: Path, config: dict):
         self.data, self.out, self.config = dataset, out, config
-        self.variant = config["model"]["variants"][VARIANT]
         self.test = load_arrays(dataset / "test.parquet")
 
     def pretrained(self, name: str) -> Path:
         path = self.out / f"pretrain_{name}" / "pretrained.pt"
         if not path.exists():
             block = {**self.config["pretrain"], **PRETRAININGS[name]}
-            pretrain.run(self.data / "train.parquet", self.data / "val.parquet", VARIANT, self.variant,
-                         self.config["model"]["dropout"], block, 1, "cpu", 1, path,
-                         path.with_name("history.csv"), path.with_name("reconstruction.csv"))
+            job = dataclasses.replace(cfg.training_job({**self.config, "pretrain": block}, "pretrain", VARIANT),
+                                      seed=1, device="cpu", threads=1)
+            pretrain.run(job, train=self.data / "train.parquet", val=self.data / "val.parquet", model=path,
+                         history=path.with_name("history.csv"), reconstruction=path.with_name("reconstruction.csv"))
         return path
 
     def classifier(self, pretraining: str | None, fraction: float, seed: int, lr: float) -> float:
         path = self.out / f"{pretraining or 'scratch'}_lr{lr}_{fraction}_{seed}" / "classifier.pt"
         if not path.exists():
-            encoder = self.pretrained(pretraining) if pretraining else None
-            classify.run(self.data / "train.parquet", self.data / "val.parquet", self.data / "scaler.json", encoder,
-                         VARIANT, self.variant, self.config["model"]["dropout"],
-                         {**self.config["classifier"], "lr": lr}, fraction, seed, "cpu", 1, {}, path,
-                         path.with_name("history.csv"))
-        logits = evaluate.transformer_logits(path, "cpu")(self.test)
+            config = {**self.config, "classifier": {**self.config["classifier"], "lr": lr}}
+            job = dataclasses.replace(cfg.training_job(config, "finetune" if pretraining else "scratch", VARIANT,
+                                                       fraction), seed=seed, device="cpu", threads=1)
+            classify.run(job, train=self.data / "train.parquet", val=self.data / "val.parquet",
+                         scaler=self.data / "scaler.json", model=path, history=path.with_name("history.csv"),
+                         pretrained=self.pretrained(pretraining) if pretraining else None)
+        logits = inference.transformer_logits(path, "cpu")(self.test)
         return float((logits.argmax(axis=1) == self.test["label"]).mean())
-
 
 if __name__ == "__main__":
     main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -63,6 +64,34 @@ def tool(name: str) -> str:
     return str(path) if path.exists() else shutil.which(name) or name
 
 
+TINY_VARIANT = {"dim": 10, "heads": 5, "layers": 1, "ff": 20}
+TINY_TRAINING = {"epochs": 6, "batch_size": 64, "lr": 0.003, "weight_decay": 0.01, "warmup": 0.1, "patience": 10,
+                 "min_delta": 0.0, "min_epoch_events": 0}
+
+
+def tiny_job(stage: str = "scratch", **changes):
+    """A small training job as config.training_job builds it (``training`` entries given in ``changes``
+    update the block; other entries replace the job's fields)."""
+    from colliderfm.config import TrainingJob
+
+    training = {**TINY_TRAINING, **changes.pop("training", {})}
+    fields = dict(stage=stage, variant="tiny", architecture=TINY_VARIANT, dropout=0.1, training=training, seed=11,
+                  device="cpu", threads=1, mask_fraction=0.3 if stage == "pretrain" else None)
+    return TrainingJob(**{**fields, **changes})
+
+
+def dataset_files(folder: Path, anomaly=("tchan_sm", "tchan_dm")) -> dict:
+    """The output paths of standardize in ``folder``, laid out as the workflow lays them out."""
+    return dict(splits={s: folder / f"{s}.parquet" for s in ("train", "val", "test")}, scaler=folder / "scaler.json",
+                anomaly={name: folder / "anomaly" / f"{name}.parquet" for name in anomaly})
+
+
+def train_files(dataset: Path, out: Path) -> dict:
+    """The keyword paths of classify.run on a dataset folder, writing into ``out``."""
+    return dict(train=dataset / "train.parquet", val=dataset / "val.parquet", scaler=dataset / "scaler.json",
+                model=out / "classifier.pt", history=out / "history.csv")
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
@@ -107,15 +136,17 @@ def dataset_dir(tmp_path_factory, generated) -> Path:
     """A small standardised dataset (train/val/test/anomaly + scaler) made through the library."""
     from colliderfm import ingest, standardize
 
+    selection = ingest.Selection.default(min_jets=0)  # every event kept
     root = tmp_path_factory.mktemp("dataset")
     features = {}
     for i, (sample, (process, label)) in enumerate(SMALL_SAMPLES.items()):
         out = root / "features" / sample / "shard.parquet"
-        ingest.ingest_files([generated(process, 500, 100 + i)], out, sample, label)
+        ingest.ingest_files([generated(process, 500, 100 + i)], out, sample, label, selection)
         features[sample] = out
     classes = [features[s] for s in SMALL_SAMPLES if SMALL_SAMPLES[s][1] >= 0]
     standardize.standardize(classes, {"tchan_sm": [features["tchan_sm"]], "tchan_dm": [features["tchan_dm"]]},
-                            root / "dataset", {"train": 0.6, "val": 0.2, "test": 0.2}, seed=3)
+                            **dataset_files(root / "dataset"), fractions={"train": 0.6, "val": 0.2, "test": 0.2},
+                            seed=3, selection=dataclasses.asdict(selection))
     return root / "dataset"
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import awkward as ak
 import numpy as np
@@ -11,9 +16,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import uproot
+import yaml
 
 from colliderfm import ingest, simulate
-from conftest import tool
+from conftest import REPO, tool, write_tree
 
 
 def colliderfm(*args: str, module: bool = False) -> subprocess.CompletedProcess:
@@ -54,10 +60,11 @@ def test_ingest_through_python_dash_m_equals_the_library(simulated, tmp_path):
     out = tmp_path / "features.parquet"
     result = colliderfm("ingest", events, "--out", out, "--sample", "tops2", "--label", 2, module=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"{out}: 300 of 300 events (0 dropped for NaN/inf)"
-    ingest.ingest_files([events], tmp_path / "lib.parquet", "tops2", 2)
+    stats = ingest.ingest_files([events], tmp_path / "lib.parquet", "tops2", 2)
+    assert result.stdout.strip() == f"{out}: {stats['selected']} of 300 events (0 dropped for NaN/inf)"
     cli, lib = pq.read_table(out).to_pandas(), pq.read_table(tmp_path / "lib.parquet").to_pandas()
     pd.testing.assert_frame_equal(cli, lib)
+    assert 250 < len(cli) < 300 and (cli["n_jets"] >= 2).all(), "without --config: the workflow's min_jets: 2"
     assert (cli["sample"] == "tops2").all() and (cli["label"] == 2).all()
 
 
@@ -96,5 +103,130 @@ def test_existing_output_is_kept_unless_overwrite(simulated, tmp_path):
 
     result = colliderfm("ingest", events, "--out", parquet_out, "--overwrite")
     assert result.returncode == 0, result.stderr
-    assert pq.read_table(parquet_out).num_rows == 300
-    np.testing.assert_array_equal(pq.read_table(parquet_out)["event"].to_numpy(), np.arange(300))
+    event = pq.read_table(parquet_out)["event"].to_numpy()
+    assert len(event) > 250 and (np.diff(event) > 0).all() and event.max() < 300, "the file holds the features now"
+
+
+# ----------------------------------------------------- bad arguments and inputs: one line, nothing touched
+
+
+def snapshot(folder) -> dict:
+    """Every entry of ``folder`` (hidden temporaries included) with its bytes: to see nothing changed."""
+    return {p.name: p.read_bytes() if p.is_file() else None for p in sorted(folder.iterdir())}
+
+
+def test_ingest_refuses_a_file_given_twice_and_an_input_as_output(simulated, tmp_path):
+    events, _ = simulated
+    a = tmp_path / "a.root"
+    shutil.copy(events, a)
+    (tmp_path / "link.root").symlink_to(a)
+    os.link(a, tmp_path / "hard.root")
+    out = tmp_path / "features.parquet"
+    before = snapshot(tmp_path)
+    for twice in (a, tmp_path / ".." / tmp_path.name / "a.root", tmp_path / "link.root", tmp_path / "hard.root"):
+        result = colliderfm("ingest", a, twice, "--out", out)
+        assert_one_line_error(result, "colliderfm ingest: error:", twice, "given twice")
+    for target in (a, tmp_path / "link.root"):
+        result = colliderfm("ingest", a, "--out", target, "--overwrite")
+        assert_one_line_error(result, "colliderfm ingest: error:", target, "is the input file")
+    assert snapshot(tmp_path) == before, "inputs untouched, no output, no temporary file"
+
+
+@contextlib.contextmanager
+def read_only(folder):
+    """``folder`` made unwritable, for root too (immutable); skips where that can't be done."""
+    folder.mkdir()
+    folder.chmod(0o555)
+    immutable = os.geteuid() == 0 and shutil.which("chattr") and subprocess.run(
+        ["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("can't make a directory read-only here")
+        yield folder
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+def test_unusable_output_or_input_paths(simulated, tmp_path):
+    events, _ = simulated
+    folder = tmp_path / "features"
+    folder.mkdir()
+    for overwrite in ([], ["--overwrite"]):
+        result = colliderfm("ingest", events, "--out", folder, *overwrite)
+        assert_one_line_error(result, "colliderfm ingest: error:", folder, "is a directory")
+    result = colliderfm("ingest", folder, "--out", tmp_path / "f.parquet")
+    assert_one_line_error(result, "colliderfm ingest: error:", folder, "is a directory")
+    assert "does not exist" not in result.stderr
+    assert list(folder.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["features"]
+    with read_only(tmp_path / "ro") as ro:
+        result = colliderfm("ingest", events, "--out", ro / "f.parquet")
+        assert_one_line_error(result, "colliderfm ingest: error:", ro / "f.parquet", "not writable")
+        assert list(ro.iterdir()) == []
+
+
+def test_label_outside_minus_one_to_four_is_a_usage_error(simulated, tmp_path):
+    events, _ = simulated
+    out = tmp_path / "f.parquet"
+    for label in ("9", "300", "-2", "two", "1.5"):
+        result = colliderfm("ingest", events, "--out", out, "--label", label)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        error = result.stderr.strip().splitlines()[-1]
+        assert error.startswith("colliderfm ingest: error: argument --label:") and f"'{label}'" in error, error
+        assert "-1 (unknown)" in error and "0-4" in error
+    assert not out.exists()
+    result = colliderfm("ingest", events, "--out", out, "--label", "4")
+    assert result.returncode == 0, result.stderr
+    assert (pq.read_table(out)["label"].to_numpy() == 4).all()
+
+
+def test_bad_leaf_values_give_one_line_errors(tmp_path):
+    cols = simulate.generate("ttbar", 200, np.random.default_rng(3))
+    jets = cols["Jet"]
+    pt = ak.to_numpy(ak.flatten(jets.PT)).astype(np.float64)
+    pt[5] = 1e300
+    met = ak.to_numpy(ak.flatten(cols["MissingET"].MET)).copy()
+    met[9] = -3.0
+    bad = {
+        "huge_pt.root": ({**cols, "Jet": ak.with_field(jets, ak.unflatten(pt, ak.num(jets)), "PT")},
+                         ["'Jet.PT'", "1 NaN/inf values", "beyond the float32 range"]),
+        "negative_met.root": ({**cols, "MissingET": ak.with_field(cols["MissingET"], ak.unflatten(
+            met, ak.num(cols["MissingET"])), "MET")}, ["'MissingET.MET'", "1 negative values"]),
+        "float_btag.root": ({**cols, "Jet": ak.with_field(jets, ak.values_astype(jets.BTag, np.float32), "BTag")},
+                            ["'Jet.BTag'", "float32", "integer"]),
+    }
+    out = tmp_path / "out" / "f.parquet"
+    out.parent.mkdir()
+    for name, (collections, needles) in bad.items():
+        path = write_tree(tmp_path / name, collections)
+        result = colliderfm("ingest", path, "--out", out)
+        assert_one_line_error(result, "colliderfm ingest: error:", path, *needles)
+        assert list(out.parent.iterdir()) == []
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config.update(ingest={"nonfinite": "drop"}, selection={"min_jets": 0})
+    (tmp_path / "drop.yaml").write_text(yaml.safe_dump(config))
+    result = colliderfm("ingest", tmp_path / "negative_met.root", "--out", out, "--config", tmp_path / "drop.yaml")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{out}: 199 of 200 events (0 dropped for NaN/inf, 1 for negative pT/MET)"
+
+
+def test_ctrl_c_during_ingest_exits_130_and_leaves_nothing(tmp_path):
+    events = simulate.write_delphes(tmp_path / "big.root", "ttbar", 20_000, seed=2)
+    original = events.read_bytes()
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config["ingest"] = {"step_size": 200}  # many chunks: still writing when the signal comes
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "out" / "f.parquet"
+    out.parent.mkdir()
+    proc = subprocess.Popen([tool("colliderfm"), "ingest", str(events), "--out", str(out), "--config",
+                             str(tmp_path / "config.yaml")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(out.parent.glob(".f.parquet.*.tmp")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip() == "colliderfm ingest: interrupted"
+    assert list(out.parent.iterdir()) == [], "no output and no temporary file"
+    assert events.read_bytes() == original

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 
@@ -10,27 +11,26 @@ import pytest
 import torch
 
 from colliderfm import classify, distributed, train
-from conftest import tool
-from test_train import BLOCK, VARIANT
+from conftest import tiny_job, tool, train_files
 
 NO_DROPOUT = 0.0  # so one process and two ranks see identical arithmetic up to rounding
 
 
-def classifier_args(dataset, out):
-    return (dataset / "train.parquet", dataset / "val.parquet", dataset / "scaler.json", None, "tiny", VARIANT,
-            NO_DROPOUT, {**BLOCK, "batch_size": 64, "epochs": 3}, 1.0, 11, "cpu", 1, {}, out / "classifier.pt",
-            out / "history.csv")
+def classifier_run(dataset, out):
+    """classify.run of a small job, ready to call (or to hand to distributed.launch)."""
+    job = tiny_job(dropout=NO_DROPOUT, training={"epochs": 3})
+    return functools.partial(classify.run, job, **train_files(dataset, out))
 
 
 @pytest.fixture(scope="module")
 def single(dataset_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("single")
-    classify.run(*classifier_args(dataset_dir, out))
+    classifier_run(dataset_dir, out)()
     return out
 
 
 def test_two_gloo_processes_train_like_one(dataset_dir, single, tmp_path):
-    distributed.launch(classify.run, 2, *classifier_args(dataset_dir, tmp_path), device="cpu")
+    distributed.launch(classifier_run(dataset_dir, tmp_path), 2, device="cpu")
     ddp = pd.read_csv(tmp_path / "history.csv")
     one = pd.read_csv(single / "history.csv")
     assert len(ddp) == len(one) == 3
@@ -47,9 +47,9 @@ def test_torchrun_launch_writes_outputs_once(dataset_dir, tmp_path):
     """torchrun (as on a cluster node) through the command line; only rank 0 writes files."""
     script = (
         "import sys; from pathlib import Path; sys.path.insert(0, {tests!r});"
-        "from colliderfm import classify, distributed; from test_distributed import classifier_args;"
+        "from colliderfm import distributed; from test_distributed import classifier_run;"
         "import os, logging; logging.basicConfig(level=logging.INFO);"
-        "distributed.launch(classify.run, 1, *classifier_args(Path({data!r}), Path({out!r})), device='cpu');"
+        "distributed.launch(classifier_run(Path({data!r}), Path({out!r})), 1, device='cpu');"
         "Path({done!r}, 'rank' + os.environ['RANK'] + '-of-' + os.environ['WORLD_SIZE']).touch()"
     ).format(tests=os.path.dirname(__file__), data=str(dataset_dir), out=str(tmp_path / "out"),
              done=str(tmp_path))

@@ -7,7 +7,10 @@ not repeated in the other.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
+import os
 
 import awkward as ak
 import numpy as np
@@ -17,12 +20,13 @@ import pytest
 import uproot
 
 from colliderfm import features as F
-from colliderfm import ingest, simulate
+from colliderfm import config, ingest, simulate
 from colliderfm.ingest import IngestError, Selection
-from conftest import write_tree
+from conftest import REPO, write_tree
 
 GEN_EVENTS = 2000  # events per generated file; the default of the ``generated`` fixture
 SLOTS = dict(F.GROUPS)
+EVERY_EVENT = Selection.default(min_jets=0)  # the schema's selection, no event cut: references recompute all
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -40,7 +44,7 @@ def with_values(record: ak.Array, field: str, flat_values: np.ndarray) -> ak.Arr
     return ak.with_field(record, ak.unflatten(flat_values, ak.num(record[field])), field)
 
 
-def run_ingest(paths, out, sel: Selection = Selection(), sample: str = "s", label: int = 2):
+def run_ingest(paths, out, sel: Selection = EVERY_EVENT, sample: str = "s", label: int = 2):
     stats = ingest.ingest_files(paths if isinstance(paths, list) else [paths], out, sample, label, sel)
     return pq.read_table(out).to_pandas(), stats
 
@@ -70,7 +74,7 @@ def dense_group(n_events, evt, pt, eta, phi, keep, slots):
     return out, np.bincount(evt, minlength=n_events)
 
 
-def reference(path, sel: Selection = Selection()) -> dict:
+def reference(path, sel: Selection = EVERY_EVENT) -> dict:
     """The universal variables of every event of ``path``, recomputed independently from the raw leaves."""
     tree = uproot.open(path)[sel.tree]  # uproot picks the highest cycle
     n = tree.num_entries
@@ -268,7 +272,7 @@ def test_btag_uses_the_configured_bit_of_the_word(tmp_path):
     cols["Jet"] = with_values(cols["Jet"], "BTag", words)
     path = write_tree(tmp_path / "bits.root", cols)
     for bit in (0, 1, 2):
-        sel = Selection(btag_bit=bit)
+        sel = Selection.default(min_jets=0, btag_bit=bit)
         df, _ = run_ingest(path, tmp_path / f"bit{bit}.parquet", sel)
         assert_matches_reference(df, reference(path, sel))
         jets = cols["Jet"]
@@ -295,13 +299,13 @@ def test_more_leptons_than_slots(tmp_path):
 
 def test_selection_thresholds_are_configurable(ingested, tmp_path):
     path, default = ingested("ttbar")
-    sel = Selection(jet_pt_min=40.0, jet_eta_max=2.0, lepton_pt_min=30.0, lepton_eta_max=1.5, min_jets=4)
+    sel = Selection.default(jet_pt_min=40.0, jet_eta_max=2.0, lepton_pt_min=30.0, lepton_eta_max=1.5, min_jets=4)
     df, stats = run_ingest(path, tmp_path / "tight.parquet", sel)
     ref = reference(path, sel)
     rows = np.flatnonzero(ref["n_jets"] >= 4)
     assert 0 < len(rows) < GEN_EVENTS
     assert_matches_reference(df, ref, rows)
-    assert stats == {"read": GEN_EVENTS, "nonfinite": 0, "selected": len(rows)}
+    assert stats == {"read": GEN_EVENTS, "nonfinite": 0, "negative_pt": 0, "no_met": 0, "selected": len(rows)}
     assert (df["n_jets"].to_numpy() <= default["n_jets"].to_numpy()[rows]).all()
 
 
@@ -314,7 +318,8 @@ def test_real_delphes_file_ingests_like_the_reference(real_delphes, tmp_path):
         tree["Particle.fBits"].array()
     assert set(np.unique(tree["Jet.BTag"].array(library="ak").layout.content.data)) <= {0, 1}
     df, stats = run_ingest(real_delphes, tmp_path / "real.parquet", sample="zh", label=0)
-    assert stats == {"read": tree.num_entries, "nonfinite": 0, "selected": tree.num_entries}
+    assert stats == {"read": tree.num_entries, "nonfinite": 0, "negative_pt": 0, "no_met": 0,
+                     "selected": tree.num_entries}
     ref = reference(real_delphes)
     assert_matches_reference(df, ref)
     assert df["n_nu"].notna().all() and df["n_nu"].sum() > 0
@@ -344,14 +349,15 @@ def test_highest_tree_cycle_is_read(tmp_path):
 def test_small_chunks_give_the_same_output_as_one_chunk(ingested, tmp_path):
     path, whole = ingested("ttbar")
     for step in (333, 1000):
-        df, stats = run_ingest(path, tmp_path / f"chunks{step}.parquet", Selection(step_size=step), label=7)
+        df, stats = run_ingest(path, tmp_path / f"chunks{step}.parquet", Selection.default(min_jets=0, step_size=step),
+                               label=7)
         assert pq.ParquetFile(tmp_path / f"chunks{step}.parquet").num_row_groups == math.ceil(GEN_EVENTS / step)
         np.testing.assert_array_equal(df["event"], np.arange(GEN_EVENTS))
         pd.testing.assert_frame_equal(df, whole)
     # with a selection the event ids stay those of the file, across chunk boundaries
-    sel = Selection(min_jets=5)
+    sel = Selection.default(min_jets=5)
     a, _ = run_ingest(path, tmp_path / "a.parquet", sel)
-    b, _ = run_ingest(path, tmp_path / "b.parquet", Selection(min_jets=5, step_size=450))
+    b, _ = run_ingest(path, tmp_path / "b.parquet", Selection.default(min_jets=5, step_size=450))
     pd.testing.assert_frame_equal(a, b)
     np.testing.assert_array_equal(a["event"], np.flatnonzero(whole["n_jets"] >= 5))
 
@@ -367,7 +373,7 @@ def test_several_files_go_into_one_table(ingested, generated, tmp_path):
 # ----------------------------------------------------------------------------- errors
 
 
-def expect_error(tmp_path, paths, *needles, sel: Selection = Selection()):
+def expect_error(tmp_path, paths, *needles, sel: Selection = EVERY_EVENT):
     out = tmp_path / "out" / "features.parquet"
     with pytest.raises(IngestError) as err:
         ingest.ingest_files(paths, out, "s", 0, sel)
@@ -406,8 +412,8 @@ def test_root_file_without_the_tree(tmp_path):
     cols = collections("wjets", 20, seed=1)
     path = write_tree(tmp_path / "events.root", cols, name="Events")
     expect_error(tmp_path, [path], path, "'Delphes'", "Events")
-    expect_error(tmp_path, [path], path, "'Other'", sel=Selection(tree="Other"))
-    df, _ = run_ingest(path, tmp_path / "events.parquet", Selection(tree="Events"))
+    expect_error(tmp_path, [path], path, "'Other'", sel=Selection.default(tree="Other"))
+    df, _ = run_ingest(path, tmp_path / "events.parquet", Selection.default(min_jets=0, tree="Events"))
     assert len(df) == 20
 
 
@@ -435,7 +441,7 @@ def test_empty_tree(tmp_path):
 def test_no_events_after_the_selection(generated, tmp_path):
     path = generated("wjets", GEN_EVENTS, 1)
     expect_error(tmp_path, [path], path, "no events left", "min_jets=50", f"{GEN_EVENTS} read",
-                 sel=Selection(min_jets=50))
+                 sel=Selection.default(min_jets=50))
 
 
 def nonfinite_file(tmp_path, leaf_collection: str, field: str, bad_values):
@@ -458,11 +464,119 @@ def test_nan_fails_naming_leaf_and_count(tmp_path):
 
 def test_nan_dropped_with_policy_drop(tmp_path):
     path, bad = nonfinite_file(tmp_path, "MissingET", "MET", [np.nan, np.inf, np.nan])
-    df, stats = run_ingest(path, tmp_path / "dropped.parquet", Selection(nonfinite="drop", step_size=128))
+    drop = Selection.default(min_jets=0, nonfinite="drop", step_size=128)
+    df, stats = run_ingest(path, tmp_path / "dropped.parquet", drop)
     keep = np.setdiff1d(np.arange(300), bad)
-    assert stats == {"read": 300, "nonfinite": len(bad), "selected": 300 - len(bad)}
+    assert stats == {"read": 300, "nonfinite": len(bad), "negative_pt": 0, "no_met": 0, "selected": 300 - len(bad)}
     assert len(bad) == 3
     np.testing.assert_array_equal(df["event"], keep)
     assert np.isfinite(df[F.feature_columns()].to_numpy(np.float64, na_value=0)).all()
     ref = reference(path)
     assert_matches_reference(df, ref, keep)
+
+
+# ------------------------------------------------- values the features can't hold, inputs and defaults
+
+
+def test_value_beyond_float32_counts_as_nonfinite(tmp_path):
+    """1e300 is a finite float64 but inf as a float32 feature: fail naming the leaf, or drop the event."""
+    cols = collections("ttbar", 300, seed=4)
+    pt = ak.to_numpy(ak.flatten(cols["Jet"].PT)).astype(np.float64)
+    pt[[0, 7]] = 1e300
+    cols["Jet"] = with_values(cols["Jet"], "PT", pt)
+    path = write_tree(tmp_path / "huge.root", cols)
+    assert uproot.open(path)["Delphes"]["Jet.PT"].array().layout.content.dtype == np.float64
+    expect_error(tmp_path, [path], path, "'Jet.PT'", "2 NaN/inf values", "2 of them finite but beyond the float32")
+    event_of = np.repeat(np.arange(300), ak.to_numpy(ak.num(cols["Jet"])))
+    bad = np.unique(event_of[[0, 7]])
+    df, stats = run_ingest(path, tmp_path / "dropped.parquet", Selection.default(min_jets=0, nonfinite="drop"))
+    assert stats["nonfinite"] == len(bad) and stats["selected"] == 300 - len(bad)
+    np.testing.assert_array_equal(df["event"], np.setdiff1d(np.arange(300), bad))
+    assert np.isfinite(df[F.feature_columns()].to_numpy(np.float64, na_value=0)).all()
+
+
+def test_feature_that_overflows_float32_counts_as_nonfinite(tmp_path):
+    """A selected jet at eta = 100 has a finite pT and eta, but pz = pT sinh(eta) overflows float32."""
+    cols = collections("ttbar", 300, seed=4)
+    jets = cols["Jet"]
+    eta = ak.to_numpy(ak.flatten(jets.Eta)).copy()
+    first = np.flatnonzero(ak.to_numpy(ak.flatten(jets.PT)) > 30)[0]
+    eta[first] = 100.0
+    cols["Jet"] = with_values(jets, "Eta", eta)
+    path = write_tree(tmp_path / "forward.root", cols)
+    assert len(run_ingest(path, tmp_path / "default.parquet")[0]) == 300, "|eta| < 2.5: the jet isn't selected"
+    wide = Selection.default(min_jets=0, jet_eta_max=1000.0)
+    expect_error(tmp_path, [path], path, "_pz'", "1 events", "float32 overflow", "drop", sel=wide)
+    df, stats = run_ingest(path, tmp_path / "dropped.parquet", dataclasses.replace(wide, nonfinite="drop"))
+    event = np.repeat(np.arange(300), ak.to_numpy(ak.num(jets)))[first]
+    assert stats["nonfinite"] == 1 and event not in df["event"].to_numpy() and len(df) == 299
+    assert np.isfinite(df[F.feature_columns()].to_numpy(np.float64, na_value=0)).all()
+
+
+@pytest.mark.parametrize("collection, field", [("Jet", "PT"), ("Muon", "PT"), ("MissingET", "MET")])
+def test_negative_pt_or_met_fails_or_is_dropped(tmp_path, collection, field):
+    path, bad = nonfinite_file(tmp_path, collection, field, [-5.0, -40.0])
+    expect_error(tmp_path, [path], path, f"'{collection}.{field}'", "2 negative values", f"in {len(bad)} events",
+                 "nonfinite: drop")
+    df, stats = run_ingest(path, tmp_path / "dropped.parquet", Selection.default(min_jets=0, nonfinite="drop"))
+    assert stats == {"read": 300, "nonfinite": 0, "negative_pt": len(bad), "no_met": 0, "selected": 300 - len(bad)}
+    np.testing.assert_array_equal(df["event"], np.setdiff1d(np.arange(300), bad))
+
+
+def test_events_without_missinget_are_dropped_counted_and_logged(tmp_path, caplog):
+    cols = collections("ttbar", 300, seed=4)
+    empty = np.isin(np.arange(300), [3, 50, 299])
+    met = cols["MissingET"]
+    cols["MissingET"] = met[ak.unflatten(np.repeat(~empty, ak.to_numpy(ak.num(met))), ak.num(met))]
+    path = write_tree(tmp_path / "no_met.root", cols)
+    assert (uproot.open(path)["Delphes"]["MissingET_size"].array(library="np") == 0).sum() == 3
+    with caplog.at_level(logging.INFO, logger="colliderfm.ingest"):
+        df, stats = run_ingest(path, tmp_path / "features.parquet")  # policy fail: dropped all the same
+    assert stats == {"read": 300, "nonfinite": 0, "negative_pt": 0, "no_met": 3, "selected": 297}
+    np.testing.assert_array_equal(df["event"], np.flatnonzero(~empty))
+    assert "0 dropped for NaN/inf, 3 for an empty MissingET, 297 written" in caplog.text
+    assert ingest.drop_summary(stats) == "0 dropped for NaN/inf, 3 for an empty MissingET"
+
+
+def test_float_btag_leaf_is_refused(tmp_path):
+    cols = collections("ttbar", 50, seed=4)
+    cols["Jet"] = with_values(cols["Jet"], "BTag", ak.to_numpy(ak.flatten(cols["Jet"].BTag)).astype(np.float32))
+    path = write_tree(tmp_path / "float_btag.root", cols)
+    expect_error(tmp_path, [path], path, "'Jet.BTag'", "float32", "integer")
+
+
+def test_directory_given_as_input(tmp_path):
+    folder = tmp_path / "events"
+    folder.mkdir()
+    message = expect_error(tmp_path, [folder], folder, "is a directory")
+    assert "does not exist" not in message
+
+
+def test_same_file_twice_or_as_the_output_is_refused(generated, tmp_path):
+    path = tmp_path / "a.root"
+    path.write_bytes(generated("wjets", GEN_EVENTS, 1).read_bytes())
+    original = path.read_bytes()
+    (tmp_path / "link.root").symlink_to(path)
+    os.link(path, tmp_path / "hard.root")
+    for spelling in (path, tmp_path / ".." / tmp_path.name / "a.root", tmp_path / "link.root", tmp_path / "hard.root"):
+        expect_error(tmp_path, [path, spelling], spelling, "given twice")
+        with pytest.raises(IngestError, match="is the input file") as err:
+            ingest.ingest_files([path], spelling, "s", 0, EVERY_EVENT, overwrite=True)
+        assert str(spelling) in str(err.value)
+    assert path.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.root", "hard.root", "link.root"]
+
+
+def test_selection_defaults_are_the_workflows():
+    """One source of defaults: the config schema, for a config that leaves the keys out and for the library."""
+    raw = config.read(REPO / "config" / "test.yaml")
+    for section in ("selection", "ingest"):
+        raw.pop(section, None)
+    assert Selection.from_config(config.validate(raw)) == Selection.default()
+    assert dataclasses.asdict(Selection.default()) == {**config.section_defaults("selection"),
+                                                       **config.section_defaults("ingest")}
+    assert Selection.default(min_jets=0, step_size=7).step_size == 7
+    with pytest.raises(TypeError):
+        Selection()  # no second set of defaults in the code
+    with pytest.raises(TypeError):
+        Selection.default(min_jet=3)  # a misspelt key is not ignored

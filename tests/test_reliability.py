@@ -28,16 +28,14 @@ import torch
 import uproot
 import yaml
 
-from colliderfm import classify, cli, standardize, train
+from colliderfm import classify, cli, inference, standardize, train
 from colliderfm import config as cfg
 from colliderfm.train import CheckpointError
-from conftest import REPO, job_stats, snakemake_cmd, tool, write_tree
+from conftest import REPO, dataset_files, job_stats, snakemake_cmd, tiny_job, tool, train_files, write_tree
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
+SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
 EVENTS = 1000  # events of the generated file the bad inputs are made from
-TINY_VARIANT = {"dim": 10, "heads": 5, "layers": 1, "ff": 20}
-TINY_BLOCK = {"epochs": 1, "batch_size": 64, "lr": 0.003, "weight_decay": 0.01, "warmup": 0.1, "patience": 10,
-              "min_delta": 0.0, "min_epoch_events": 0}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -173,9 +171,7 @@ def test_ingest_command_empty_selection_nonfinite_policy_and_config_type(inputs,
 def model_dir(dataset_dir, tmp_path_factory) -> Path:
     """A tiny classifier trained through the library, as results/models/<variant>/<stage>/ holds it."""
     out = tmp_path_factory.mktemp("model") / "finetune_100pct"
-    classify.run(dataset_dir / "train.parquet", dataset_dir / "val.parquet", dataset_dir / "scaler.json", None,
-                 "tiny", TINY_VARIANT, 0.1, TINY_BLOCK, 1.0, seed=11, device="cpu", threads=1, selection={},
-                 out_model=out / "classifier.pt", out_history=out / "history.csv")
+    classify.run(tiny_job(training={"epochs": 1}), **train_files(dataset_dir, out))
     return out
 
 
@@ -264,11 +260,10 @@ def test_checkpoint_with_a_pickled_object_is_refused(model_dir, dataset_dir, tmp
     with pytest.raises(CheckpointError, match="refused: the checkpoint holds the Python object"):
         train.load_model(evil)
     with pytest.raises(CheckpointError, match="refused"):
-        classify.load_classifier(evil)
+        inference.load_classifier(evil)
     with pytest.raises(CheckpointError, match="refused"):  # given to fine-tuning as the pretrained encoder
-        classify.run(dataset_dir / "train.parquet", dataset_dir / "val.parquet", dataset_dir / "scaler.json", evil,
-                     "tiny", TINY_VARIANT, 0.1, TINY_BLOCK, 1.0, 1, "cpu", 1, {}, tmp_path / "ft" / "classifier.pt",
-                     tmp_path / "ft" / "history.csv")
+        classify.run(tiny_job(training={"epochs": 1}, seed=1), **train_files(dataset_dir, tmp_path / "ft"),
+                     pretrained=evil)
     assert not marker.exists(), "the object was never unpickled"
     assert not (tmp_path / "ft").exists()
 
@@ -278,9 +273,7 @@ def test_unloadable_resume_checkpoint_is_not_run_and_training_starts_afresh(data
     out = tmp_path / "m"
     out.mkdir()
     torch.save({"setup_id": "whatever", "epoch": 5, "x": Unpickled(marker)}, out / "train.resume.pt")
-    classify.run(dataset_dir / "train.parquet", dataset_dir / "val.parquet", dataset_dir / "scaler.json", None,
-                 "tiny", TINY_VARIANT, 0.1, {**TINY_BLOCK, "epochs": 2}, 1.0, seed=11, device="cpu", threads=1,
-                 selection={}, out_model=out / "classifier.pt", out_history=out / "history.csv")
+    classify.run(tiny_job(training={"epochs": 2}), **train_files(dataset_dir, out))
     assert len(pd.read_csv(out / "history.csv")) == 2, "every epoch trained, none taken from the bad checkpoint"
     assert "starting afresh" in caplog.text
     assert not marker.exists() and not (out / "train.resume.pt").exists()
@@ -330,14 +323,15 @@ def test_classification_set_missing_a_class_stops_standardize(dataset_dir, tmp_p
     out = tmp_path / "dataset"
     without_3 = [f for f in features if f.parent.name != "tops3"]
     with pytest.raises(standardize.DatasetError, match="no training events with label 3"):
-        standardize.standardize(without_3, {}, out, {"train": 0.6, "val": 0.2, "test": 0.2}, seed=1)
+        standardize.standardize(without_3, {}, **dataset_files(out, anomaly=()), fractions=SPLIT, seed=1, selection={})
     assert files_under(out) == []
     cut = tmp_path / "tops4" / "shard.parquet"  # a damaged feature file of a class
     cut.parent.mkdir()
     data = features[-1].read_bytes()
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(standardize.DatasetError, match=re.escape(f"{cut}: can't read feature file")):
-        standardize.standardize(features[:-1] + [cut], {}, out, {"train": 0.6, "val": 0.2, "test": 0.2}, seed=1)
+        standardize.standardize(features[:-1] + [cut], {}, **dataset_files(out, anomaly=()), fractions=SPLIT, seed=1,
+                                selection={})
     assert files_under(out) == []
 
 
@@ -525,3 +519,52 @@ def test_interrupted_workflow_finishes_without_redoing_finished_jobs(interrupted
     assert any(k.startswith("resources/events") for k in before) and "results/dataset/train.parquet" in before
     assert after == before, "simulate, ingest and standardize outputs untouched"
     assert (interrupted["a"] / interrupted["target"]).exists()
+
+
+# ------------------------------------------- arguments refused before anything is written, stale temporaries
+
+
+def test_predict_refuses_a_file_given_twice_an_input_as_output_and_a_missing_gpu(inputs, model_dir, tmp_path,
+                                                                                   in_process):
+    a, link, out = tmp_path / "a.root", tmp_path / "link.root", tmp_path / "predictions.parquet"
+    shutil.copy(inputs["good"], a)
+    link.symlink_to(a)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    cases = [([a, a], out, a, "given twice"), ([a, link], out, link, "given twice"),
+             ([a], a, a, "is the input file"), ([a], link, link, "is the input file")]
+    for files, target, named, needle in cases:
+        code = cli.main(["predict", "--model", str(model_dir), *map(str, files), "--out", str(target), "--overwrite",
+                         "--device", "cpu"])
+        assert code == 1
+        one_line_error(in_process.readouterr().err, "colliderfm predict: error:", named, needle)
+    if not torch.cuda.is_available():
+        code = cli.main(["predict", "--model", str(model_dir), str(a), "--out", str(out), "--device", "cuda"])
+        assert code == 1
+        line = one_line_error(in_process.readouterr().err, "colliderfm predict: error:", "'cuda'", "no CUDA device")
+        assert "config" not in line, "the device may come from --device, not only from a config"
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before, "inputs untouched, nothing written"
+
+
+def test_train_command_without_a_dataset_names_the_missing_file(tmp_path):
+    result = subprocess.run([tool("colliderfm"), "train", "--config", str(TEST_CONFIG), "--stage", "pretrain",
+                             "--variant", "small_1h"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    one_line_error(result.stderr, "colliderfm train: error:", "results/dataset/train.parquet", "does not exist")
+    assert files_under(tmp_path) == []
+
+
+def test_stale_temporaries_of_killed_writers_are_removed_on_the_next_write(inputs, tmp_path):
+    out = tmp_path / "features.parquet"
+    sleeper = subprocess.Popen(["sleep", "120"])  # a running writer's PID
+    try:
+        stale = tmp_path / f".{out.name}.999999999.tmp"  # above any pid_max: that writer is gone
+        live = tmp_path / f".{out.name}.{sleeper.pid}.tmp"
+        other = tmp_path / ".other.parquet.999999999.tmp"  # another output's: left to its own next write
+        for path in (stale, live, other):
+            path.write_bytes(b"partial")
+        result = colliderfm("ingest", inputs["good"], "--out", out)
+        assert result.returncode == 0, result.stderr
+        assert out.exists() and not stale.exists() and live.exists() and other.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -13,17 +13,11 @@ import pandas as pd
 import pytest
 import torch
 
-from colliderfm import classify, pretrain, train
-
-VARIANT = {"dim": 10, "heads": 5, "layers": 1, "ff": 20}
-BLOCK = {"epochs": 6, "batch_size": 64, "lr": 0.003, "weight_decay": 0.01, "warmup": 0.1, "patience": 10,
-         "min_delta": 0.0, "min_epoch_events": 0}
-
+from colliderfm import classify, inference, pretrain, train
+from conftest import TINY_TRAINING, tiny_job, train_files
 
 def run_classifier(dataset: Path, out: Path, pretrained: Path | None = None, fraction: float = 1.0):
-    classify.run(dataset / "train.parquet", dataset / "val.parquet", dataset / "scaler.json", pretrained,
-                 "tiny", VARIANT, 0.1, BLOCK, fraction, seed=11, device="cpu", threads=1, selection={},
-                 out_model=out / "classifier.pt", out_history=out / "history.csv")
+    classify.run(tiny_job(fraction=fraction), **train_files(dataset, out), pretrained=pretrained)
     return pd.read_csv(out / "history.csv"), train.load_model(out / "classifier.pt")
 
 
@@ -41,7 +35,7 @@ def test_checkpoints_load_with_weights_only(dataset_dir, tmp_path):
     _, payload = run_classifier(dataset_dir, tmp_path)
     loaded = torch.load(tmp_path / "classifier.pt", weights_only=True)
     assert loaded["format"] == "colliderfm-classifier"
-    model, meta = classify.load_classifier(tmp_path / "classifier.pt")
+    model, meta = inference.load_classifier(tmp_path / "classifier.pt")
     assert meta["scaler"]["variables"]["met"]["transform"] == "log"
     assert not (tmp_path / "train.resume.pt").exists(), "the resume checkpoint is removed after success"
 
@@ -70,7 +64,7 @@ def test_killed_run_resumes_to_the_same_result(dataset_dir, tmp_path):
     assert checkpoint.exists(), "the run was killed after its first checkpoint"
     assert not (out / "classifier.pt").exists(), "a killed run leaves no final model"
     done = torch.load(checkpoint, weights_only=True)["epoch"]
-    assert done < BLOCK["epochs"]
+    assert done < TINY_TRAINING["epochs"]
     resumed, model = run_classifier(dataset_dir, out)
     pd.testing.assert_frame_equal(resumed.drop(columns=["seconds", "events_per_second"]),
                                   reference.drop(columns=["seconds", "events_per_second"]))
@@ -84,13 +78,13 @@ def test_stale_checkpoint_of_another_setup_is_not_resumed(dataset_dir, tmp_path)
     net = torch.nn.Linear(2, 2)
     torch.save({"setup_id": "something else", "model": net.state_dict()}, out / "train.resume.pt")
     history, _ = run_classifier(dataset_dir, out)
-    assert len(history) == BLOCK["epochs"]
+    assert len(history) == TINY_TRAINING["epochs"]
 
 
 def test_pretraining_reconstruction_beats_predicting_the_mean(dataset_dir, tmp_path):
-    block = {**BLOCK, "mask_fraction": 0.3, "epochs": 4}
-    pretrain.run(dataset_dir / "train.parquet", dataset_dir / "val.parquet", "tiny", VARIANT, 0.0, block, 5, "cpu",
-                 1, tmp_path / "pretrained.pt", tmp_path / "history.csv", tmp_path / "recon.csv")
+    job = tiny_job("pretrain", dropout=0.0, seed=5, training={"epochs": 4})
+    pretrain.run(job, train=dataset_dir / "train.parquet", val=dataset_dir / "val.parquet",
+                 model=tmp_path / "pretrained.pt", history=tmp_path / "history.csv", reconstruction=tmp_path / "recon.csv")
     recon = pd.read_csv(tmp_path / "recon.csv")
     assert {"group", "variable", "mse", "mean_prediction_mse", "masked_entries"} <= set(recon.columns)
     assert len(recon) == 3 * 6 + 5

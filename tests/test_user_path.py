@@ -173,8 +173,9 @@ def test_check_config_refuses_a_directory(tmp_path):
 
 def test_non_editable_install_ships_the_schema(tmp_path):
     """`pip install .` (a wheel, not the checkout) validates configs: the schema is package data."""
+    source = clone(tmp_path / "source")  # setuptools builds in the source tree: not in this checkout
     wheel = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp_path / "dist"), str(REPO)], capture_output=True, text=True)
+                            "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True)
     assert wheel.returncode == 0, wheel.stderr[-2000:]
     target = tmp_path / "site"
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),

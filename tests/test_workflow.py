@@ -13,7 +13,7 @@ import yaml
 from sklearn import metrics as skm
 
 from colliderfm import config as cfg
-from colliderfm.evaluate import PROB_COLUMNS
+from colliderfm.scores import PROB_COLUMNS
 from conftest import REPO, job_stats, snakemake_cmd, tool
 
 TEST_CONFIG = REPO / "config" / "test.yaml"

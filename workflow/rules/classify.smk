@@ -19,18 +19,12 @@ rule finetune:
     resources:
         **gpu_resources(),
     params:
-        variant=variant_params,
-        dropout=config["model"]["dropout"],
-        block=config["classifier"],
-        fraction=lambda w: float(w.pct) / 100,
-        seed=lambda w: cfg.seed_for(config, "classifier", w.variant, w.pct),
-        device=config["device"],
-        selection={**config["selection"], **config["ingest"]},
+        job=training_job("finetune"),
     script:
         "../../scripts/classify.py"
 
 
-rule scratch:
+use rule finetune as scratch with:
     input:
         train=DATASET["train"],
         val=DATASET["val"],
@@ -40,18 +34,5 @@ rule scratch:
         history="results/models/{variant}/scratch_{pct}pct/history.csv",
     log:
         "results/logs/scratch/{variant}_{pct}pct.log",
-    conda:
-        "../../envs/colliderfm.yaml"
-    threads: config["threads"]
-    resources:
-        **gpu_resources(),
     params:
-        variant=variant_params,
-        dropout=config["model"]["dropout"],
-        block=config["classifier"],
-        fraction=lambda w: float(w.pct) / 100,
-        seed=lambda w: cfg.seed_for(config, "classifier", w.variant, w.pct),
-        device=config["device"],
-        selection={**config["selection"], **config["ingest"]},
-    script:
-        "../../scripts/classify.py"
+        job=training_job("scratch"),

@@ -3,6 +3,7 @@
 import sys
 
 from colliderfm import config as cfg
+from colliderfm.inference import KINDS
 
 try:
     # duplicate keys and the like, which Snakemake's YAML reader lets through
@@ -17,7 +18,7 @@ CLASS_SAMPLES = cfg.classification_samples(config)
 BACKGROUND = cfg.anomaly_sample(config, "background")
 SIGNAL = cfg.anomaly_sample(config, "signal")
 VARIANTS = list(config["model"]["variants"])
-MODELS = cfg.model_specs(config)
+MODELS = {spec.name: spec for spec in cfg.model_specs(config)}
 DATASET = {
     split: f"results/dataset/{split}.parquet" for split in ("train", "val", "test")
 }
@@ -49,8 +50,14 @@ def sample_label(wildcards):
     return config["samples"][wildcards.sample].get("label", -1)
 
 
-def variant_params(wildcards):
-    return config["model"]["variants"][wildcards.variant]
+def training_job(stage):
+    """The params of a training rule: one description of the job (colliderfm.config.TrainingJob)."""
+
+    def job(wildcards):
+        fraction = float(wildcards.get("pct", 100)) / 100
+        return cfg.training_job(config, stage, wildcards.variant, fraction)
+
+    return job
 
 
 def gpu_resources():
@@ -59,31 +66,43 @@ def gpu_resources():
     return dict(gpu=r["gpu"], mem_mb=r["train_mem_mb"], runtime=r["train_runtime"])
 
 
+def model_dir(spec):
+    if spec.variant:
+        return f"results/models/{spec.variant}/{spec.stage}_{spec.pct}pct"
+    return f"results/models/{spec.kind}"
+
+
 def model_file(wildcards):
-    spec = cfg.spec_from_name(wildcards.model)
-    name = "bdt.joblib" if spec.init == "bdt" else "classifier.pt"
-    return f"{spec.directory}/{name}"
+    spec = MODELS[wildcards.model]
+    return f"{model_dir(spec)}/{KINDS[spec.kind].checkpoint}"
+
+
+def model_fields(wildcards):
+    """The model's identity, recorded in its metrics.json."""
+    return cfg.model_fields(config, MODELS[wildcards.model])
 
 
 def model_gpus(wildcards):
-    return 0 if wildcards.model == "bdt" else config["resources"]["gpu"]
+    return config["resources"]["gpu"] if KINDS[MODELS[wildcards.model].kind].gpu else 0
 
 
 def metrics_files():
-    return [f"results/eval/{m.name}/metrics.json" for m in MODELS]
+    return [f"results/eval/{name}/metrics.json" for name in MODELS]
 
 
 # ------------------------------------------------------------------------- figures
 
-FIGURE_CATEGORY = {
+# figure name -> report category; colliderfm.plots draws each name it is given a path for
+STUDY_FIGURES = {
     "variants": "Classification",
     "data_efficiency": "Classification",
-    "roc_models": "Classification",
     "training": "Pretraining and training",
     "reconstruction": "Pretraining and training",
     "inputs": "Input variables",
     "anomaly_auc": "Anomaly search",
+    "roc_models": "Classification",
 }
+MODEL_FIGURES = ("confusion", "roc", "entropy", "anomaly_roc")
 
 
 def figure_outputs(directory, names, category=None, subcategory=None):
@@ -98,7 +117,7 @@ def figure_outputs(directory, names, category=None, subcategory=None):
                 path = report(
                     path,
                     caption=f"../report/{name}.rst",
-                    category=category or FIGURE_CATEGORY[name],
+                    category=category or STUDY_FIGURES[name],
                     subcategory=subcategory,
                     labels={"figure": name.replace("_", " ")},
                 )
@@ -107,7 +126,7 @@ def figure_outputs(directory, names, category=None, subcategory=None):
 
 
 def full_models():
-    return [m.name for m in MODELS if m.fraction == 1.0]
+    return [name for name, spec in MODELS.items() if spec.fraction == 1.0]
 
 
 def history_files():
@@ -121,13 +140,11 @@ def history_files():
 
 
 def all_figures():
-    from colliderfm.plots import MODEL_FIGURES, STUDY_FIGURES
-
     ext = config["plots"]["formats"]
     figures = expand("results/plots/study/{name}.{ext}", name=STUDY_FIGURES, ext=ext)
     return figures + expand(
         "results/plots/models/{model}/{name}.{ext}",
-        model=[m.name for m in MODELS],
+        model=list(MODELS),
         name=MODEL_FIGURES,
         ext=ext,
     )

@@ -3,7 +3,8 @@
 
 rule evaluate:
     input:
-        **DATASET,
+        test=DATASET["test"],
+        val=DATASET["val"],
         model=model_file,
         background=f"results/dataset/anomaly/{BACKGROUND}.parquet",
         signal=f"results/dataset/anomaly/{SIGNAL}.parquet",
@@ -18,6 +19,7 @@ rule evaluate:
     resources:
         gpu=model_gpus,
     params:
+        model=model_fields,
         background=BACKGROUND,
         signal=SIGNAL,
         device=config["device"],

@@ -1,8 +1,6 @@
 # Figures, drawn only from stored predictions, metrics and histories: changing a plot
 # option re-runs these rules and nothing upstream.
 
-from colliderfm.plots import MODEL_FIGURES, STUDY_FIGURES
-
 
 rule plots:
     input:

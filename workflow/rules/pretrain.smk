@@ -17,10 +17,6 @@ rule pretrain:
     resources:
         **gpu_resources(),
     params:
-        variant=variant_params,
-        dropout=config["model"]["dropout"],
-        block=config["pretrain"],
-        seed=lambda w: cfg.seed_for(config, "pretrain", w.variant),
-        device=config["device"],
+        job=training_job("pretrain"),
     script:
         "../../scripts/pretrain.py"

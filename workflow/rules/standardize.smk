@@ -20,5 +20,6 @@ rule standardize:
         seed=config["seed"],
         background=BACKGROUND,
         signal=SIGNAL,
+        selection=cfg.selection_settings(config),
     script:
         "../../scripts/standardize.py"

@@ -1,0 +1,82 @@
+"""Running a trained model: the kinds of model, their checkpoints and their logits.
+
+A kind (the transformer, the BDT, any later baseline) is one entry of ``KINDS``: the file its
+training writes, whether its jobs want a GPU, and how to open a checkpoint as a function
+arrays -> logits. Evaluation, prediction and export go through here only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from colliderfm.standardize import flat_matrix
+
+Logits = Callable[[dict], np.ndarray]  # model inputs (standardize.to_arrays) -> logits (N, classes)
+
+
+def load_classifier(path: Path, device="cpu"):
+    """A transformer classifier checkpoint as (model in eval mode, payload)."""
+    from colliderfm.model import Classifier, ModelConfig
+    from colliderfm.train import load_model
+
+    payload = load_model(path, map_location=device)
+    if payload.get("format") != "colliderfm-classifier":
+        raise ValueError(f"{path}: not a colliderfm classifier checkpoint")
+    model = Classifier(ModelConfig(**payload["model_config"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.to(device).eval(), payload
+
+
+def network_logits(model, arrays: dict, device, batch_size: int = 8192) -> np.ndarray:
+    """Logits of a loaded classifier, in batches."""
+    import torch
+
+    from colliderfm.train import autocast, to_tensors
+
+    data = to_tensors(arrays, device)
+    out = []
+    with torch.no_grad(), autocast(device):
+        for start in range(0, len(data["label"]), batch_size):
+            out.append(model(**{k: v[start:start + batch_size] for k, v in data.items()}).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def transformer_logits(checkpoint: Path, device: str = "cpu", threads: int = 1) -> Logits:
+    import torch
+
+    from colliderfm.train import pick_device
+
+    torch.set_num_threads(threads)
+    dev = pick_device(device)
+    model, _ = load_classifier(checkpoint, dev)
+    return lambda arrays: network_logits(model, arrays, dev)
+
+
+def bdt_logits(checkpoint: Path, device: str = "cpu", threads: int = 1) -> Logits:
+    import joblib
+    from threadpoolctl import threadpool_limits
+
+    model = joblib.load(checkpoint)
+
+    def logits(arrays: dict) -> np.ndarray:
+        with threadpool_limits(threads):
+            return model.decision_function(flat_matrix(arrays))
+
+    return logits
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    checkpoint: str  # file name its training writes in the model's directory
+    gpu: bool  # its jobs go to GPU nodes on a cluster
+    open: Callable[..., Logits]  # (checkpoint, device, threads) -> logits function
+
+
+KINDS = {
+    "transformer": Kind("classifier.pt", True, transformer_logits),
+    "bdt": Kind("bdt.joblib", False, bdt_logits),
+}
