@@ -69,7 +69,7 @@ def validate(config: dict) -> dict:
 
 # Sections of plain settings: their key order carries no meaning (that of samples and variants does).
 SETTINGS = ("simulation", "selection", "ingest", "split", "pretrain", "classifier", "data_efficiency", "bdt",
-            "resources", "plots")
+            "anomaly", "resources", "plots")
 
 
 def _fix_key_order(config: dict) -> None:
@@ -94,6 +94,11 @@ def _check_consistency(config: dict) -> None:
         if len(names) != 1:
             raise ConfigError(f"config key 'samples': need exactly one sample with anomaly: {role}, "
                               f"found {len(names)} ({', '.join(names) or 'none'})")
+    for name, spec in samples.items():
+        if spec.get("anomaly") == "scan" and "mediator_mass" not in spec:
+            raise ConfigError(f"config key 'samples.{name}': a sample of the mediator-mass scan needs mediator_mass")
+        if "mediator_mass" in spec and "label" in spec:
+            raise ConfigError(f"config key 'samples.{name}.mediator_mass': only anomaly samples have a mediator mass")
     for name, variant in config["model"]["variants"].items():
         if variant["dim"] % variant["heads"]:
             raise ConfigError(f"config key 'model.variants.{name}': dim {variant['dim']} is not divisible "
@@ -211,6 +216,30 @@ def classification_samples(config: dict) -> list[str]:
 
 def anomaly_sample(config: dict, role: str) -> str:
     return next(n for n, s in config["samples"].items() if s.get("anomaly") == role)
+
+
+def anomaly_samples(config: dict) -> list[str]:
+    """The background, the signal, then the samples of the mediator-mass scan."""
+    order = {"background": 0, "signal": 1, "scan": 2}
+    named = [(order[s["anomaly"]], n) for n, s in config["samples"].items() if "anomaly" in s]
+    return [n for _, n in sorted(named, key=lambda x: x[0])]
+
+
+def mediator_mass(config: dict, sample: str) -> float | None:
+    """A DM sample's mediator mass: its own key, else the simulation's for generated tchan_dm events."""
+    spec = config["samples"][sample]
+    if "mediator_mass" in spec:
+        return float(spec["mediator_mass"])
+    if "tchan_dm" in spec.get("generate", {}):
+        return float(config["simulation"]["mediator_mass"])
+    return None
+
+
+def mass_scan(config: dict) -> dict[str, float]:
+    """Signal samples of the scan (the signal, when its mass is known, and every scan sample) -> mass."""
+    names = [n for n, s in config["samples"].items() if s.get("anomaly") in ("signal", "scan")]
+    masses = {n: mediator_mass(config, n) for n in names}
+    return dict(sorted(((n, m) for n, m in masses.items() if m is not None), key=lambda x: x[1]))
 
 
 @dataclasses.dataclass(frozen=True)

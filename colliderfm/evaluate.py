@@ -6,6 +6,7 @@ and the summary can be regenerated without touching a model.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from pathlib import Path
@@ -16,6 +17,7 @@ from sklearn import metrics as skm
 
 from colliderfm import features as F
 from colliderfm import scores
+from colliderfm.anomaly import search_metrics
 from colliderfm.atomic import atomic_path
 from colliderfm.inference import KINDS, Logits
 from colliderfm.scores import PROB_COLUMNS
@@ -26,20 +28,23 @@ log = logging.getLogger(__name__)
 SIGNAL_EFFICIENCIES = (0.3, 0.5)
 
 
-def predictions(logits_fn: Logits, parts: dict[str, list[Path]]) -> pd.DataFrame:
-    """Per-event probabilities and anomaly scores of every file of each part (split name -> files)."""
-    frames = []
+def predictions(logits_fn: Logits, parts: dict[str, list[Path]], model_scores=None) -> pd.DataFrame:
+    """Per-event probabilities and anomaly scores of every file of each part (split name -> files);
+    ``model_scores`` (list of arrays -> list of score columns) adds the scores that need the network."""
+    frames, inputs = [], []
     for split, paths in parts.items():
         for path in paths:
             arrays = load_arrays(path)
             frame = pd.DataFrame({"sample": arrays["sample"].astype(str), "split": split,
                                   "event": arrays["event_id"], "label": arrays["label"], "weight": arrays["weight"]})
             frames.append(frame.assign(**scores.from_logits(logits_fn(arrays))))
+            inputs.append(arrays)
+    if model_scores is not None:
+        frames = [frame.assign(**extra) for frame, extra in zip(frames, model_scores(inputs))]
     return pd.concat(frames, ignore_index=True)
 
 
-def accuracy(logits_fn: Logits, path: Path) -> float:
-    arrays = load_arrays(path)
+def accuracy(logits_fn: Logits, arrays: dict) -> float:
     return float(np.mean(np.argmax(logits_fn(arrays), axis=1) == arrays["label"]))
 
 
@@ -69,30 +74,25 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
     }
 
 
-def anomaly_metrics(frame: pd.DataFrame, background: str, signal: str) -> dict:
-    part = frame[frame["sample"].isin([background, signal])]
-    y = (part["sample"] == signal).to_numpy()
-    out = {"anomaly_background": background, "anomaly_signal": signal,
-           "anomaly_events": {background: int((~y).sum()), signal: int(y.sum())}}
-    for name in scores.SCORES:
-        out[f"anomaly_auc_{name}"] = float(skm.roc_auc_score(y, part[name].to_numpy()))
-    return out
-
-
-def metrics_from_predictions(frame: pd.DataFrame, background: str, signal: str) -> dict:
-    test = frame[frame["split"] == "test"]
-    return {**classification_metrics(test["label"].to_numpy(), test[PROB_COLUMNS].to_numpy()),
-            **anomaly_metrics(frame, background, signal)}
-
-
-def run(model: dict, checkpoint: Path, *, test: Path, val: Path, anomaly: dict[str, Path], background: str,
-        signal: str, device: str, threads: int, out_predictions: Path, out_metrics: Path) -> dict:
+def run(model: dict, checkpoint: Path, *, train: Path, val: Path, test: Path, anomaly: dict[str, Path],
+        background: str, signal: str, scan: dict[str, float], options: dict, device: str, threads: int,
+        out_predictions: Path, out_metrics: Path) -> dict:
     """Evaluate the ``model`` (its fields, config.model_fields) stored at ``checkpoint``: predictions on
-    ``test`` and the ``anomaly`` samples, metrics beside them with the model's fields."""
-    logits_fn = KINDS[model["kind"]].open(checkpoint, device, threads)
-    frame = predictions(logits_fn, {"test": [test], "anomaly": [anomaly[s] for s in (background, signal)]})
-    result = {**model, "val_accuracy": accuracy(logits_fn, val),
-              **metrics_from_predictions(frame, background, signal)}
+    ``test`` and every ``anomaly`` sample, and metrics beside them with the model's fields: the
+    classification, and each score's separation of ``signal`` and of the ``scan`` samples from
+    ``background`` (``options``: the config's anomaly section)."""
+    kind = KINDS[model["kind"]]
+    logits_fn = kind.open(checkpoint, device, threads)
+    val_arrays = load_arrays(val)
+    extra = None if kind.model_scores is None else functools.partial(
+        kind.model_scores, checkpoint, device, load_arrays(train), val_arrays, options=options)
+    frame = predictions(logits_fn, {"test": [test], "anomaly": list(anomaly.values())}, extra)
+    names = [name for name in scores.labels() if name in frame.columns]
+    test_part = frame[frame["split"] == "test"]
+    result = {**model, "val_accuracy": accuracy(logits_fn, val_arrays),
+              **classification_metrics(test_part["label"].to_numpy(), test_part[PROB_COLUMNS].to_numpy()),
+              "anomaly_scores": names,
+              **search_metrics(frame, names, background, signal, scan, options, seed=model["seed"])}
     with atomic_path(out_predictions) as tmp:
         frame.to_parquet(tmp, index=False)
     with atomic_path(out_metrics) as tmp:

@@ -24,6 +24,7 @@ GROUPS: tuple[tuple[str, int], ...] = (("bjet", 4), ("jet", 8), ("lep", 4))
 OBJECT_VARS: tuple[str, ...] = ("pt", "eta", "phi", "px", "py", "pz")
 EVENT_VARS: tuple[str, ...] = ("n_jets", "n_bjets", "n_nu", "n_leptons", "met")
 COUNT_VARS: tuple[str, ...] = ("n_jets", "n_bjets", "n_nu", "n_leptons")
+GENERATOR_VARS: tuple[str, ...] = ("n_nu",)  # from the generator record, not the detector (model.generator_inputs)
 META_COLUMNS: tuple[str, ...] = ("event", "sample", "label", "weight")
 N_CLASSES = 5  # events with 0, 1, 2, 3 or 4 top quarks
 

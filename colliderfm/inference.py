@@ -69,14 +69,27 @@ def bdt_logits(checkpoint: Path, device: str = "cpu", threads: int = 1) -> Logit
     return logits
 
 
+def transformer_model_scores(checkpoint: Path, device: str, train: dict, val: dict, parts: list[dict],
+                             options: dict) -> list[dict[str, np.ndarray]]:
+    """ODIN and Mahalanobis scores of each arrays dict in ``parts`` (fitted on train, tuned on val)."""
+    from colliderfm import ood
+    from colliderfm.train import pick_device
+
+    dev = pick_device(device)
+    model, _ = load_classifier(checkpoint, dev)
+    return ood.fit_and_score(model, dev, train, val, parts, options["odin"])
+
+
 @dataclasses.dataclass(frozen=True)
 class Kind:
     checkpoint: str  # file name its training writes in the model's directory
     gpu: bool  # its jobs go to GPU nodes on a cluster
     open: Callable[..., Logits]  # (checkpoint, device, threads) -> logits function
+    # (checkpoint, device, train, val, parts, anomaly options) -> scores.MODEL_SCORES of each part
+    model_scores: Callable[..., list[dict[str, np.ndarray]]] | None = None
 
 
 KINDS = {
-    "transformer": Kind("classifier.pt", True, transformer_logits),
+    "transformer": Kind("classifier.pt", True, transformer_logits, transformer_model_scores),
     "bdt": Kind("bdt.joblib", False, bdt_logits),
 }

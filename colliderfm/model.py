@@ -104,11 +104,15 @@ class Classifier(nn.Module):
         self.head = nn.Sequential(nn.Linear(2 * cfg.dim, cfg.dim), nn.GELU(), nn.Dropout(cfg.dropout),
                                   nn.Linear(cfg.dim, cfg.n_classes))
 
-    def forward(self, objects, present, event, known, **_):
+    def embed(self, objects, present, event, known, **_):
+        """The event embedding the head reads: event token and mean of present tokens (B, 2 dim)."""
         h, keep = self.encoder(objects, present, event, torch.zeros_like(objects, dtype=torch.bool), ~known)
         w = keep.to(h.dtype)[..., None]
         mean = (h * w).sum(dim=1) / w.sum(dim=1)
-        return self.head(torch.cat([h[:, -1], mean], dim=-1))  # logits (B, classes)
+        return torch.cat([h[:, -1], mean], dim=-1)
+
+    def forward(self, objects, present, event, known, **_):
+        return self.head(self.embed(objects, present, event, known))  # logits (B, classes)
 
 
 class MaskedModel(nn.Module):

@@ -21,10 +21,11 @@ from sklearn import metrics as skm  # noqa: E402
 
 from colliderfm import features as F  # noqa: E402
 from colliderfm.atomic import atomic_path  # noqa: E402
-from colliderfm.scores import PROB_COLUMNS, SCORES  # noqa: E402
+from colliderfm.scores import PROB_COLUMNS, labels  # noqa: E402
 from colliderfm.summary import load as load_table  # noqa: E402
 
 CLASS_NAMES = [f"{k}t" for k in range(F.N_CLASSES)]
+LABELS = labels()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,9 +119,9 @@ def anomaly_roc(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     part = pred[pred["sample"].isin([metrics["anomaly_background"], metrics["anomaly_signal"]])]
     y = part["sample"] == metrics["anomaly_signal"]
     fig, ax = plt.subplots(figsize=(8, 7))
-    for name, score in SCORES.items():
+    for name in metrics["anomaly_scores"]:
         fpr, tpr, _ = skm.roc_curve(y, part[name])
-        ax.plot(fpr, tpr, label=f"{score.label} (AUC {metrics[f'anomaly_auc_{name}']:.3f})")
+        ax.plot(fpr, tpr, label=f"{LABELS[name]} (AUC {metrics[f'anomaly_auc_{name}']:.3f})")
     ax.plot([0, 1], [0, 1], ls=":", color="grey", label="Random")
     ax.set_xlabel(f"Efficiency, {metrics['anomaly_background']}")
     ax.set_ylabel(f"Efficiency, {metrics['anomaly_signal']}")
@@ -248,16 +249,39 @@ def inputs(feature_files: list[Path], opts: PlotOptions):
 
 
 def anomaly_auc(table: pd.DataFrame, opts: PlotOptions):
+    names = [n for n in LABELS if f"anomaly_auc_{n}" in table]
     fig, ax = plt.subplots(figsize=(14, 6.5))
     x = np.arange(len(table))
-    width = 0.8 / len(SCORES)
-    for i, (name, score) in enumerate(SCORES.items()):
-        ax.bar(x + (i - (len(SCORES) - 1) / 2) * width, table[f"anomaly_auc_{name}"], width, label=score.label)
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        auc = table[f"anomaly_auc_{name}"]
+        errors = [auc - table[f"anomaly_auc_low_{name}"], table[f"anomaly_auc_high_{name}"] - auc]
+        ax.bar(x + (i - (len(names) - 1) / 2) * width, auc, width, yerr=errors, capsize=2, label=LABELS[name])
     ax.axhline(0.5, color="grey", ls=":")
     ax.set_xticks(x, table["model"], rotation=60, ha="right", fontsize=10)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("Anomaly AUC (DM vs SM)")
-    ax.legend(fontsize=12, ncol=len(SCORES), loc="upper right")
+    ax.legend(fontsize=12, ncol=len(names), loc="upper right")
+    _label(ax, opts)
+    return fig
+
+
+def anomaly_scan(table: pd.DataFrame, scan: pd.DataFrame, opts: PlotOptions):
+    """AUC against mediator mass per score, for the most accurate network, and the supervised reference."""
+    nets = table[(table["kind"] == "transformer") & (table["label_fraction"] == 1.0)]
+    model = nets.loc[nets["accuracy"].idxmax(), "model"]
+    fig, ax = plt.subplots(figsize=(9, 7))
+    for (who, name), part in scan[scan["model"].isin([model, "supervised"])].groupby(["model", "score"], sort=False):
+        part = part.sort_values("mediator_mass")
+        style = dict(color="black", ls="--") if who == "supervised" else {}
+        line, = ax.plot(part["mediator_mass"], part["auc"], "o-", label=LABELS.get(name, "supervised BDT"), **style)
+        ax.fill_between(part["mediator_mass"], part["auc_low"], part["auc_high"], color=line.get_color(), alpha=0.25)
+    ax.axhline(0.5, color="grey", ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("Mediator mass [GeV]")
+    ax.set_ylabel("AUC, DM vs SM t-channel")
+    ax.set_ylim(0.3, 1.05)
+    ax.legend(fontsize=12, title=model, title_fontsize=12)
     _label(ax, opts)
     return fig
 
@@ -279,7 +303,7 @@ def roc_models(predictions: dict[str, Path], opts: PlotOptions):
 
 
 def study_figures(metric_files: list[Path], predictions: dict[str, Path], histories: dict[str, Path],
-                  reconstructions: dict[str, Path], feature_files: list[Path], outputs: list[Path],
+                  reconstructions: dict[str, Path], feature_files: list[Path], scan: Path, outputs: list[Path],
                   opts: PlotOptions) -> None:
     """The study's figures named by ``outputs`` (``<figure>.<format>``), across every model."""
     _style(opts)
@@ -292,6 +316,7 @@ def study_figures(metric_files: list[Path], predictions: dict[str, Path], histor
         "reconstruction": lambda: reconstruction(reconstructions, opts),
         "inputs": lambda: inputs(feature_files, opts),
         "anomaly_auc": lambda: anomaly_auc(table, opts),
+        "anomaly_scan": lambda: anomaly_scan(table, pd.read_csv(scan), opts),
         "roc_models": lambda: roc_models({k: v for k, v in predictions.items() if k in full}, opts),
     }
     for name, paths in _by_figure(outputs, figures).items():

@@ -60,6 +60,15 @@ def energy(logits: np.ndarray) -> np.ndarray:
     return -logsumexp(logits, axis=1)
 
 
+# Scores that need the network itself, not only its output (colliderfm.ood; transformers only)
+MODEL_SCORES = {"odin": "ODIN", "mahalanobis": "Mahalanobis distance"}
+
+
+def labels() -> dict[str, str]:
+    """Every score's name -> figure label, in the order of tables and figures."""
+    return {**{name: s.label for name, s in SCORES.items()}, **MODEL_SCORES}
+
+
 def from_logits(logits: np.ndarray) -> dict[str, np.ndarray]:
     """The class probabilities ``p0 … p4`` and every registered score, per event."""
     logits = np.asarray(logits, dtype=np.float64)

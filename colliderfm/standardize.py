@@ -109,12 +109,16 @@ def fit_scaler(files: list[Path], fractions: dict[str, float], seeds: list[int])
 
 
 def transform_batch(batch: pa.RecordBatch, scaler: dict) -> pa.Table:
-    """Standardise one batch: meta columns, scaled features (0 where missing), presence flags."""
+    """Standardise one batch: meta columns, scaled features (0 where missing), presence flags.
+    Without generator inputs (a detector-only study) the generator-level variables count as missing."""
     out = {name: batch.column(name) for name in F.META_COLUMNS}
     flags = {}
+    hidden = () if scaler.get("generator_inputs", True) else F.GENERATOR_VARS
     for key, spec in scaler["variables"].items():
         for column, presence in _columns_of(key):
             x, present = _values(batch, column, presence)
+            if key in hidden:
+                present = np.zeros_like(present)
             z = (_apply(spec["transform"], x) - spec["mean"]) / spec["std"]
             out[column] = pa.array(np.where(present, z, 0.0).astype(np.float32))
             flags[presence or f"{column}_present"] = pa.array(present)
@@ -123,14 +127,16 @@ def transform_batch(batch: pa.RecordBatch, scaler: dict) -> pa.Table:
 
 def standardize(class_files: list[Path], anomaly_files: dict[str, list[Path]], *, splits: dict[str, Path],
                 scaler: Path, anomaly: dict[str, Path], fractions: dict[str, float], seed: int,
-                selection: dict) -> dict:
+                selection: dict, generator_inputs: bool = True) -> dict:
     """Split the classification events into ``splits`` (train/val/test Parquet files), fit the scaler
-    on train and write it to ``scaler`` with the ``selection`` the features were made with (what a
-    trained model applies to new files), and standardise each anomaly sample into ``anomaly[name]``."""
+    on train and write it to ``scaler`` with the ``selection`` the features were made with and whether
+    generator-level variables are model inputs (what a trained model applies to new files), and
+    standardise each anomaly sample into ``anomaly[name]``."""
     import zlib
 
     seeds = [zlib.crc32(f"{seed}/{Path(p).parent.name}/{Path(p).name}".encode()) for p in class_files]
-    fitted = {**fit_scaler(class_files, fractions, seeds), "selection": dict(selection)}
+    fitted = {**fit_scaler(class_files, fractions, seeds), "selection": dict(selection),
+              "generator_inputs": bool(generator_inputs)}
     counts = {s: 0 for s in SPLITS}
     with atomic_path(splits["train"]) as t0, atomic_path(splits["val"]) as t1, atomic_path(splits["test"]) as t2:
         writers = [None, None, None]

@@ -1,4 +1,4 @@
-"""One table across all models: ``summary.csv`` and a Markdown version."""
+"""Tables across all models: ``summary.csv`` (and Markdown), ``anomaly_scan.csv``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from colliderfm import anomaly, scores
 from colliderfm.atomic import atomic_path
-from colliderfm.scores import SCORES
 
 IDENTITY = ["model", "variant", "init", "label_fraction"]
-METRICS = ["accuracy", "balanced_accuracy", "macro_auc", "rejection_4top_at_30", "rejection_4top_at_50",
-           *(f"anomaly_auc_{name}" for name in SCORES), "val_accuracy"]
+METRICS = ["accuracy", "balanced_accuracy", "macro_auc", "rejection_4top_at_30", "rejection_4top_at_50"]
+
+
+def search_columns(frame: pd.DataFrame) -> list[str]:
+    """The anomaly-search columns of every score, score by score: AUC, its interval, working points."""
+    return [c for name in scores.labels() for c in frame.columns
+            if c.startswith("anomaly_") and c.endswith(f"_{name}")]
 
 
 def load(metric_files: list[Path]) -> pd.DataFrame:
@@ -25,7 +30,8 @@ def load(metric_files: list[Path]) -> pd.DataFrame:
 
 
 def table(metric_files: list[Path]) -> pd.DataFrame:
-    return load(metric_files)[IDENTITY + METRICS]
+    frame = load(metric_files)
+    return frame[IDENTITY + METRICS + search_columns(frame) + ["val_accuracy"]]
 
 
 def _order(column: pd.Series) -> pd.Series:
@@ -34,28 +40,48 @@ def _order(column: pd.Series) -> pd.Series:
     return column
 
 
+def _auc_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """'AUC (low-high)' per score, empty where a model has no such score."""
+    cells = {}
+    for name in scores.labels():
+        if f"anomaly_auc_{name}" in frame:
+            auc, low, high = (frame[f"anomaly_{k}_{name}"] for k in ("auc", "auc_low", "auc_high"))
+            cells[name] = [f"{a:.3f} ({lo:.3f}–{hi:.3f})" if pd.notna(a) else "" for a, lo, hi in zip(auc, low, high)]
+    return pd.DataFrame(cells, index=frame.index)
+
+
 def markdown(frame: pd.DataFrame) -> str:
-    shown = frame.copy()
+    shown = frame[IDENTITY + METRICS].copy()
     shown["label_fraction"] = (shown["label_fraction"] * 100).map(lambda x: f"{x:g} %")
     best = frame.loc[frame["accuracy"].idxmax()]
     lines = [
         "# colliderfm summary",
         "",
-        "Test-split metrics of every model (top-quark multiplicity, 5 classes) and the AUC of the",
-        "anomaly scores separating the dark-matter mediator sample from SM t-channel single top.",
+        "Test-split metrics of every model (top-quark multiplicity, 5 classes).",
         "",
         shown.to_markdown(index=False, floatfmt=".4f"),
         "",
         f"Most accurate: **{best['model']}** (accuracy {best['accuracy']:.4f}, macro AUC {best['macro_auc']:.4f}).",
         "",
+        "## Anomaly search",
+        "",
+        f"AUC of each score separating {best.get('anomaly_signal', 'the signal')} from "
+        f"{best.get('anomaly_background', 'the background')} (68 % bootstrap interval); signal efficiencies "
+        "at fixed background efficiency are in summary.csv.",
+        "",
+        pd.concat([frame[["model"]], _auc_cells(frame)], axis=1).to_markdown(index=False),
+        "",
     ]
     return "\n".join(lines)
 
 
-def run(metric_files: list[Path], out_csv: Path, out_md: Path) -> pd.DataFrame:
+def run(metric_files: list[Path], reference: Path, out_csv: Path, out_md: Path, out_scan: Path) -> pd.DataFrame:
     frame = table(metric_files)
+    loaded = load(metric_files)
     with atomic_path(out_csv) as tmp:
         frame.to_csv(tmp, index=False)
     with atomic_path(out_md) as tmp:
-        tmp.write_text(markdown(frame))
+        tmp.write_text(markdown(frame.assign(**loaded[["anomaly_signal", "anomaly_background"]])))
+    with atomic_path(out_scan) as tmp:
+        anomaly.scan_table(metric_files, reference).to_csv(tmp, index=False)
     return frame

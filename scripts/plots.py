@@ -6,5 +6,5 @@ from colliderfm.logs import job
 with job(snakemake):
     i, p = snakemake.input, snakemake.params
     plots.study_figures(i.metrics, dict(zip(p.models, i.predictions)), dict(zip(p.histories, i.histories)),
-                        dict(zip(p.variants, i.reconstructions)), i.features, list(snakemake.output),
+                        dict(zip(p.variants, i.reconstructions)), i.features, i.scan, list(snakemake.output),
                         plots.PlotOptions.from_config(p.options))

@@ -5,7 +5,7 @@ from colliderfm.logs import job
 
 with job(snakemake):
     i, o, p = snakemake.input, snakemake.output, snakemake.params
-    standardize.standardize(list(i.classes), {p.background: list(i.background), p.signal: list(i.signal)},
+    standardize.standardize(list(i.classes), {s: list(i[f"anomaly_{s}"]) for s in p.anomaly},
                             splits={s: o[s] for s in standardize.SPLITS}, scaler=o.scaler,
-                            anomaly={p.background: o.background, p.signal: o.signal}, fractions=p.split,
-                            seed=p.seed, selection=p.selection)
+                            anomaly={s: o[f"anomaly_{s}"] for s in p.anomaly}, fractions=p.split, seed=p.seed,
+                            selection=p.selection, generator_inputs=p.generator_inputs)

@@ -1,7 +1,8 @@
-"""Rule summary: one table across all models."""
+"""Rule summary: tables across all models."""
 
 from colliderfm import summary
 from colliderfm.logs import job
 
 with job(snakemake):
-    summary.run(snakemake.input, snakemake.output.csv, snakemake.output.md)
+    i, o = snakemake.input, snakemake.output
+    summary.run(i.metrics, i.reference, o.csv, o.md, o.scan)

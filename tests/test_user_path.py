@@ -224,3 +224,25 @@ def test_unexpected_error_lands_in_the_job_log_with_its_traceback(tmp_path):
     logging.getLogger().handlers.clear()
     text = log.read_text()
     assert "Traceback" in text and "ZeroDivisionError" in text and "unexpected error" in text
+
+
+def test_detector_only_study_hides_generator_variables_in_training_and_prediction(dataset_dir, tmp_path):
+    from colliderfm import features as F
+    from colliderfm import standardize
+    from conftest import SMALL_SAMPLES, dataset_files
+
+    features = {s: dataset_dir.parent / "features" / s / "shard.parquet" for s in SMALL_SAMPLES}
+    classes = [features[s] for s, (_, label) in SMALL_SAMPLES.items() if label >= 0]
+    out = dataset_files(tmp_path, anomaly=("tchan_dm",))
+    standardize.standardize(classes, {"tchan_dm": [features["tchan_dm"]]}, **out, fractions={"train": 0.6, "val": 0.2,
+                            "test": 0.2}, seed=3, selection={}, generator_inputs=False)
+    n_nu = F.EVENT_VARS.index("n_nu")
+    assert pd.read_parquet(features["tops2"])["n_nu"].notna().all(), "the features still hold it"
+    for path in [*out["splits"].values(), out["anomaly"]["tchan_dm"]]:
+        arrays = load_arrays(path)
+        assert not arrays["known"][:, n_nu].any() and (arrays["event"][:, n_nu] == 0).all(), path
+        assert arrays["known"][:, F.EVENT_VARS.index("met")].all()
+    scaler = standardize.load_scaler(out["scaler"])
+    assert scaler["generator_inputs"] is False, "stored: prediction hides it the same way"
+    table = standardize.transform_batch(pq.read_table(features["tops3"]).to_batches()[0], scaler)
+    assert not np.asarray(table.column("n_nu_present")).any()

@@ -13,7 +13,7 @@ import yaml
 from sklearn import metrics as skm
 
 from colliderfm import config as cfg
-from colliderfm.scores import PROB_COLUMNS
+from colliderfm.scores import PROB_COLUMNS, labels
 from conftest import REPO, job_stats, snakemake_cmd, tool
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
@@ -42,7 +42,14 @@ def test_summary_has_every_model_with_sane_numbers(run, test_config):
     full = summary[summary["label_fraction"] == 1.0]
     assert (full["accuracy"] > 1 / 5).all(), "every model trained on all labels beats chance (5 classes)"
     assert (full["macro_auc"] > 0.6).all()
-    assert summary[["anomaly_auc_entropy", "anomaly_auc_max_prob", "anomaly_auc_energy"]].stack().between(0, 1).all()
+    aucs = summary[[f"anomaly_auc_{name}" for name in labels()]]
+    assert aucs.stack().dropna().between(0, 1).all()
+    networks = summary["init"] != "bdt"
+    assert aucs[networks].notna().all().all(), "every score of every network"
+    assert aucs.loc[~networks, ["anomaly_auc_odin", "anomaly_auc_mahalanobis"]].isna().all().all(), "not the BDT's"
+    for name in labels():
+        low, auc, high = (summary[f"anomaly_{k}_{name}"] for k in ("auc_low", "auc", "auc_high"))
+        assert ((low <= auc) & (auc <= high))[auc.notna()].all(), name
     text = (run / "results" / "summary.md").read_text()
     assert all(name in text for name in expected)
 
@@ -57,7 +64,7 @@ def test_predictions_are_probabilities_with_their_entropy(run, test_config):
         assert np.allclose(pred["entropy"].to_numpy()[:200], by_hand, atol=1e-9)
         assert pred["entropy"].between(0, np.log2(5) + 1e-9).all()
         assert set(pred["split"]) == {"test", "anomaly"}
-        assert set(pred.loc[pred["split"] == "anomaly", "sample"]) == {"tchan_sm", "tchan_dm"}
+        assert set(pred.loc[pred["split"] == "anomaly", "sample"]) == set(cfg.anomaly_samples(test_config))
 
 
 def test_metrics_recomputed_with_scikit_learn_match(run, test_config):
@@ -71,14 +78,32 @@ def test_metrics_recomputed_with_scikit_learn_match(run, test_config):
         assert metrics["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, p.argmax(axis=1)))
         assert metrics["macro_auc"] == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr", average="macro"))
         assert np.allclose(metrics["confusion"], skm.confusion_matrix(y, p.argmax(axis=1), normalize="true"))
-        anomaly = pred[pred["split"] == "anomaly"]
-        is_dm = anomaly["sample"] == "tchan_dm"
-        assert metrics["anomaly_auc_entropy"] == pytest.approx(skm.roc_auc_score(is_dm, anomaly["entropy"]))
+        for sample, mass in cfg.mass_scan(test_config).items():
+            pair = pred[pred["sample"].isin(["tchan_sm", sample])]
+            rows = {row["score"]: row for row in metrics["anomaly_scan"] if row["sample"] == sample}
+            assert set(rows) == set(metrics["anomaly_scores"])
+            for name in metrics["anomaly_scores"]:
+                auc = skm.roc_auc_score(pair["sample"] == sample, pair[name])
+                assert rows[name]["auc"] == pytest.approx(auc) and rows[name]["mediator_mass"] == mass
+                if sample == "tchan_dm":
+                    assert metrics[f"anomaly_auc_{name}"] == pytest.approx(auc)
         # 4-top rejection by hand: background fraction above the score that keeps 30 % of the signal
         signal, background = p[y == 4, 4], p[y != 4, 4]
         cut = np.quantile(signal, 0.7)
         if metrics["rejection_4top_at_30"] is not None and (background >= cut).any():
             assert metrics["rejection_4top_at_30"] == pytest.approx(1 / np.mean(background >= cut), rel=0.25)
+
+
+def test_anomaly_scan_table_has_every_model_score_and_mass(run, test_config):
+    scan = pd.read_csv(run / "results" / "anomaly_scan.csv")
+    masses = set(cfg.mass_scan(test_config).values())
+    assert list(scan.columns[:6]) == ["model", "score", "mediator_mass", "auc", "auc_low", "auc_high"]
+    for model, part in scan.groupby("model"):
+        assert set(part["mediator_mass"]) == masses, model
+    assert set(scan.loc[scan["model"] == "bdt", "score"]) == {"entropy", "max_prob", "energy"}
+    reference = scan[scan["model"] == "supervised"]
+    assert len(reference) == len(masses) and (reference["auc"] > 0.5).all()
+    assert ((scan["auc_low"] <= scan["auc"]) & (scan["auc"] <= scan["auc_high"])).all()
 
 
 def test_second_run_has_nothing_to_do(run):
@@ -102,7 +127,8 @@ def test_report_collects_every_figure(run):
     result = snakemake(run, "--report", str(report))
     assert result.returncode == 0, result.stderr[-3000:]
     html = report.read_text(errors="replace")
-    for figure in ("variants", "data_efficiency", "reconstruction", "anomaly_auc", "confusion", "entropy"):
+    for figure in ("variants", "data_efficiency", "reconstruction", "anomaly_auc", "anomaly_scan", "confusion",
+                   "entropy"):
         assert f"{figure}.png" in html, figure
 
 

@@ -17,6 +17,8 @@ except cfg.ConfigError as err:
 CLASS_SAMPLES = cfg.classification_samples(config)
 BACKGROUND = cfg.anomaly_sample(config, "background")
 SIGNAL = cfg.anomaly_sample(config, "signal")
+ANOMALY_SAMPLES = cfg.anomaly_samples(config)  # background, signal, mediator-mass scan
+SCAN = cfg.mass_scan(config)  # signal samples of the scan -> mediator mass
 VARIANTS = list(config["model"]["variants"])
 MODELS = {spec.name: spec for spec in cfg.model_specs(config)}
 DATASET = {
@@ -44,6 +46,13 @@ def events_file(wildcards):
     """A generated shard, or the user's own Delphes file."""
     given = SHARDS[wildcards.sample][wildcards.shard]
     return given or f"resources/events/{wildcards.sample}/{wildcards.shard}.root"
+
+
+def anomaly_files(prefix=""):
+    """Standardised anomaly samples as named inputs/outputs (``anomaly_<sample>``)."""
+    return {
+        f"{prefix}{s}": f"results/dataset/anomaly/{s}.parquet" for s in ANOMALY_SAMPLES
+    }
 
 
 def sample_label(wildcards):
@@ -100,6 +109,7 @@ STUDY_FIGURES = {
     "reconstruction": "Pretraining and training",
     "inputs": "Input variables",
     "anomaly_auc": "Anomaly search",
+    "anomaly_scan": "Anomaly search",
     "roc_models": "Classification",
 }
 MODEL_FIGURES = ("confusion", "roc", "entropy", "anomaly_roc")

@@ -1,13 +1,12 @@
-# Metrics and per-event predictions (with the entropy anomaly score) of each model.
+# Metrics and per-event predictions of each model, with every anomaly score (the signal and
+# the mediator-mass scan against the SM background, without retraining).
 
 
 rule evaluate:
     input:
-        test=DATASET["test"],
-        val=DATASET["val"],
+        **DATASET,
+        **anomaly_files("anomaly_"),
         model=model_file,
-        background=f"results/dataset/anomaly/{BACKGROUND}.parquet",
-        signal=f"results/dataset/anomaly/{SIGNAL}.parquet",
     output:
         predictions="results/eval/{model}/predictions.parquet",
         metrics="results/eval/{model}/metrics.json",
@@ -20,8 +19,30 @@ rule evaluate:
         gpu=model_gpus,
     params:
         model=model_fields,
+        anomaly=ANOMALY_SAMPLES,
         background=BACKGROUND,
         signal=SIGNAL,
+        scan=SCAN,
+        options=config["anomaly"],
         device=config["device"],
     script:
         "../../scripts/evaluate.py"
+
+
+rule anomaly_reference:
+    input:
+        **anomaly_files("anomaly_"),
+    output:
+        "results/eval/supervised/scan.csv",
+    log:
+        "results/logs/anomaly_reference.log",
+    conda:
+        "../../envs/colliderfm.yaml"
+    threads: config["threads"]
+    params:
+        background=BACKGROUND,
+        scan=SCAN,
+        options=config["anomaly"],
+        seed=cfg.seed_for(config, "anomaly_reference"),
+    script:
+        "../../scripts/anomaly_reference.py"

@@ -13,6 +13,7 @@ rule plots:
             "results/models/{variant}/pretrain_reconstruction.csv", variant=VARIANTS
         ),
         features=feature_files(CLASS_SAMPLES),
+        scan="results/anomaly_scan.csv",
     output:
         **figure_outputs("results/plots/study", STUDY_FIGURES),
     log:

@@ -13,7 +13,8 @@ rule simulate:
         events=lambda w: cfg.shard_events(config, w.sample, w.shard)[1],
         first_event=lambda w: cfg.shard_events(config, w.sample, w.shard)[2],
         seed=lambda w: cfg.seed_for(config, "simulate", w.sample, w.shard),
-        mediator_mass=config["simulation"]["mediator_mass"],
+        mediator_mass=lambda w: cfg.mediator_mass(config, w.sample)
+        or config["simulation"]["mediator_mass"],
         dm_mass=config["simulation"]["dm_mass"],
     script:
         "../../scripts/simulate.py"

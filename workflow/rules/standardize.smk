@@ -1,16 +1,15 @@
-# Train/val/test split and a scaler fitted on the training split only.
+# Train/val/test split and a scaler fitted on the training split only; the anomaly samples
+# (background, signal, mediator-mass scan) standardised with the same scaler.
 
 
 rule standardize:
     input:
+        **{f"anomaly_{s}": feature_files([s]) for s in ANOMALY_SAMPLES},
         classes=feature_files(CLASS_SAMPLES),
-        background=feature_files([BACKGROUND]),
-        signal=feature_files([SIGNAL]),
     output:
         **DATASET,
+        **anomaly_files("anomaly_"),
         scaler="results/dataset/scaler.json",
-        background=f"results/dataset/anomaly/{BACKGROUND}.parquet",
-        signal=f"results/dataset/anomaly/{SIGNAL}.parquet",
     log:
         "results/logs/standardize.log",
     conda:
@@ -18,8 +17,8 @@ rule standardize:
     params:
         split=config["split"],
         seed=config["seed"],
-        background=BACKGROUND,
-        signal=SIGNAL,
+        anomaly=ANOMALY_SAMPLES,
         selection=cfg.selection_settings(config),
+        generator_inputs=config["model"]["generator_inputs"],
     script:
         "../../scripts/standardize.py"

@@ -1,14 +1,16 @@
-# One table across all models.
+# Tables across all models: the summary, and the anomaly search's mediator-mass scan.
 
 
 rule summary:
     input:
-        metrics_files(),
+        metrics=metrics_files(),
+        reference="results/eval/supervised/scan.csv",
     output:
         csv="results/summary.csv",
         md=report(
             "results/summary.md", category="Summary", caption="../report/summary.rst"
         ),
+        scan="results/anomaly_scan.csv",
     log:
         "results/logs/summary.log",
     conda:

@@ -1,0 +1,9 @@
+"""Rule anomaly_reference: supervised DM-vs-SM trees at each mediator mass, the scan's upper bound."""
+
+from colliderfm import anomaly
+from colliderfm.logs import job
+
+with job(snakemake):
+    i, p = snakemake.input, snakemake.params
+    anomaly.supervised_reference(i[f"anomaly_{p.background}"], {s: i[f"anomaly_{s}"] for s in p.scan}, p.scan,
+                                 p.options, p.seed, snakemake.threads, snakemake.output[0])
