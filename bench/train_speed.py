@@ -90,7 +90,8 @@ def project_epoch(cfg, tc, train, val, device, checkpoint: Path) -> None:
     """One epoch of ``train.fit`` (progress bar silenced); no checkpoint to resume from."""
     checkpoint.unlink(missing_ok=True)
     with contextlib.redirect_stderr(io.StringIO()):
-        T.fit(fresh_model(cfg, device, tc.seed), classifier_loss, train, val, tc, checkpoint, "bench", device)
+        T.fit(fresh_model(cfg, device, tc.seed), classifier_loss, train, val, tc, checkpoint=checkpoint,
+              setup_id="bench", device=device)
 
 
 def dataloader_epoch(cfg, tc, train, val, device) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ def separation(y: np.ndarray, score: np.ndarray, weight: np.ndarray, options: di
     return out
 
 
-def search_metrics(frame: pd.DataFrame, scores: list[str], background: str, signal: str, scan: dict[str, float],
+def search_metrics(frame: pd.DataFrame, scores: list[str], *, background: str, signal: str, scan: dict[str, float],
                    options: dict, seed: int) -> dict:
     """The model's metrics of the search: each score on the background/signal pair (flat keys, as the
     summary reads them) and on every sample of the mass scan (``anomaly_scan`` rows)."""
@@ -89,7 +90,7 @@ def search_metrics(frame: pd.DataFrame, scores: list[str], background: str, sign
 # ----------------------------------------------------------- supervised reference
 
 
-def supervised_reference(background: Path, signals: dict[str, Path], masses: dict[str, float], options: dict,
+def supervised_reference(background: Path, signals: dict[str, Path], *, masses: dict[str, float], options: dict,
                          seed: int, threads: int, out: Path) -> pd.DataFrame:
     """Gradient-boosted trees trained on labelled DM vs SM events at each mass, scored out of fold
     (k-fold cross-validation), so every event is scored by a model that never saw it."""
@@ -97,6 +98,7 @@ def supervised_reference(background: Path, signals: dict[str, Path], masses: dic
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from threadpoolctl import threadpool_limits
 
+    from colliderfm.bdt import informative
     from colliderfm.standardize import flat_matrix, load_arrays
 
     ref, bkg = options["reference"], load_arrays(background)
@@ -105,11 +107,11 @@ def supervised_reference(background: Path, signals: dict[str, Path], masses: dic
         sig = load_arrays(path)
         x = np.concatenate([flat_matrix(bkg), flat_matrix(sig)])
         y = np.r_[np.zeros(len(bkg["label"]), bool), np.ones(len(sig["label"]), bool)]
-        seen = ~np.isnan(x).all(axis=0)  # variables never present can't be binned
-        trees = HistGradientBoostingClassifier(max_iter=ref["max_iter"], random_state=seed % 2**32)
+        trees = informative(HistGradientBoostingClassifier(max_iter=ref["max_iter"], random_state=seed % 2**32))
         folds = StratifiedKFold(ref["folds"], shuffle=True, random_state=seed % 2**32)
-        with threadpool_limits(threads):
-            score = cross_val_predict(trees, x[:, seen], y, cv=folds, method="predict_proba")[:, 1]
+        with threadpool_limits(threads), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the filter's nanvar of all-NaN columns
+            score = cross_val_predict(trees, x, y, cv=folds, method="predict_proba")[:, 1]
         weight = np.r_[bkg["weight"], sig["weight"]]
         rows.append({"model": "supervised", "sample": sample, "mediator_mass": masses[sample], "score": "supervised",
                      **separation(y, score, weight, options, seed)})

@@ -62,7 +62,7 @@ def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path
     setup = T.fingerprint("classifier", init, dataclasses.asdict(cfg), dataclasses.asdict(tc), job.fraction,
                           len(subset), float(train_data["objects"].sum()))
     resume = Path(model).with_name("train.resume.pt")
-    rows = T.fit(net, classifier_loss, train_data, val_data, tc, resume, setup, dev,
+    rows = T.fit(net, classifier_loss, train_data, val_data, tc, checkpoint=resume, setup_id=setup, device=dev,
                  desc=f"{init} {job.variant} {job.fraction:g}")
     if T.rank_and_world()[0] != 0:
         return

@@ -92,7 +92,8 @@ def run(model: dict, checkpoint: Path, *, train: Path, val: Path, test: Path, an
     result = {**model, "val_accuracy": accuracy(logits_fn, val_arrays),
               **classification_metrics(test_part["label"].to_numpy(), test_part[PROB_COLUMNS].to_numpy()),
               "anomaly_scores": names,
-              **search_metrics(frame, names, background, signal, scan, options, seed=model["seed"])}
+              **search_metrics(frame, names, background=background, signal=signal, scan=scan, options=options,
+                               seed=model["seed"])}
     with atomic_path(out_predictions) as tmp:
         frame.to_parquet(tmp, index=False)
     with atomic_path(out_metrics) as tmp:

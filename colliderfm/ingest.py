@@ -188,15 +188,15 @@ def _bad_events(chunk: ak.Array, path, policy: str) -> dict[str, np.ndarray]:
             bad = ~np.isfinite(values.astype(np.float32, copy=False))
         overflow = int((bad & np.isfinite(values)).sum()) if bad.any() else 0
         note = f" ({overflow} of them finite but beyond the float32 range of the features)" if overflow else ""
-        nonfinite |= _events_with(bad, offsets, path, leaf, policy, "NaN/inf values", note)
+        nonfinite |= _events_with(bad, offsets, path, leaf, policy, what="NaN/inf values", note=note)
         if leaf in NON_NEGATIVE:
-            negative |= _events_with(values < 0, offsets, path, leaf, policy, "negative values", "")
+            negative |= _events_with(values < 0, offsets, path, leaf, policy, what="negative values")
     no_met = ak.to_numpy(ak.num(chunk["MissingET.MET"], axis=1)) == 0
     return {"nonfinite": nonfinite, "negative_pt": negative & ~nonfinite, "no_met": no_met & ~nonfinite & ~negative}
 
 
-def _events_with(mask: np.ndarray, offsets: np.ndarray, path, leaf: str, policy: str, what: str,
-                 note: str) -> np.ndarray:
+def _events_with(mask: np.ndarray, offsets: np.ndarray, path, leaf: str, policy: str, *, what: str,
+                 note: str = "") -> np.ndarray:
     """Events with any entry of a flat ``mask``; under policy ``fail`` stop, naming the leaf and the counts."""
     if not mask.any():
         return np.zeros(len(offsets) - 1, bool)

@@ -302,7 +302,7 @@ def roc_models(predictions: dict[str, Path], opts: PlotOptions):
     return fig
 
 
-def study_figures(metric_files: list[Path], predictions: dict[str, Path], histories: dict[str, Path],
+def study_figures(metric_files: list[Path], *, predictions: dict[str, Path], histories: dict[str, Path],
                   reconstructions: dict[str, Path], feature_files: list[Path], scan: Path, outputs: list[Path],
                   opts: PlotOptions) -> None:
     """The study's figures named by ``outputs`` (``<figure>.<format>``), across every model."""

@@ -65,8 +65,8 @@ def run(job, *, train: Path, val: Path, model: Path, history: Path, reconstructi
     setup = T.fingerprint("pretrain", dataclasses.asdict(cfg), dataclasses.asdict(tc), fraction,
                           len(train_data["label"]), float(train_data["objects"].sum()))
     resume = Path(model).with_name("pretrain.resume.pt")
-    rows = T.fit(net, lambda m, b, g: masked_loss(m, b, fraction, g), train_data, val_data, tc, resume, setup, dev,
-                 desc=f"pretrain {job.variant}")
+    rows = T.fit(net, lambda m, b, g: masked_loss(m, b, fraction, g), train_data, val_data, tc, checkpoint=resume,
+                 setup_id=setup, device=dev, desc=f"pretrain {job.variant}")
     if T.rank_and_world()[0] != 0:
         return
     T.save_model({"format": "colliderfm-pretrained", "version": 1, "variant": job.variant,

@@ -147,7 +147,7 @@ def _mean_loss(model, loss_fn, data: dict, size: int, seed: int, device) -> floa
     return float(total / count)
 
 
-def fit(model: torch.nn.Module, loss_fn: LossFn, train: dict, val: dict, cfg: TrainConfig,
+def fit(model: torch.nn.Module, loss_fn: LossFn, train: dict, val: dict, cfg: TrainConfig, *,
         checkpoint: Path, setup_id: str, device: torch.device, desc: str = "train") -> list[dict]:
     """Train ``model`` in place (best weights at the end); returns the per-epoch history."""
     rank, world = rank_and_world()
@@ -160,7 +160,7 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, train: dict, val: dict, cfg: Tr
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.epochs * steps_per_epoch, cfg.warmup))
     state = {"epoch": 0, "best_loss": math.inf, "best_state": None, "bad_epochs": 0, "history": []}
-    state = _resume(checkpoint, setup_id, model, opt, sched, state, device)
+    state = _resume(checkpoint, setup_id, (model, opt, sched), state, device)
 
     while state["epoch"] < cfg.epochs and state["bad_epochs"] < cfg.patience:
         epoch = state["epoch"]
@@ -207,7 +207,10 @@ def _save_checkpoint(path: Path, setup_id, model, opt, sched, state) -> None:
         torch.save(payload, tmp)
 
 
-def _resume(path: Path, setup_id: str, model, opt, sched, state: dict, device) -> dict:
+def _resume(path: Path, setup_id: str, objects: tuple, state: dict, device) -> dict:
+    """``state`` updated from the checkpoint at ``path`` when it is of this setup; ``objects`` (model,
+    optimiser, scheduler) loaded from it."""
+    model, opt, sched = objects
     if not path.exists():
         return state
     try:

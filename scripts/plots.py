@@ -5,6 +5,7 @@ from colliderfm.logs import job
 
 with job(snakemake):
     i, p = snakemake.input, snakemake.params
-    plots.study_figures(i.metrics, dict(zip(p.models, i.predictions)), dict(zip(p.histories, i.histories)),
-                        dict(zip(p.variants, i.reconstructions)), i.features, i.scan, list(snakemake.output),
-                        plots.PlotOptions.from_config(p.options))
+    plots.study_figures(i.metrics, predictions=dict(zip(p.models, i.predictions)),
+                        histories=dict(zip(p.histories, i.histories)),
+                        reconstructions=dict(zip(p.variants, i.reconstructions)), feature_files=i.features,
+                        scan=i.scan, outputs=list(snakemake.output), opts=plots.PlotOptions.from_config(p.options))

@@ -62,8 +62,8 @@ def test_search_metrics_cover_the_signal_and_every_scan_mass(toy):
     extra = pd.DataFrame({"sample": "dm_light", "weight": 1.0, "entropy": rng.normal(0.5, 1, 500),
                           "energy": rng.normal(size=500)})
     frame = pd.concat([frame, extra], ignore_index=True)
-    out = anomaly.search_metrics(frame, ["entropy", "energy"], "sm", "dm", {"dm_light": 50.0, "dm": 500.0},
-                                 OPTIONS, seed=3)
+    out = anomaly.search_metrics(frame, ["entropy", "energy"], background="sm", signal="dm",
+                                 scan={"dm_light": 50.0, "dm": 500.0}, options=OPTIONS, seed=3)
     assert out["anomaly_auc_entropy"] == pytest.approx(skm.roc_auc_score(y, score))
     scan = pd.DataFrame(out["anomaly_scan"])
     assert set(zip(scan["sample"], scan["score"])) == {(s, n) for s in ("dm_light", "dm") for n in ("entropy", "energy")}
@@ -77,7 +77,7 @@ def test_supervised_reference_scores_out_of_fold(dataset_dir, tmp_path):
     out = tmp_path / "scan.csv"
     anomaly_dir = dataset_dir / "anomaly"
     table = anomaly.supervised_reference(anomaly_dir / "tchan_sm.parquet", {"tchan_dm": anomaly_dir / "tchan_dm.parquet"},
-                                         {"tchan_dm": 500.0}, OPTIONS, seed=2, threads=1, out=out)
+                                         masses={"tchan_dm": 500.0}, options=OPTIONS, seed=2, threads=1, out=out)
     assert pd.read_csv(out)["auc"].tolist() == pytest.approx(table["auc"].tolist())
     row = table.iloc[0]
     assert row["model"] == "supervised" and row["mediator_mass"] == 500.0
