@@ -6,7 +6,7 @@ builds the same events' Delphes collections in memory, chunk by chunk as ``write
 ``write`` writes exactly these collections with ``simulate.write_collections`` (the same uproot
 tree layout and compression) -- the in-run baseline: what the output file alone costs. The
 ratio simulate/write says how much the physics adds on top of writing its result.
-Goal: simulate >= 100 000 events/s per core for every process.
+Goal: simulate >= 50 000 events/s per core for every process.
 
     python bench/simulate_speed.py [--events 100000] [--repeats 3] [--process ttt tttt ...]
 """
@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from colliderfm import simulate  # noqa: E402
 
-GOAL = 100_000  # events/s per core
+GOAL = 50_000  # events/s per core
 SEED = 1
 
 

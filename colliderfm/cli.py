@@ -13,7 +13,7 @@ from colliderfm import __version__
 def _simulate(args) -> None:
     from colliderfm import simulate
 
-    opts = simulate.SimulationOptions(args.mediator_mass, args.dm_mass)
+    opts = simulate.SimulationOptions(args.mediator_mass, args.dm_mass, args.mediator_width)
     _refuse_existing(args.out, args.overwrite)
     simulate.write_delphes(args.out, args.process, args.events, args.seed, opts, first_event=args.first_event)
     print(f"{args.out}: {args.events} {args.process} events")
@@ -103,6 +103,7 @@ def _refuse_existing(path: Path, overwrite: bool) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    from colliderfm.config import section_defaults
     from colliderfm.simulate import PROCESSES
 
     top = argparse.ArgumentParser(prog="colliderfm", description=__doc__)
@@ -116,8 +117,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", required=True, type=int)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--first-event", type=int, default=0, help="number of the first event (Event.Number)")
-    p.add_argument("--mediator-mass", type=float, default=500.0, help="tchan_dm mediator mass [GeV]")
-    p.add_argument("--dm-mass", type=float, default=1.0, help="mass of its invisible decay products [GeV]")
+    defaults = section_defaults("simulation")  # the workflow's, from the config schema
+    p.add_argument("--mediator-mass", type=float, default=defaults["mediator_mass"], help="tchan_dm mediator mass [GeV]")
+    p.add_argument("--dm-mass", type=float, default=defaults["dm_mass"], help="mass of its invisible decay products [GeV]")
+    p.add_argument("--mediator-width", type=float, default=defaults["mediator_width"],
+                   help="mediator width [GeV] (default: a scalar's decaying to a DM pair with coupling 1)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.set_defaults(run=_simulate)
 

@@ -13,8 +13,9 @@ group       slots  objects
 
 per object ``pt, eta, phi, px, py, pz`` (GeV), and per event
 ``n_jets`` (all selected jets, b-tagged included), ``n_bjets``, ``n_nu``
-(generator-level final-state neutrinos; null when the file has no ``Particle``
-record), ``n_leptons``, ``met`` (GeV). Counts are taken before the groups are cut
+(generator-level neutrinos: every Status 1 neutrino of the ``Particle`` record, from
+W/Z/tau and from semileptonic b/c hadron decays alike, the same for real and simulated
+files; null when the file has no ``Particle`` record), ``n_leptons``, ``met`` (GeV). Counts are taken before the groups are cut
 to their number of slots.
 """
 

@@ -300,6 +300,11 @@ def build_features(chunk: ak.Array, sel: Selection) -> dict[str, np.ndarray]:
     # an empty MissingET: 0 here, and the event dropped (no_met)
     cols["met"] = ak.to_numpy(ak.fill_none(ak.firsts(chunk["MissingET.MET"]), 0.0)).astype(np.float32)
     if "Particle.PID" in chunk.fields:
+        # n_nu: every final-state (Status 1) neutrino of the generator record -- prompt ones (W, Z, tau
+        # decays) and those of semileptonic b/c hadron decays alike. One definition for real and simulated
+        # files: MadGraph+Pythia+Delphes records hold the hadron-decay neutrinos, and so does the embedded
+        # simulation, which decays b and c hadrons semileptonically for that reason. Counting all Status 1
+        # neutrinos needs no mother chain, which generators write differently (copies, hadron chains).
         (pid, offsets), (status, _) = _flat(chunk["Particle.PID"]), _flat(chunk["Particle.Status"])
         pid = abs(pid)
         nu = (status == 1) & ((pid == 12) | (pid == 14) | (pid == 16))

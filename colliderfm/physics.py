@@ -23,7 +23,7 @@ B, C, TOP, GLUON = 5, 4, 6, 21
 ELECTRON, MUON, TAU = 11, 13, 15
 NU_E, NU_MU, NU_TAU = 12, 14, 16
 W_BOSON, Z_BOSON = 24, 23
-DM_MEDIATOR, DM_PARTICLE = 55, 52  # DMsimp numbering: scalar mediator, invisible fermion
+DM_MEDIATOR, DM_PARTICLE = 54, 52  # DMsimp numbering: scalar mediator Y0 (54; the vector Y1 is 55), Dirac DM Xd
 NEUTRINOS = (NU_E, NU_MU, NU_TAU)
 
 # W+ decays: (daughter 1, daughter 2, branching ratio); hadronic 67.41 % split evenly
@@ -52,6 +52,33 @@ Z_DECAYS = [
 ]
 # tau- decays: leptonic e / mu (17.82 %, 17.39 %), otherwise hadrons (a tau jet).
 TAU_LEPTONIC = [(ELECTRON, 0.1782), (MUON, 0.1739)]
+# The W+jets and Z+jets background samples: leptonic decays only (lepton universality).
+W_LEPTONIC = [row for row in W_DECAYS if abs(row[0]) > 10]
+Z_LEPTONIC = [row for row in Z_DECAYS if abs(row[0]) > 10]  # l+l- and nu nubar
+
+# Hadron masses (PDG) and inclusive semileptonic branching ratios per lepton flavour (e or mu):
+# b hadrons (B0/B+ admixture) B(b -> l nu X) = 10.69 % (PDG 2024, "semileptonic b decays");
+# charm hadrons in the mix produced in b and c fragmentation (D0 60 %, D+ 24 %, Ds 10 %, Lc 6 %
+# with B(D0 -> e X) 6.5 %, B(D+ -> e X) 16.1 %, B(Ds -> e X) 6.3 %, B(Lc -> e X) 3.6 %): 8.6 %.
+B_HADRON_MASS, D_HADRON_MASS, KAON_MASS = 5.279, 1.867, 0.494
+B_SEMILEPTONIC, D_SEMILEPTONIC = 0.1069, 0.086
+
+# 13 TeV cross sections [pb] of the simulated samples, with what the sample holds (its BR) and the source.
+CROSS_SECTIONS = {
+    # W -> l nu, l = e, mu, tau: 3 x (11.83 + 8.79) nb (ATLAS, PLB 759 (2016) 601, W+ and W- -> l nu per flavour)
+    "wjets": (3 * 20620.0, "W -> l nu (e, mu, tau), ATLAS PLB 759 (2016) 601: 11.83 nb (W+) + 8.79 nb (W-) per flavour"),
+    # Z/gamma* -> ll (66-116 GeV) 1.981 nb per flavour (same paper); ll (3 flavours) + nu nu = 0.3010 / 0.1010 of it
+    "zjets": (3 * 1981.0 * 0.3010 / 0.1010, "Z -> ll (e, mu, tau) or nu nu, ATLAS PLB 759 (2016) 601: 1.981 nb per "
+              "charged-lepton flavour, scaled by PDG B(Z -> inv) / B(Z -> ll)"),
+    "tchan": (217.0, "t-channel single t + tbar, NLO (Hathor), LHC Top WG: 136.0 + 81.0 pb"),
+    "tw": (71.7, "tW, approx. NNLO (Kidonakis), LHC Top WG"),
+    "ttbar": (832.0, "ttbar, NNLO+NNLL (Top++ 2.0), m_t = 172.5 GeV, LHC Top WG"),
+    "ttt": (1.7e-3, "ttt (+W, +jet), NLO, about 1.7 fb, as quoted by the four-top searches (e.g. ATLAS, "
+            "EPJC 80 (2020) 1085)"),
+    "tttt": (12.0e-3, "tttt, NLO QCD+EW, Frederix, Pagani, Zaro, JHEP 02 (2018) 031: 12.0 fb"),
+    "tchan_dm": (1.0e-3, "t-channel single top + scalar mediator: a 1 fb benchmark normalisation, not a prediction "
+                 "(the rate depends on the DMsimp couplings)"),
+}
 
 
 def mass_of(pid: np.ndarray) -> np.ndarray:

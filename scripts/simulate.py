@@ -5,5 +5,5 @@ from colliderfm.logs import job
 
 with job(snakemake):
     p = snakemake.params
-    simulate.write_delphes(snakemake.output[0], p.process, p.events, p.seed,
-                           simulate.SimulationOptions(p.mediator_mass, p.dm_mass), first_event=p.first_event)
+    opts = simulate.SimulationOptions(p.mediator_mass, p.dm_mass, p.mediator_width)
+    simulate.write_delphes(snakemake.output[0], p.process, p.events, p.seed, opts, first_event=p.first_event)

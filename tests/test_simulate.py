@@ -185,7 +185,8 @@ def test_decays_conserve_four_momentum(ttbar):
 
 
 def test_w_leptonic_branching_ratios_match_pdg(generated):
-    rec = Record(uproot.open(generated("wjets", 20000, 3))["Delphes"])
+    """W bosons of top decays decay as the PDG says; those of the W+jets background to leptons only."""
+    rec = Record(uproot.open(generated("ttbar", 10000, 3))["Delphes"])
     w = np.flatnonzero(np.abs(rec.pid) == 24)
     assert len(w) == 20000
     d = np.abs(rec.pid[rec.daughters(w)])
@@ -198,6 +199,11 @@ def test_w_leptonic_branching_ratios_match_pdg(generated):
     assert abs(hadronic - (1 - sum(W_TO_LNU.values()))) < 4 * np.sqrt(0.67 * 0.33 / len(w))
     known = {(1, 2), (3, 4), (11, 12), (13, 14), (15, 16)}
     assert set(map(tuple, np.sort(d, axis=1))) == known
+    rec = Record(uproot.open(generated("wjets", 3000, 3))["Delphes"])
+    w = np.flatnonzero(np.abs(rec.pid) == 24)
+    d = np.sort(np.abs(rec.pid[rec.daughters(w)]), axis=1)
+    assert set(map(tuple, d)) == {(11, 12), (13, 14), (15, 16)}
+    assert abs((d[:, 0] == 11).mean() - 0.1071 / 0.3272) < 4 * np.sqrt(0.33 * 0.67 / len(w))
 
 
 def test_neutrinos_in_the_record_are_final_state(ttbar):
@@ -290,13 +296,14 @@ def test_met_is_the_vector_sum_of_invisible_particles(generated, process):
     print(f"{process}: corr(MET, sum of invisible pT) = {corr:.3f}")
     assert corr > 0.8
     assert abs(np.median(mx - nx)) < 2.0 and abs(np.median(my - ny)) < 2.0, "no bias"
-    # What is left is jet mismeasurement: the residual, in units of the HCAL resolution of the event's jets
-    # (sigma(E) = sqrt((0.05 E)^2 + 1.5^2 E)), has unit width; events with well-measured jets (|pull| < 2,
-    # most of them) have MET equal to the invisible momentum within a few GeV.
+    # What is left is jet mismeasurement: the residual, in units of the particle-flow jet resolution of the
+    # event's jets (sigma(E) = sqrt(0.70^2 E + (0.075 E)^2), fitted to the Jet-vs-GenJet resolution of real
+    # CMS-card Delphes output: 13 % at 30 GeV, 10 % at 95 GeV), has unit width; events with well-measured
+    # jets (|pull| < 2, most of them) have MET equal to the invisible momentum within a few GeV.
     jets = tree.arrays(["Jet.PT", "Jet.Eta", "Jet.Phi", "Jet.Mass"])
     pt, eta, phi, m = (jets[f"Jet.{k}"] for k in ("PT", "Eta", "Phi", "Mass"))
     energy = np.sqrt((pt * np.cosh(eta)) ** 2 + m**2)
-    sigma_pt = np.sqrt((0.05 * energy) ** 2 + 1.5**2 * energy) * pt / energy
+    sigma_pt = np.sqrt((0.075 * energy) ** 2 + 0.70**2 * energy) * pt / energy
     sx, sy = (np.sqrt(ak.to_numpy(ak.sum((sigma_pt * f(phi)) ** 2, axis=1)) + 1.0) for f in (np.cos, np.sin))
     pull_x, pull_y = (mx - nx) / sx, (my - ny) / sy
     for pull in (pull_x, pull_y):
@@ -318,8 +325,12 @@ def test_met_is_the_vector_sum_of_invisible_particles(generated, process):
 
 
 def test_leptons_are_identified_with_cms_card_efficiencies(ttbar):
-    """Electron/Muon hold generated electrons/muons with their charge, found with 0.95 / 0.85 / 0.95."""
+    """Electron/Muon hold generated electrons/muons with their charge, found with 0.95 / 0.85 / 0.95.
+
+    The efficiencies are those of isolated leptons: measured on prompt leptons (not from b/c hadron
+    decays) of pT > 25 GeV, farther than Delta R = 0.8 from every jet, which the isolation always passes."""
     tree, rec = ttbar
+    all_jets = jets_of(tree)
     for pid, name, regions in ((11, "Electron", [(0, 1.5, 0.95), (1.5, 2.5, 0.85), (2.5, 9, 0.0)]),
                                (13, "Muon", [(0, 2.4, 0.95), (2.4, 9, 0.0)])):
         a = tree.arrays([f"{name}.PT", f"{name}.Eta", f"{name}.Phi", f"{name}.Charge"])
@@ -335,7 +346,9 @@ def test_leptons_are_identified_with_cms_card_efficiencies(ttbar):
         np.testing.assert_array_equal(reco["Charge"][e, j[found]], -np.sign(rec.pid[gen][found]), err_msg=name)
         np.testing.assert_allclose(reco["PT"][e, j[found]], rec.pt[gen][found], rtol=0.15)
         assert (reco["PT"][e, j[found]] > 10).all(), "Delphes lepton threshold"
-        hard, abs_eta = rec.pt[gen] > 20, np.abs(rec.eta[gen])
+        _, jet_dr = nearest(rec, all_jets, gen)
+        prompt = ~np.isin(np.abs(rec.mother_pid[gen]), [4, 5])
+        hard, abs_eta = (rec.pt[gen] > 25) & prompt & (jet_dr > 0.8), np.abs(rec.eta[gen])
         for lo, hi, eff in regions:
             s = hard & (abs_eta >= lo) & (abs_eta < hi)
             if eff == 0:
@@ -388,3 +401,84 @@ def test_btag_rates_follow_the_cms_card(generated):
         rates[name] = tagged[sel].mean()
     print("b-tag rates:", {k: round(v, 3) for k, v in rates.items()})
     assert rates["b"] > 3 * rates["c"] and rates["c"] > 3 * rates["light"]
+
+
+# ------------------------------------------------------ validation table (docs/PHYSICS.md)
+
+
+@pytest.fixture(scope="module")
+def validated():
+    from colliderfm import validation
+
+    return validation.measure(10000, seed=3)
+
+
+# quantity: (reference, tolerance, why the tolerance). References: docs/PHYSICS.md lists their sources.
+VALIDATED = {
+    "ttbar/w_peak": (80.37, 3.0, "PDG W mass; the jets' response and out-of-cone radiation move the peak by a few GeV"),
+    "ttbar/top_peak": (172.5, 5.0, "top mass; as above, three jets"),
+    "ttbar/extra2": (0.22, 0.05, "CMS PLB 776 (2018) 355, about 22 % of ttbar with >= 2 extra jets"),
+    "ttbar/ttbb_ttjj": (0.022, 0.015, "CMS PLB 776 (2018) 355: 0.022 +- 0.003 (stat) +- 0.005 (syst), visible "
+                                      "phase space; ours counts generator b flavour"),
+    "ttbar/lepton_near_jet": (0.015, 0.015, "isolated leptons: a few % near jets (5 % before isolation)"),
+    "tttt/lepton_near_jet": (0.02, 0.02, "as above (16 % before isolation)"),
+    "ttbar/hf_leptons_isolated": (0.02, 0.03, "leptons from b/c decays mostly fail the isolation"),
+    "ttbar/response_light": (0.96, 0.05, "real Delphes 0.94; ours 0.99-1.0: one emission per parton "
+                                         "(see docs/PHYSICS.md), the W peak test bounds it from below"),
+    "ttbar/response_b": (0.92, 0.05, "real Delphes 0.89; b below light"),
+    "ttbar/jet_resolution_30": (0.13, 0.02, "real Delphes Jet vs GenJet at 30 GeV"),
+    "ttbar/jet_resolution_95": (0.10, 0.015, "real Delphes Jet vs GenJet at 95 GeV"),
+    "ttbar/jet_scale_30": (1.10, 0.03, "the card's JES at 30 GeV, |eta| spread lowers it"),
+}
+
+
+@pytest.mark.parametrize("quantity", [q for q, v in VALIDATED.items() if v])
+def test_validation_quantities_are_within_tolerance(validated, quantity):
+    reference, tolerance, why = VALIDATED[quantity]
+    assert abs(validated[quantity] - reference) < tolerance, (quantity, validated[quantity], reference, why)
+
+
+def test_validation_counts_and_met(validated):
+    r = validated
+    assert r["ttbar/response_b"] < r["ttbar/response_light"]
+    # <n_nu> in ttbar: 0.93 prompt + hadron decays; real MadGraph+Pythia+Delphes ttbar about 2.6 (we miss
+    # B -> tau nu and repeated g -> bb/cc in showers: one splitting per parton)
+    assert 1.7 < r["n_nu/ttbar"] < 3.0
+    assert r["n_nu/wjets"] > 1.0 and r["n_nu/ttbar"] > r["n_nu/tchan"]
+    # semileptonic ttbar: real 4.5-5 jets; ours lower (docs/PHYSICS.md), but more than the four quarks'
+    # jets in acceptance (about 3.15)
+    assert 3.5 < r["ttbar/n_jets_semileptonic"] < 5.2
+    scan = [r[f"met_median/tchan_dm_{m}"] for m in ("200", "500", "1000")]
+    assert scan[0] < scan[1] < scan[2], "MET rises with the mediator mass"
+    assert r["met_median/tchan_dm"] > 2 * r["met_median/tchan"]
+    assert r["ttbar/jet_mass_median"] > 2.0, "jets have a mass"
+    # V+jets: falling jet multiplicity, some heavy flavour
+    for p in ("wjets", "zjets"):
+        assert r[f"n_jets/{p}"] < 1.5 and 0.01 < r[f"n_b/{p}"] < 0.2
+
+
+def test_weights_are_cross_section_over_events(tmp_path):
+    from colliderfm import physics
+
+    path = simulate.write_delphes(tmp_path / "w.root", "tw", 300, seed=1, chunk_events=100)
+    w = ak.to_numpy(uproot.open(path)["Delphes"]["Event.Weight"].array()[:, 0])
+    np.testing.assert_allclose(w, physics.CROSS_SECTIONS["tw"][0] / 300, rtol=1e-6)
+    assert abs(w.sum() - 71.7) < 1e-3
+    assert set(physics.CROSS_SECTIONS) == set(simulate.PROCESSES)
+
+
+def test_hadron_decay_neutrinos_tau_tags_mediator_and_ttt_charges(generated):
+    rec = Record(uproot.open(generated("ttbar", 4000, 7))["Delphes"])
+    nu = np.isin(np.abs(rec.pid), [12, 14, 16])
+    from_hadrons = nu & np.isin(np.abs(rec.mother_pid), [4, 5])
+    assert from_hadrons.sum() > 0.4 * (nu & ~from_hadrons).sum()
+    assert (rec.status[from_hadrons] == 1).all()
+    tree = uproot.open(generated("ttbar", 4000, 7))["Delphes"]
+    tau = tree.arrays(["Jet.TauTag", "Jet.Flavor"])
+    tagged, flavour = ak.flatten(tau["Jet.TauTag"]), ak.flatten(tau["Jet.Flavor"])
+    assert 0.45 < ak.mean(tagged[flavour == 15]) < 0.75 and ak.mean(tagged[flavour != 15]) < 0.03
+    dm = Record(uproot.open(generated("tchan_dm", 2000, 1))["Delphes"])
+    assert (dm.pid == 54).sum() == 2000 and not (np.abs(dm.pid) == 55).any()
+    ttt = Record(uproot.open(generated("ttt", 2000, 1))["Delphes"])
+    top_charge = np.bincount(ttt.event, np.sign(ttt.pid) * (np.abs(ttt.pid) == 6), 2000)
+    assert set(np.unique(top_charge)) == {-1, 1} and 0.55 < (top_charge > 0).mean() < 0.8

@@ -16,5 +16,6 @@ rule simulate:
         mediator_mass=lambda w: cfg.mediator_mass(config, w.sample)
         or config["simulation"]["mediator_mass"],
         dm_mass=config["simulation"]["dm_mass"],
+        mediator_width=config["simulation"]["mediator_width"],
     script:
         "../../scripts/simulate.py"
