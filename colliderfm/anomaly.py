@@ -24,6 +24,7 @@ from colliderfm.atomic import atomic_path
 log = logging.getLogger(__name__)
 
 INTERVAL = (0.16, 0.84)
+SCAN_COLUMNS = ["model", "score", "mediator_mass", "auc", "auc_low", "auc_high"]
 
 
 def auc_interval(y: np.ndarray, score: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
@@ -116,7 +117,7 @@ def supervised_reference(background: Path, signals: dict[str, Path], *, masses: 
         rows.append({"model": "supervised", "sample": sample, "mediator_mass": masses[sample], "score": "supervised",
                      **separation(y, score, weight, options, seed)})
         log.info("supervised reference at %g GeV: AUC %.4f", masses[sample], rows[-1]["auc"])
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=SCAN_COLUMNS if not rows else None)  # no mass known: no scan
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
     return table
@@ -128,6 +129,6 @@ def scan_table(metric_files: list[Path], reference: Path) -> pd.DataFrame:
     for path in metric_files:
         metrics = json.loads(Path(path).read_text())
         rows += [{"model": metrics["model"], **row} for row in metrics["anomaly_scan"]]
-    frame = pd.concat([pd.DataFrame(rows), pd.read_csv(reference)], ignore_index=True)
-    first = ["model", "score", "mediator_mass", "auc", "auc_low", "auc_high"]
-    return frame[first + [c for c in frame.columns if c not in first]]
+    frames = [f for f in (pd.DataFrame(rows), pd.read_csv(reference)) if len(f)]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCAN_COLUMNS)
+    return frame[SCAN_COLUMNS + [c for c in frame.columns if c not in SCAN_COLUMNS]]

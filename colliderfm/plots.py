@@ -271,6 +271,8 @@ def anomaly_scan(table: pd.DataFrame, scan: pd.DataFrame, opts: PlotOptions):
     nets = table[(table["kind"] == "transformer") & (table["label_fraction"] == 1.0)]
     model = nets.loc[nets["accuracy"].idxmax(), "model"]
     fig, ax = plt.subplots(figsize=(9, 7))
+    if scan.empty:  # no DM sample with a known mediator mass
+        ax.text(0.5, 0.5, "no sample with a mediator mass", ha="center", transform=ax.transAxes)
     for (who, name), part in scan[scan["model"].isin([model, "supervised"])].groupby(["model", "score"], sort=False):
         part = part.sort_values("mediator_mass")
         style = dict(color="black", ls="--") if who == "supervised" else {}

@@ -64,11 +64,20 @@ TAU_TAG_EFFICIENCY, TAU_MISTAG = 0.6, 0.01  # Delphes CMS card TauTagging
 
 @dataclasses.dataclass(frozen=True)
 class SimulationOptions:
-    mediator_mass: float = 500.0  # GeV, scalar mediator of the tchan_dm sample
-    dm_mass: float = 1.0  # GeV, invisible particles the mediator decays to
+    """The config's ``simulation`` settings of the tchan_dm mediator (the schema holds the defaults)."""
+
+    mediator_mass: float  # GeV, scalar mediator of the tchan_dm sample
+    dm_mass: float  # GeV, invisible particles the mediator decays to
     # GeV; None: the width of a scalar decaying to a Dirac DM pair with coupling 1,
     # M / (8 pi) (1 - 4 m^2 / M^2)^(3/2), about 4 % of M
-    mediator_width: float | None = None
+    mediator_width: float | None
+
+    @classmethod
+    def default(cls, **overrides) -> "SimulationOptions":
+        from colliderfm.config import section_defaults
+
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: v for k, v in section_defaults("simulation").items() if k in names}, **overrides})
 
     def width(self) -> float:
         if self.mediator_width is not None:
@@ -922,7 +931,7 @@ def event_weight(process: str, n_events: int) -> float:
 
 
 def generate(process: str, n_events: int, rng: np.random.Generator,
-             opts: SimulationOptions = SimulationOptions(), first_event: int = 0,
+             opts: SimulationOptions | None = None, first_event: int = 0,
              weight: float | None = None) -> dict[str, ak.Array]:
     """Generate ``n_events`` of ``process``: Delphes-layout collections (awkward arrays).
     ``weight``: the ``Event.Weight`` of every event; None: :func:`event_weight` of these events."""
@@ -932,15 +941,20 @@ def generate(process: str, n_events: int, rng: np.random.Generator,
 
 
 def simulate_record(process: str, n_events: int, rng: np.random.Generator,
-                    opts: SimulationOptions = SimulationOptions()) -> Record:
+                    opts: SimulationOptions | None = None) -> Record:
     """The generator stage: hard process, decays, splittings and hadron decays (``Record.hadrons``)."""
-    if process not in PROCESSES:
-        raise ValueError(f"unknown process {process!r}; known: {', '.join(PROCESSES)}")
+    _check_process(process)
+    opts = opts or SimulationOptions.default()
     rec = Record(n_events)
     PROCESSES[process][0](rec, rng, opts)
     decay_all(rec, rng, opts, leptonic=process in ("wjets", "zjets"))
     shower(rec, rng)
     return rec
+
+
+def _check_process(process: str) -> None:
+    if process not in PROCESSES:
+        raise ValueError(f"unknown process {process!r}; known: {', '.join(PROCESSES)}")
 
 
 def write_collections(path: str | Path, chunks: Iterable[dict[str, ak.Array]]) -> Path:
@@ -957,13 +971,12 @@ def write_collections(path: str | Path, chunks: Iterable[dict[str, ak.Array]]) -
 
 
 def write_delphes(path: str | Path, process: str, n_events: int, seed: int,
-                  opts: SimulationOptions = SimulationOptions(), first_event: int = 0,
+                  opts: SimulationOptions | None = None, first_event: int = 0,
                   chunk_events: int = CHUNK_EVENTS) -> Path:
     """Simulate ``n_events`` into a Delphes-layout ROOT file, in chunks; atomic write."""
     if n_events < 1:
         raise ValueError(f"number of events must be positive, got {n_events}")
-    if process not in PROCESSES:
-        raise ValueError(f"unknown process {process!r}; known: {', '.join(PROCESSES)}")
+    _check_process(process)
     rng = np.random.default_rng(seed)
     weight = event_weight(process, n_events)  # N: the events of this file (shard)
     return write_collections(path, (generate(process, min(chunk_events, n_events - start), rng, opts,

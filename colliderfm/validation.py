@@ -31,7 +31,7 @@ def _dr(eta1, phi1, eta2, phi2):
 class Sample:
     """Generated events with the record and the detector output kept as arrays (no file)."""
 
-    def __init__(self, process: str, n: int, seed: int, opts=simulate.SimulationOptions()):
+    def __init__(self, process: str, n: int, seed: int, opts: simulate.SimulationOptions | None = None):
         rng = np.random.default_rng(seed)
         self.process, self.n = process, n
         self.rec = simulate.simulate_record(process, n, rng, opts)
@@ -188,7 +188,7 @@ def measure(n: int = 20000, seed: int = 1, keep: bool = False) -> dict:
     res["ttbar/hf_leptons_isolated"] = _hf_leptons_isolated(tt)
     res["ttbar/jet_mass_median"] = np.median(_jet_mass(tt))
     for m in MEDIATOR_SCAN:
-        dm = Sample("tchan_dm", n // 2, seed, simulate.SimulationOptions(mediator_mass=m))
+        dm = Sample("tchan_dm", n // 2, seed, simulate.SimulationOptions.default(mediator_mass=m))
         res[f"met_median/tchan_dm_{m:.0f}"] = np.median(dm.met)
     # the weights as written: one file of n events sums to the cross section
     res["weight_sum/ttbar"] = simulate.event_weight("ttbar", n) * n

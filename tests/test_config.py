@@ -121,3 +121,12 @@ def test_model_list_and_names_round_trip(base):
     assert "small_1h-finetune-10pct" not in names, "only data-efficiency variants get the label-fraction grid"
     assert len(set(names)) == len(names)
     assert len(set(cfg.seed_for(config, "pretrain", v) for v in config["model"]["variants"])) == 2
+
+
+def test_the_schema_names_exactly_the_simulated_processes():
+    from colliderfm import simulate
+
+    schema = cfg._schema()["properties"]["samples"]["additionalProperties"]["properties"]["generate"]
+    assert schema["propertyNames"]["enum"] == list(simulate.PROCESSES)
+    assert simulate.SimulationOptions.default() == simulate.SimulationOptions(
+        **{k: v for k, v in cfg.section_defaults("simulation").items() if k != "events_per_shard"})

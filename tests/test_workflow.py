@@ -41,7 +41,7 @@ def test_summary_has_every_model_with_sane_numbers(run, test_config):
     assert set(summary["init"]) == {"pretrained", "scratch", "bdt"}
     full = summary[summary["label_fraction"] == 1.0]
     assert (full["accuracy"] > 1 / 5).all(), "every model trained on all labels beats chance (5 classes)"
-    assert (full["macro_auc"] > 0.6).all()
+    assert (full["macro_auc"] > 0.55).all(), "and separates the classes (600 events a class, 3 epochs)"
     aucs = summary[[f"anomaly_auc_{name}" for name in labels()]]
     assert aucs.stack().dropna().between(0, 1).all()
     networks = summary["init"] != "bdt"
