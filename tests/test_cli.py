@@ -219,8 +219,10 @@ def test_ctrl_c_during_ingest_exits_130_and_leaves_nothing(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     out = tmp_path / "out" / "f.parquet"
     out.parent.mkdir()
+    # SIGINT as in a terminal: a shell's background job (CI started with &) inherits it ignored
     proc = subprocess.Popen([tool("colliderfm"), "ingest", str(events), "--out", str(out), "--config",
-                             str(tmp_path / "config.yaml")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             str(tmp_path / "config.yaml")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not list(out.parent.glob(".f.parquet.*.tmp")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
