@@ -46,7 +46,7 @@ def child(big: Path, small: list[Path], workdir: Path) -> dict:
     start = time.perf_counter()
     for label, path in [(2, big), *zip(OTHERS, small)]:
         out = workdir / "features" / f"tops{label}.parquet"
-        stats = ingest.ingest_files([path], out, f"tops{label}", label)
+        stats = ingest.ingest_files([path], out, f"tops{label}", label, ingest.Selection.default(min_jets=0))
         features.append(out)
         if label == 2:
             times["ingest"], read = time.perf_counter() - start, stats["read"]
