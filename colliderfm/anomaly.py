@@ -9,9 +9,7 @@ keeps the sample sizes).
 
 from __future__ import annotations
 
-import json
 import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -97,9 +95,8 @@ def supervised_reference(background: Path, signals: dict[str, Path], *, masses: 
     (k-fold cross-validation), so every event is scored by a model that never saw it."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from threadpoolctl import threadpool_limits
 
-    from colliderfm.bdt import informative
+    from colliderfm.bdt import informative, trees_context
     from colliderfm.standardize import flat_matrix, load_arrays
 
     ref, bkg = options["reference"], load_arrays(background)
@@ -110,8 +107,7 @@ def supervised_reference(background: Path, signals: dict[str, Path], *, masses: 
         y = np.r_[np.zeros(len(bkg["label"]), bool), np.ones(len(sig["label"]), bool)]
         trees = informative(HistGradientBoostingClassifier(max_iter=ref["max_iter"], random_state=seed % 2**32))
         folds = StratifiedKFold(ref["folds"], shuffle=True, random_state=seed % 2**32)
-        with threadpool_limits(threads), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # the filter's nanvar of all-NaN columns
+        with trees_context(threads):
             score = cross_val_predict(trees, x, y, cv=folds, method="predict_proba")[:, 1]
         weight = np.r_[bkg["weight"], sig["weight"]]
         rows.append({"model": "supervised", "sample": sample, "mediator_mass": masses[sample], "score": "supervised",
@@ -123,12 +119,10 @@ def supervised_reference(background: Path, signals: dict[str, Path], *, masses: 
     return table
 
 
-def scan_table(metric_files: list[Path], reference: Path) -> pd.DataFrame:
-    """``anomaly_scan.csv``: one row per model, score and mediator mass, the supervised reference last."""
-    rows = []
-    for path in metric_files:
-        metrics = json.loads(Path(path).read_text())
-        rows += [{"model": metrics["model"], **row} for row in metrics["anomaly_scan"]]
+def scan_table(metrics: list[dict], reference: Path) -> pd.DataFrame:
+    """``anomaly_scan.csv`` from the models' metrics: one row per model, score and mediator mass, the
+    supervised reference last."""
+    rows = [{"model": m["model"], **row} for m in metrics for row in m["anomaly_scan"]]
     frames = [f for f in (pd.DataFrame(rows), pd.read_csv(reference)) if len(f)]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCAN_COLUMNS)
     return frame[SCAN_COLUMNS + [c for c in frame.columns if c not in SCAN_COLUMNS]]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from pathlib import Path
 
 import joblib
-import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -26,10 +26,13 @@ def informative(trees: HistGradientBoostingClassifier) -> Pipeline:
     return make_pipeline(VarianceThreshold(0.0), trees)
 
 
-def fit(model: Pipeline, x: np.ndarray, y: np.ndarray, threads: int) -> Pipeline:
+@contextlib.contextmanager
+def trees_context(threads: int):
+    """Fitting an ``informative`` pipeline: ``threads`` threads, and quiet about all-NaN columns (the
+    filter's nanvar warns of them; they are what it drops)."""
     with threadpool_limits(threads), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # the filter's nanvar of all-NaN columns
-        return model.fit(x, y)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
 def run(train_path: Path, params: dict, seed: int, threads: int, out_model: Path) -> Pipeline:
@@ -39,7 +42,8 @@ def run(train_path: Path, params: dict, seed: int, threads: int, out_model: Path
     trees = HistGradientBoostingClassifier(max_iter=params["max_iter"], learning_rate=params["learning_rate"],
                                            max_leaf_nodes=params["max_leaf_nodes"], early_stopping=True,
                                            validation_fraction=0.1, n_iter_no_change=10, random_state=seed % 2**32)
-    bdt = fit(informative(trees), x, arrays["label"], threads)
+    with trees_context(threads):
+        bdt = informative(trees).fit(x, arrays["label"])
     log.info("BDT: %d boosting iterations on %d events, %d of %d variables used", trees.n_iter_,
              len(arrays["label"]), bdt[0].get_support().sum(), x.shape[1])
     with atomic_path(out_model) as tmp:

@@ -20,17 +20,22 @@ def search_columns(frame: pd.DataFrame) -> list[str]:
             if c.startswith("anomaly_") and c.endswith(f"_{name}")]
 
 
-def load(metric_files: list[Path]) -> pd.DataFrame:
-    """Every model's metrics.json as one row: its identity fields as evaluate recorded them, and its metrics.
-    The table of the summary and of the figures; baselines have no init of their own and show their kind."""
-    frame = pd.DataFrame([json.loads(Path(path).read_text()) for path in metric_files])
+def read(metric_files: list[Path]) -> list[dict]:
+    return [json.loads(Path(path).read_text()) for path in metric_files]
+
+
+def load(metric_files: list[Path], records: list[dict] | None = None) -> pd.DataFrame:
+    """Every model's metrics.json (or its ``records``, already read) as one row: its identity fields as
+    evaluate recorded them, and its metrics. The table of the summary and of the figures; baselines
+    have no init of their own and show their kind."""
+    frame = pd.DataFrame(records if records is not None else read(metric_files))
     frame["init"] = frame["init"].fillna(frame["kind"])
     frame["variant"] = frame["variant"].fillna("")
     return frame.sort_values(["init", "variant", "label_fraction"], key=_order).reset_index(drop=True)
 
 
-def table(metric_files: list[Path]) -> pd.DataFrame:
-    frame = load(metric_files)
+def table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns of summary.csv, from a loaded frame."""
     return frame[IDENTITY + METRICS + search_columns(frame) + ["val_accuracy"]]
 
 
@@ -76,12 +81,13 @@ def markdown(frame: pd.DataFrame) -> str:
 
 
 def run(metric_files: list[Path], reference: Path, out_csv: Path, out_md: Path, out_scan: Path) -> pd.DataFrame:
-    frame = table(metric_files)
-    loaded = load(metric_files)
+    records = read(metric_files)  # each file once, for all three outputs
+    loaded = load(metric_files, records)
+    frame = table(loaded)
     with atomic_path(out_csv) as tmp:
         frame.to_csv(tmp, index=False)
     with atomic_path(out_md) as tmp:
-        tmp.write_text(markdown(frame.assign(**loaded[["anomaly_signal", "anomaly_background"]])))
+        tmp.write_text(markdown(loaded))
     with atomic_path(out_scan) as tmp:
-        anomaly.scan_table(metric_files, reference).to_csv(tmp, index=False)
+        anomaly.scan_table(records, reference).to_csv(tmp, index=False)
     return frame
