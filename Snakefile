@@ -1,6 +1,7 @@
 # colliderfm: simulated collider events -> universal transformer -> the figures of the study.
 #
 #   simulate -> ingest -> standardize -> pretrain -> finetune / scratch / bdt -> evaluate -> plots, summary
+#                                            \-> efficiency (data-efficiency grid) -> data_efficiency
 #
 # Default run: `snakemake` (profiles/default); your own Delphes files: see README.md.
 
@@ -23,6 +24,7 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/standardize.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/classify.smk"
+include: "workflow/rules/efficiency.smk"
 include: "workflow/rules/bdt.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plots.smk"
@@ -34,4 +36,6 @@ rule all:
     input:
         "results/summary.csv",
         "results/summary.md",
+        "results/data_efficiency.csv",
+        "results/pretraining.csv",
         all_figures(),

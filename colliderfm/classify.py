@@ -1,4 +1,5 @@
-"""Top-quark multiplicity classifier: fine-tuned from the pretrained encoder, or from scratch."""
+"""A downstream classifier (the top-quark multiplicity, or another task of ``features.TASKS``): fine-tuned
+from a pretrained encoder, trained from scratch, or a linear probe on a frozen pretrained encoder."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def encoder_state(pretrained: dict) -> dict:
 def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path,
         pretrained: Path | None = None) -> None:
     """Train the classifier of ``job`` (a ``config.TrainingJob``) on ``job.fraction`` of ``train``,
-    from the ``pretrained`` encoder or from scratch; the checkpoint carries the scaler and selection."""
+    from the ``pretrained`` encoder (fine-tuned, or frozen under a linear probe) or from scratch; the
+    checkpoint carries the scaler and selection."""
     T.setup_torch(job.threads, job.seed)
     dev = T.pick_device(job.device)
     arrays = load_arrays(train)
@@ -56,9 +58,13 @@ def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path
             raise ValueError(f"{pretrained}: pretrained with {encoder['model_config']}, "
                              f"but variant {job.variant} is {shape}")
         net.encoder.load_state_dict(encoder_state(encoder))
-        init = "pretrained"
+        init = "frozen" if cfg.probe else "pretrained"
+    elif cfg.probe:
+        raise ValueError(f"a linear probe of variant {job.variant} needs a pretrained encoder")
     net.to(dev)
     tc = T.TrainConfig.from_block(job.training, job.seed)
+    if init != "pretrained":  # a random encoder learns at the full rate
+        tc = dataclasses.replace(tc, encoder_lr_scale=1.0)
     setup = T.fingerprint("classifier", init, dataclasses.asdict(cfg), dataclasses.asdict(tc), job.fraction,
                           len(subset), float(train_data["objects"].sum()))
     resume = Path(model).with_name("train.resume.pt")
@@ -68,11 +74,12 @@ def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path
         return
     stored_scaler = load_scaler(scaler)
     T.save_model({
-        "format": "colliderfm-classifier", "version": 1, "variant": job.variant, "init": init,
+        "format": "colliderfm-classifier", "version": 1, "variant": job.variant, "init": init, "task": job.task,
+        "pretext": list(job.pretext),
         "label_fraction": float(job.fraction), "seed": int(job.seed), "train_events": int(len(subset)),
         "model_config": dataclasses.asdict(cfg), "state_dict": T.copy_state(net),
         "scaler": stored_scaler, "selection": dict(stored_scaler.get("selection", {})),
-        "classes": [f"{k} top" for k in range(F.N_CLASSES)],
+        "classes": list(F.TASKS[job.task]),
     }, model)
     T.write_history(rows, history)
     resume.unlink(missing_ok=True)

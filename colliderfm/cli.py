@@ -49,17 +49,18 @@ def _export(args) -> None:
     print(f"{out}: ONNX model (opset {export.OPSET}), inputs and scaler in {out.with_suffix('.json')}")
 
 
-def training_paths(stage: str, variant: str, fraction: float) -> dict:
+def training_paths(job, pool: bool = False) -> dict:
     """The files a training rule reads and writes (as workflow/rules/{pretrain,classify}.smk name them),
     so ``colliderfm train`` under torchrun or srun runs the rule's step in a workflow directory."""
-    data, models = Path("results/dataset"), Path("results/models") / variant
+    data, models = Path("results/dataset"), Path("results/models") / job.variant
     splits = dict(train=data / "train.parquet", val=data / "val.parquet")
-    if stage == "pretrain":
-        return dict(splits, model=models / "pretrained.pt", history=models / "pretrain_history.csv",
-                    reconstruction=models / "pretrain_reconstruction.csv")
-    out = models / f"{stage}_{fraction * 100:g}pct"
+    encoder = models / f"pretrain_{'+'.join(job.pretext)}"
+    if job.stage == "pretrain":
+        return dict(splits, model=encoder / "pretrained.pt", history=encoder / "history.csv",
+                    reconstruction=encoder / "reconstruction.csv", pool=data / "pool.parquet" if pool else None)
+    out = models / f"{job.stage}_{job.pct}pct"
     return dict(splits, scaler=data / "scaler.json", model=out / "classifier.pt", history=out / "history.csv",
-                pretrained=models / "pretrained.pt" if stage == "finetune" else None)
+                pretrained=encoder / "pretrained.pt" if job.stage == "finetune" else None)
 
 
 def _train(args) -> None:
@@ -67,9 +68,10 @@ def _train(args) -> None:
 
     from colliderfm import config
 
-    job = config.training_job(config.load(args.config), args.stage, args.variant, args.fraction)
-    paths = training_paths(job.stage, job.variant, job.fraction)
-    for key in ("train", "val", "scaler", "pretrained"):  # before torch, and before any process is spawned
+    settings = config.load(args.config)
+    job = config.training_job(settings, args.stage, args.variant, args.fraction)
+    paths = training_paths(job, pool=bool(config.pool_samples(settings)))
+    for key in ("train", "val", "scaler", "pretrained", "pool"):  # before torch, and before any process is spawned
         if paths.get(key) is not None and not paths[key].is_file():
             raise FileNotFoundError(f"{paths[key]}: input of --stage {job.stage} does not exist; run colliderfm "
                                     "train in a workflow directory, once snakemake has made it")

@@ -60,7 +60,8 @@ def validate(config: dict) -> dict:
         err = jsonschema.exceptions.best_match(errors)
         detail = err.message
         if err.validator == "oneOf" and "samples" in err.absolute_path:
-            detail = "a sample needs exactly one of 'label' (0-4) or 'anomaly', and exactly one of 'generate' or 'files'"
+            detail = ("a sample needs exactly one of 'label' (0-4), 'anomaly' or 'pool: true', and exactly one of "
+                      "'generate' or 'files'")
         raise ConfigError(f"config key '{_key(err.absolute_path)}': {detail}")
     _check_consistency(config)
     _fix_key_order(config)
@@ -108,6 +109,9 @@ def _check_consistency(config: dict) -> None:
         if name not in config["model"]["variants"]:
             raise ConfigError(f"config key 'data_efficiency.variants': unknown variant '{name}' "
                               f"(configured: {', '.join(config['model']['variants'])})")
+    config["pretrain"]["pretext"] = list(pretext_key(config["pretrain"]["pretext"]))
+    encoders = [pretext_key(p) for p in config["data_efficiency"]["pretexts"]]
+    config["data_efficiency"]["pretexts"] = [list(p) for p in dict.fromkeys(encoders)]  # same order, once each
     total = sum(config["split"].values())
     if abs(total - 1.0) > 1e-6:
         raise ConfigError(f"config key 'split': train + val + test must be 1, got {total:g}")
@@ -214,6 +218,21 @@ def classification_samples(config: dict) -> list[str]:
     return [n for n, s in config["samples"].items() if "label" in s]
 
 
+def pool_samples(config: dict) -> list[str]:
+    """Unlabelled samples of the pretraining pool."""
+    return [n for n, s in config["samples"].items() if s.get("pool")]
+
+
+def pretext_key(pretexts) -> tuple[str, ...]:
+    """Pretexts in one canonical order (a combination is the same whichever order it is written in)."""
+    return tuple(p for p in F.PRETEXTS if p in pretexts)
+
+
+def pretext_name(pretexts) -> str:
+    """An encoder's name in paths and tables: its pretexts joined by '+', e.g. 'objects+generator'."""
+    return "+".join(pretext_key(pretexts))
+
+
 def anomaly_sample(config: dict, role: str) -> str:
     return next(n for n, s in config["samples"].items() if s.get("anomaly") == role)
 
@@ -249,7 +268,7 @@ class TrainingJob:
     Built once here for the rules and the command line alike and handed to ``pretrain.run`` /
     ``classify.run`` whole, so a new training setting is one schema key, not an argument list."""
 
-    stage: str  # "pretrain", "finetune" or "scratch"
+    stage: str  # "pretrain", "finetune", "scratch" or "probe"
     variant: str
     architecture: dict  # model.variants.<variant>: dim, heads, layers, ff
     dropout: float
@@ -259,30 +278,45 @@ class TrainingJob:
     threads: int
     fraction: float = 1.0  # of the training labels (classifiers)
     mask_fraction: float | None = None  # pretraining only
+    pretext: tuple[str, ...] = ()  # pretraining's tasks; the encoder a finetune or probe starts from
+    task: str = "tops"  # a key of features.TASKS (classifiers)
 
     @property
     def pct(self) -> str:
         return f"{self.fraction * 100:g}"
 
+    @property
+    def classes(self) -> int:
+        return len(F.TASKS[self.task])
 
-STAGES = ("pretrain", "finetune", "scratch")
+
+STAGES = ("pretrain", "finetune", "scratch", "probe")
 
 
-def training_job(config: dict, stage: str, variant: str, fraction: float = 1.0) -> TrainingJob:
+def training_job(config: dict, stage: str, variant: str, fraction: float = 1.0, *, task: str = "tops",
+                 pretext=None, replica: int | None = None) -> TrainingJob:
+    """The job of a rule. ``pretext``: the encoder's (default ``pretrain.pretext``); ``replica``: the seed
+    number of a data-efficiency point (None: the workflow's main models)."""
     if stage not in STAGES:
         raise ConfigError(f"unknown training stage '{stage}' (one of {', '.join(STAGES)})")
     if variant not in config["model"]["variants"]:
         raise ConfigError(f"unknown variant '{variant}' (configured: {', '.join(config['model']['variants'])})")
+    pretext = pretext_key(config["pretrain"]["pretext"] if pretext is None else pretext)
     common = dict(variant=variant, architecture=dict(config["model"]["variants"][variant]),
-                  dropout=config["model"]["dropout"], device=config["device"], threads=config["threads"])
+                  dropout=config["model"]["dropout"], device=config["device"], threads=config["threads"],
+                  pretext=pretext if stage != "scratch" else ())
     if stage == "pretrain":
         block = dict(config["pretrain"])
         mask = block.pop("mask_fraction")
-        return TrainingJob(stage, training=block, seed=seed_for(config, "pretrain", variant), mask_fraction=mask,
-                           **common)
+        del block["pretext"]
+        return TrainingJob(stage, training=block, seed=seed_for(config, "pretrain", variant, pretext_name(pretext)),
+                           mask_fraction=mask, **common)
     pct = f"{fraction * 100:g}"
-    return TrainingJob(stage, training=dict(config["classifier"]), fraction=fraction,
-                       seed=seed_for(config, "classifier", variant, pct), **common)
+    # a data-efficiency point's seed is shared by its inits and pretexts: the same labels, paired comparisons
+    seed = (seed_for(config, "classifier", variant, pct) if replica is None
+            else seed_for(config, "efficiency", task, variant, pct, str(replica)))
+    return TrainingJob(stage, training=dict(config["classifier"]), fraction=fraction, seed=seed, task=task,
+                       **common)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,16 +342,55 @@ class ModelSpec:
 
 
 def model_specs(config: dict) -> list[ModelSpec]:
-    """Every trained model: each variant at 100 %, the data-efficiency grid, and the baselines."""
-    specs: list[ModelSpec] = []
+    """The models evaluated in full (classification, anomaly search): each variant on all the labels,
+    fine-tuned and from scratch, and the baselines. The data-efficiency grid is ``efficiency_specs``."""
+    specs = [ModelSpec("transformer", variant, init) for variant in config["model"]["variants"]
+             for init in ("pretrained", "scratch")]
+    return specs + [ModelSpec("bdt")]
+
+
+@dataclasses.dataclass(frozen=True)
+class EfficiencySpec:
+    """One model of the data-efficiency study: a task, a variant, an init and its encoder, a label
+    fraction and a seed number."""
+
+    task: str
+    variant: str
+    stage: str  # "finetune", "scratch" or "probe" (the frozen-encoder linear probe)
+    pretext: str  # the encoder's name (pretext_name), "none" from scratch
+    fraction: float
+    replica: int
+
+    @property
+    def directory(self) -> str:
+        return (f"results/efficiency/{self.task}/{self.variant}/{self.stage}_{self.pretext}/"
+                f"{self.fraction * 100:g}pct_seed{self.replica}")
+
+
+INIT_STAGES = {"pretrained": "finetune", "scratch": "scratch", "frozen": "probe"}
+
+
+def efficiency_specs(config: dict) -> list[EfficiencySpec]:
     grid = config["data_efficiency"]
-    for variant in config["model"]["variants"]:
-        fractions = sorted(set(grid["label_fractions"]) | {1.0}) if variant in grid["variants"] else [1.0]
-        for fraction in fractions:
-            for init in ("pretrained", "scratch"):
-                specs.append(ModelSpec("transformer", variant, init, fraction))
-    specs.append(ModelSpec("bdt"))
+    encoders = [pretext_name(p) for p in grid["pretexts"]] or [pretext_name(config["pretrain"]["pretext"])]
+    specs = []
+    for task in grid["tasks"]:
+        for variant in grid["variants"]:
+            for fraction in grid["label_fractions"]:
+                for replica in range(1, grid["seeds"] + 1):
+                    for init in grid["inits"]:
+                        stage = INIT_STAGES[init]
+                        for encoder in (["none"] if stage == "scratch" else encoders):
+                            specs.append(EfficiencySpec(task, variant, stage, encoder, fraction, replica))
     return specs
+
+
+def encoders(config: dict) -> list[tuple[str, str]]:
+    """(variant, encoder name) of every pretraining: each variant's main encoder, and those the
+    data-efficiency grid fine-tunes or probes."""
+    main = [(v, pretext_name(config["pretrain"]["pretext"])) for v in config["model"]["variants"]]
+    grid = [(s.variant, s.pretext) for s in efficiency_specs(config) if s.stage != "scratch"]
+    return list(dict.fromkeys(main + grid))
 
 
 def model_fields(config: dict, spec: ModelSpec) -> dict:
@@ -327,7 +400,7 @@ def model_fields(config: dict, spec: ModelSpec) -> dict:
         pretext = None
     else:
         seed = training_job(config, spec.stage, spec.variant, spec.fraction).seed
-        pretext = "variables" if spec.init == "pretrained" else None
+        pretext = pretext_name(config["pretrain"]["pretext"]) if spec.init == "pretrained" else None
     return {"model": spec.name, "kind": spec.kind, "variant": spec.variant, "init": spec.init, "pretext": pretext,
             "label_fraction": spec.fraction, "seed": seed}
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import softmax
 from sklearn import metrics as skm
 
 from colliderfm import features as F
@@ -72,6 +73,36 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
         "macro_auc": float(np.mean(auc)),
         **{f"rejection_4top_at_{int(e * 100)}": rejection_at(signal, probs[:, -1], e) for e in SIGNAL_EFFICIENCIES},
     }
+
+
+def task_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
+    """Accuracy and AUC of a downstream task: with two classes that of class 1 (e.g. DM), otherwise the
+    macro average of one-vs-rest AUCs."""
+    if probs.shape[1] == 2:
+        auc = skm.roc_auc_score(labels, probs[:, 1])
+    else:
+        auc = skm.roc_auc_score(labels, probs, multi_class="ovr", labels=list(range(probs.shape[1])))
+    return {"events": int(len(labels)), "accuracy": float(skm.accuracy_score(labels, probs.argmax(axis=1))),
+            "auc": float(auc)}
+
+
+def score_task(fields: dict, checkpoint: Path, *, test: Path, out: Path, device: str = "cpu", threads: int = 1) -> dict:
+    """A data-efficiency model's identity (``fields``) and its task metrics on ``test``, written to ``out``."""
+    import torch
+
+    from colliderfm.inference import load_classifier, network_logits
+    from colliderfm.train import pick_device
+
+    torch.set_num_threads(threads)
+    dev = pick_device(device)
+    model, payload = load_classifier(checkpoint, dev)
+    arrays = load_arrays(test)
+    probs = softmax(network_logits(model, arrays, dev).astype(np.float64), axis=1)
+    result = {**fields, "labelled_events": int(payload["train_events"]), **task_metrics(arrays["label"], probs)}
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=1))
+    log.info("%s: accuracy %.4f, AUC %.4f", fields, result["accuracy"], result["auc"])
+    return result
 
 
 def run(model: dict, checkpoint: Path, *, train: Path, val: Path, test: Path, anomaly: dict[str, Path],

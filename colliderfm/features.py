@@ -17,6 +17,11 @@ per object ``pt, eta, phi, px, py, pz`` (GeV), and per event
 W/Z/tau and from semileptonic b/c hadron decays alike, the same for real and simulated
 files; null when the file has no ``Particle`` record), ``n_leptons``, ``met`` (GeV). Counts are taken before the groups are cut
 to their number of slots.
+
+Generator-level targets, never model inputs, null without a ``Particle`` record -- what the
+``generator`` pretext learns: ``gen_nu_px, gen_nu_py, gen_nu_pz`` (GeV), the summed momentum of the
+neutrinos ``n_nu`` counts, and per object ``{slot}_from_top``: it lies within Delta R < 0.4 of a
+top-quark decay product (the b quark of t -> Wb, or a quark or lepton of that W's decay).
 """
 
 from __future__ import annotations
@@ -26,8 +31,13 @@ OBJECT_VARS: tuple[str, ...] = ("pt", "eta", "phi", "px", "py", "pz")
 EVENT_VARS: tuple[str, ...] = ("n_jets", "n_bjets", "n_nu", "n_leptons", "met")
 COUNT_VARS: tuple[str, ...] = ("n_jets", "n_bjets", "n_nu", "n_leptons")
 GENERATOR_VARS: tuple[str, ...] = ("n_nu",)  # from the generator record, not the detector (model.generator_inputs)
+GENERATOR_TARGETS: tuple[str, ...] = ("gen_nu_px", "gen_nu_py", "gen_nu_pz")  # pretext targets, not inputs
 META_COLUMNS: tuple[str, ...] = ("event", "sample", "label", "weight")
 N_CLASSES = 5  # events with 0, 1, 2, 3 or 4 top quarks
+# downstream tasks -> class names (label = index): today's classifier, and DM vs SM single top
+TASKS: dict[str, tuple[str, ...]] = {"tops": tuple(f"{k} top" for k in range(N_CLASSES)),
+                                     "dm": ("SM t-channel", "DM mediator")}
+PRETEXTS: tuple[str, ...] = ("variables", "objects", "generator")  # pretraining tasks (colliderfm.model)
 
 
 def slots() -> list[tuple[str, int]]:
@@ -47,13 +57,18 @@ def present_columns() -> list[str]:
     return [f"{slot_name(g, i)}_present" for g, i in slots()]
 
 
+def from_top_columns() -> list[str]:
+    return [f"{slot_name(g, i)}_from_top" for g, i in slots()]
+
+
 def feature_columns() -> list[str]:
     """Every numeric input variable (objects then event variables)."""
     return object_columns() + list(EVENT_VARS)
 
 
 def all_columns() -> list[str]:
-    return list(META_COLUMNS) + object_columns() + present_columns() + list(EVENT_VARS)
+    return (list(META_COLUMNS) + object_columns() + present_columns() + list(EVENT_VARS) + list(GENERATOR_TARGETS)
+            + from_top_columns())
 
 
 N_SLOTS = sum(n for _, n in GROUPS)

@@ -40,7 +40,8 @@ MUON = ("Muon.PT", "Muon.Eta", "Muon.Phi")
 MET = ("MissingET.MET",)
 REQUIRED = JET + ELECTRON + MUON + MET
 WEIGHT = "Event.Weight"
-PARTICLE = ("Particle.PID", "Particle.Status")
+PARTICLE = ("Particle.PID", "Particle.Status", "Particle.M1", "Particle.PT", "Particle.Eta", "Particle.Phi")
+TOP_MATCH_DR = 0.4  # an object "from a top" lies this close to a top-quark decay product
 NON_NEGATIVE = ("Jet.PT", "Electron.PT", "Muon.PT", "MissingET.MET")
 DROPPED = {"nonfinite": "dropped for NaN/inf", "negative_pt": "for negative pT/MET", "no_met": "for an empty MissingET"}
 
@@ -77,7 +78,8 @@ def schema() -> pa.Schema:
     cols = [("event", pa.int64()), ("sample", pa.string()), ("label", pa.int8()), ("weight", f32)]
     cols += [(c, f32) for c in F.object_columns()]
     cols += [(c, pa.bool_()) for c in F.present_columns()]
-    cols += [(c, pa.int16()) for c in F.COUNT_VARS] + [("met", f32)]
+    cols += [(c, pa.int16()) for c in F.COUNT_VARS] + [("met", f32)] + [(c, f32) for c in F.GENERATOR_TARGETS]
+    cols += [(c, pa.bool_()) for c in F.from_top_columns()]
     return pa.schema([(name, typ) for name, typ in sorted(cols, key=lambda c: F.all_columns().index(c[0]))])
 
 
@@ -181,6 +183,8 @@ def _bad_events(chunk: ak.Array, path, policy: str) -> dict[str, np.ndarray]:
     n = len(chunk)
     nonfinite, negative = np.zeros(n, bool), np.zeros(n, bool)
     for leaf in chunk.fields:
+        if leaf.startswith("Particle."):  # generator record: not detector input; beam-axis entries may be inf
+            continue
         values, offsets = _flat(chunk[leaf])
         if not np.issubdtype(values.dtype, np.floating):
             continue
@@ -309,9 +313,62 @@ def build_features(chunk: ak.Array, sel: Selection) -> dict[str, np.ndarray]:
         pid = abs(pid)
         nu = (status == 1) & ((pid == 12) | (pid == 14) | (pid == 16))
         cols["n_nu"] = _count_per_event(nu, offsets).astype(np.int16)
+        cols.update(_neutrino_sum(chunk, nu, offsets))
+        cols.update(_from_top(chunk, groups))
     if WEIGHT in chunk.fields:
         cols["weight"] = ak.to_numpy(ak.fill_none(ak.firsts(chunk[WEIGHT]), 1.0)).astype(np.float32)
     return cols
+
+
+def _neutrino_sum(chunk: ak.Array, nu: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
+    """Summed momentum of the counted neutrinos, from PT/Eta/Phi (written by every Delphes version)."""
+    pt, eta, phi = (_flat(chunk[f"Particle.{v}"])[0][nu].astype(np.float64) for v in ("PT", "Eta", "Phi"))
+    event = _event_index(offsets)[nu]
+    n = len(offsets) - 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        parts = {"gen_nu_px": pt * np.cos(phi), "gen_nu_py": pt * np.sin(phi), "gen_nu_pz": pt * np.sinh(eta)}
+    ok = np.logical_and.reduce([np.isfinite(v) for v in parts.values()])  # a damaged generator entry counts as 0
+    return {k: np.bincount(event[ok], weights=v[ok], minlength=n).astype(np.float32) for k, v in parts.items()}
+
+
+def _top_products(chunk: ak.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(event, eta, phi) of every top-quark decay product: a quark or lepton whose mother is a top or a W,
+    with a top among its ancestors (M1 chains: generators write copies of a particle in between)."""
+    (pid, offsets), (m1, _) = _flat(chunk["Particle.PID"]), _flat(chunk["Particle.M1"])
+    pid, event = abs(pid), _event_index(offsets)
+    mother = np.where(m1 >= 0, offsets[:-1][event] + m1, -1)
+    mother = np.where(mother < len(pid), mother, -1)  # a damaged index counts as no mother
+    candidate = np.flatnonzero(np.isin(pid, (1, 2, 3, 4, 5, 11, 13, 15)) & (mother >= 0))
+    candidate = candidate[np.isin(pid[mother[candidate]], (6, 24))]
+    ancestor, from_top = mother[candidate], np.zeros(len(candidate), bool)
+    for _ in range(16):  # t -> W (copies) -> q: a few steps; 16 bounds a looping record
+        alive = ancestor >= 0
+        from_top |= alive & (pid[np.maximum(ancestor, 0)] == 6)
+        ancestor = np.where(alive & ~from_top, mother[np.maximum(ancestor, 0)], -1)
+    chosen = candidate[from_top]
+    eta, phi = (_flat(chunk[f"Particle.{v}"])[0][chosen] for v in ("Eta", "Phi"))
+    return event[chosen], eta, phi
+
+
+def _from_top(chunk: ak.Array, groups: dict) -> dict[str, np.ndarray]:
+    """Per object slot: whether a top decay product lies within TOP_MATCH_DR (False for absent objects)."""
+    event, eta, phi = _top_products(chunk)
+    n = len(chunk)
+    counts = np.bincount(event, minlength=n)
+    width = max(1, counts.max(initial=0))
+    dense_eta, dense_phi = np.full((n, width), np.nan), np.full((n, width), np.nan)
+    slot = np.arange(len(event)) - (np.cumsum(counts) - counts)[event]
+    dense_eta[event, slot], dense_phi[event, slot] = eta, phi
+    out = {}
+    for group, slots in F.GROUPS:
+        g = groups[group]
+        for i in range(slots):
+            dphi = np.angle(np.exp(1j * (g["phi"][i][:, None] - dense_phi)))
+            dr2 = (g["eta"][i][:, None] - dense_eta) ** 2 + dphi**2
+            with np.errstate(invalid="ignore"):
+                near = (dr2 < TOP_MATCH_DR**2).any(axis=1)
+            out[f"{group}{i}_from_top"] = near & g["present"][i]
+    return out
 
 
 def _table(cols: dict[str, np.ndarray], keep: np.ndarray, first_entry: int, sample: str, label: int,
@@ -331,8 +388,8 @@ def _table(cols: dict[str, np.ndarray], keep: np.ndarray, first_entry: int, samp
     for name in target.names:
         if name in arrays:
             continue
-        if name == "n_nu" and "n_nu" not in cols:
-            arrays[name] = pa.nulls(n, pa.int16())
+        if name in ("n_nu", *F.GENERATOR_TARGETS, *F.from_top_columns()) and name not in cols:  # no Particle record
+            arrays[name] = pa.nulls(n, target.field(name).type)
         else:
             arrays[name] = pa.array(kept(cols[name]), target.field(name).type)
     return pa.table(arrays, schema=target)

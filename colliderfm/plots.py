@@ -168,22 +168,32 @@ def variants(table: pd.DataFrame, opts: PlotOptions):
     return fig
 
 
-def data_efficiency(table: pd.DataFrame, opts: PlotOptions):
-    nets = table[table["kind"] == "transformer"]
-    grid = nets.groupby("variant")["label_fraction"].nunique()
-    fig, ax = plt.subplots(figsize=(8, 7))
-    for variant in grid[grid > 1].index:
-        for init, marker in (("pretrained", "o-"), ("scratch", "s--")):
-            part = nets[(nets["variant"] == variant) & (nets["init"] == init)].sort_values("label_fraction")
-            ax.plot(part["label_fraction"] * 100, part["accuracy"], marker,
-                    label=f"{variant}, {'fine-tuned' if init == 'pretrained' else 'from scratch'}")
-    for (_, row), ls in zip(table[table["kind"] != "transformer"].iterrows(), (":", "-.", "--")):
-        ax.axhline(float(row["accuracy"]), color="black", ls=ls, label=f"{row['model'].upper()} (100 % labels)")
-    ax.set_xscale("log")
-    ax.set_xlabel("Labelled training events used [%]")
-    ax.set_ylabel("Test accuracy")
-    ax.legend(fontsize=12)
-    _label(ax, opts)
+INIT_STYLE = {"scratch": ("s--", "from scratch"), "pretrained": ("o-", "fine-tuned"), "frozen": ("^:", "linear probe")}
+METRIC_LABELS = {"accuracy": "Test accuracy", "auc": "Test AUC (macro one-vs-rest for tops)"}
+
+
+def data_efficiency(gains: pd.DataFrame, opts: PlotOptions):
+    """Accuracy and AUC against the fraction of labels, per task: mean over seeds, error bars their
+    standard deviation; one line per init and encoder (and variant, when several)."""
+    tasks = list(dict.fromkeys(gains["task"])) or ["tops"]
+    fig, axes = plt.subplots(2, len(tasks), figsize=(8 * len(tasks), 13), squeeze=False)
+    several = gains["variant"].nunique() > 1
+    for column, task in enumerate(tasks):
+        part = gains[gains["task"] == task]
+        for row, metric in enumerate(("accuracy", "auc")):
+            ax = axes[row, column]
+            for (variant, init, pretext), line in part.groupby(["variant", "init", "pretext"], sort=False):
+                line = line.sort_values("label_fraction")
+                marker, name = INIT_STYLE[init]
+                label = name if init == "scratch" else f"{name} ({pretext})"
+                ax.errorbar(line["label_fraction"] * 100, line[metric], yerr=line[f"{metric}_std"].fillna(0),
+                            fmt=marker, capsize=3, label=f"{variant}: {label}" if several else label)
+            ax.set_xscale("log")
+            ax.set_xlabel("Labelled training events used [%]")
+            ax.set_ylabel(METRIC_LABELS[metric])
+            ax.set_title({"tops": "Top-quark multiplicity", "dm": "DM mediator vs SM t-channel"}.get(task, task))
+            ax.legend(fontsize=10)
+            _label(ax, opts)
     return fig
 
 
@@ -205,19 +215,26 @@ def training(histories: dict[str, Path], opts: PlotOptions):
 
 
 def reconstruction(tables: dict[str, Path], opts: PlotOptions):
-    fig, ax = plt.subplots(figsize=(16, 6.5))
-    frames = {v: pd.read_csv(p) for v, p in tables.items()}
-    first = next(iter(frames.values()))
-    names = [f"{g}:{v}" for g, v in zip(first["group"], first["variable"])]
-    width = 0.8 / (len(frames) + 1)
-    x = np.arange(len(names))
-    ax.bar(x, first["mean_prediction_mse"], width, color="lightgrey", label="predict the mean")
-    for i, (variant, frame) in enumerate(frames.items(), start=1):
-        ax.bar(x + i * width, frame["mse"], width, label=variant)
-    ax.set_xticks(x + 0.4 - width / 2, names, rotation=90, fontsize=10)
-    ax.set_ylabel("Reconstruction MSE (standardised)")
-    ax.legend(fontsize=11, ncol=len(frames) + 1)
-    _label(ax, opts)
+    """Per pretext, each encoder's error per variable, beside that of predicting the training mean;
+    ``tables`` maps an encoder's name to its reconstruction CSV."""
+    frames = pd.concat([pd.read_csv(p).assign(encoder=name) for name, p in tables.items()], ignore_index=True)
+    pretexts = list(dict.fromkeys(frames["pretext"]))
+    fig, axes = plt.subplots(len(pretexts), 1, figsize=(16, 6 * len(pretexts)), squeeze=False)
+    for ax, pretext in zip(axes[:, 0], pretexts):
+        part = frames[frames["pretext"] == pretext].assign(name=lambda f: f["group"] + ":" + f["variable"])
+        names = list(dict.fromkeys(part["name"]))
+        encoders = list(dict.fromkeys(part["encoder"]))
+        width, x = 0.8 / (len(encoders) + 1), np.arange(len(names))
+        baseline = part.groupby("name", sort=False)["mean_prediction_mse"].mean().reindex(names)
+        ax.bar(x, baseline, width, color="lightgrey", label="predict the mean")
+        for i, encoder in enumerate(encoders, start=1):
+            values = part[part["encoder"] == encoder].set_index("name")["mse"].reindex(names)
+            ax.bar(x + i * width, values, width, label=encoder)
+        ax.set_xticks(x + 0.4 - width / 2, names, rotation=90, fontsize=10)
+        ax.set_ylabel("MSE (standardised)")
+        ax.set_title(f"Pretext: {pretext}")
+        ax.legend(fontsize=11, ncol=min(len(encoders) + 1, 5))
+        _label(ax, opts)
     return fig
 
 
@@ -305,15 +322,15 @@ def roc_models(predictions: dict[str, Path], opts: PlotOptions):
 
 
 def study_figures(metric_files: list[Path], *, predictions: dict[str, Path], histories: dict[str, Path],
-                  reconstructions: dict[str, Path], feature_files: list[Path], scan: Path, outputs: list[Path],
-                  opts: PlotOptions) -> None:
+                  reconstructions: dict[str, Path], feature_files: list[Path], scan: Path, gains: Path,
+                  outputs: list[Path], opts: PlotOptions) -> None:
     """The study's figures named by ``outputs`` (``<figure>.<format>``), across every model."""
     _style(opts)
     table = load_table(metric_files)
     full = set(table.loc[table["label_fraction"] == 1.0, "model"])
     figures = {
         "variants": lambda: variants(table, opts),
-        "data_efficiency": lambda: data_efficiency(table, opts),
+        "data_efficiency": lambda: data_efficiency(pd.read_csv(gains), opts),
         "training": lambda: training(histories, opts),
         "reconstruction": lambda: reconstruction(reconstructions, opts),
         "inputs": lambda: inputs(feature_files, opts),

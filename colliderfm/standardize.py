@@ -27,9 +27,10 @@ BATCH_ROWS = 200_000
 
 
 def transform_of(var: str) -> str:
-    if var in ("pt", "met"):
+    last = var.rsplit("_", 1)[-1]  # "pt", "px", ... also of "gen_nu_px"
+    if last in ("pt", "met"):
         return "log"
-    if var in ("px", "py", "pz"):
+    if last in ("px", "py", "pz"):
         return "signed_log"
     return "none"
 
@@ -42,14 +43,21 @@ def _apply(kind: str, x: np.ndarray) -> np.ndarray:
     return x
 
 
+PER_EVENT = F.EVENT_VARS + F.GENERATOR_TARGETS  # one column each, missing as null
+
+
 def scaler_keys() -> list[str]:
-    """One entry per (group, object variable) and per event variable."""
-    return [f"{g}_{v}" for g, _ in F.GROUPS for v in F.OBJECT_VARS] + list(F.EVENT_VARS)
+    """One entry per (group, object variable), per event variable and per generator target."""
+    return [f"{g}_{v}" for g, _ in F.GROUPS for v in F.OBJECT_VARS] + list(PER_EVENT)
+
+
+def _var(key: str) -> str:
+    return key if key in PER_EVENT else key.split("_", 1)[1]
 
 
 def _columns_of(key: str) -> list[tuple[str, str | None]]:
     """(value column, presence column) pairs a scaler key covers."""
-    if key in F.EVENT_VARS:
+    if key in PER_EVENT:
         return [(key, None)]
     group, var = key.split("_", 1)
     n = dict(F.GROUPS)[group]
@@ -57,6 +65,8 @@ def _columns_of(key: str) -> list[tuple[str, str | None]]:
 
 
 def _values(batch: pa.RecordBatch, column: str, presence: str | None) -> tuple[np.ndarray, np.ndarray]:
+    if column in F.GENERATOR_TARGETS and column not in batch.schema.names:  # features of an older version
+        return np.zeros(batch.num_rows), np.zeros(batch.num_rows, bool)
     col = batch.column(column)
     present = ~np.asarray(col.is_null()) if presence is None else np.asarray(batch.column(presence))
     return np.asarray(col.fill_null(0), dtype=np.float64), present.astype(bool)
@@ -90,7 +100,7 @@ def fit_scaler(files: list[Path], fractions: dict[str, float], seeds: list[int])
             for label, count in zip(*np.unique(labels, return_counts=True)):
                 per_label[int(label)] = per_label.get(int(label), 0) + int(count)
             for key in keys:
-                kind = transform_of(key.split("_", 1)[1] if key not in F.EVENT_VARS else key)
+                kind = transform_of(_var(key))
                 for column, presence in _columns_of(key):
                     x, present = _values(batch, column, presence)
                     x = _apply(kind, x[train & present])
@@ -100,7 +110,7 @@ def fit_scaler(files: list[Path], fractions: dict[str, float], seeds: list[int])
             raise DatasetError(f"no training events with label {label} in {', '.join(map(str, files))}")
     scaler = {}
     for key, (count, total, squares) in sums.items():
-        var = key.split("_", 1)[1] if key not in F.EVENT_VARS else key
+        var = _var(key)
         mean = total / count if count else 0.0
         std = float(np.sqrt(max(squares / count - mean**2, 0.0))) if count else 1.0
         scaler[key] = {"transform": transform_of(var), "mean": float(mean), "std": std if std > 1e-6 else 1.0,
@@ -122,30 +132,58 @@ def transform_batch(batch: pa.RecordBatch, scaler: dict) -> pa.Table:
             z = (_apply(spec["transform"], x) - spec["mean"]) / spec["std"]
             out[column] = pa.array(np.where(present, z, 0.0).astype(np.float32))
             flags[presence or f"{column}_present"] = pa.array(present)
-    return pa.table({**out, **flags})
+    return pa.table({**out, **flags, **_from_top(batch)})
+
+
+def _from_top(batch: pa.RecordBatch) -> dict[str, pa.Array]:
+    """The objects' generator-level top flags as 0/1 (0 where unknown: no Particle record, or features
+    of an older version), beside the generator targets' presence that says which events know them."""
+    names = batch.schema.names
+    return {c: pa.array(np.asarray(batch.column(c).fill_null(False) if c in names else np.zeros(batch.num_rows),
+                                   dtype=np.float32)) for c in F.from_top_columns()}
 
 
 def standardize(class_files: list[Path], anomaly_files: dict[str, list[Path]], *, splits: dict[str, Path],
                 scaler: Path, anomaly: dict[str, Path], fractions: dict[str, float], seed: int,
-                selection: dict, generator_inputs: bool = True) -> dict:
+                selection: dict, generator_inputs: bool = True, pool_files: list[Path] = (),
+                pool: Path | None = None) -> dict:
     """Split the classification events into ``splits`` (train/val/test Parquet files), fit the scaler
     on train and write it to ``scaler`` with the ``selection`` the features were made with and whether
-    generator-level variables are model inputs (what a trained model applies to new files), and
-    standardise each anomaly sample into ``anomaly[name]``."""
-    import zlib
-
-    seeds = [zlib.crc32(f"{seed}/{Path(p).parent.name}/{Path(p).name}".encode()) for p in class_files]
+    generator-level variables are model inputs (what a trained model applies to new files), standardise
+    each anomaly sample into ``anomaly[name]`` and the unlabelled ``pool_files`` into ``pool``."""
+    seeds = [_file_seed(seed, p) for p in class_files]
     fitted = {**fit_scaler(class_files, fractions, seeds), "selection": dict(selection),
               "generator_inputs": bool(generator_inputs)}
+    counts = _write_splits(class_files, seeds, splits, fractions, fitted)
+    for sample, files in anomaly_files.items():
+        _transform_files(files, anomaly[sample], fitted)
+    if pool is not None:
+        _transform_files(pool_files, pool, fitted)
+    with atomic_path(scaler) as tmp:
+        tmp.write_text(json.dumps(fitted, indent=1))
+    log.info("split sizes: %s", counts)
+    return {"counts": counts, "scaler": fitted}
+
+
+def _file_seed(seed: int, path) -> int:
+    import zlib
+
+    return zlib.crc32(f"{seed}/{Path(path).parent.name}/{Path(path).name}".encode())
+
+
+def _write_splits(files: list[Path], seeds: list[int], splits: dict[str, Path], fractions: dict, scaler: dict,
+                  label_of=None) -> dict[str, int]:
+    """Each file's events drawn into train/val/test (its own random stream), standardised; the counts.
+    ``label_of``: file -> label written instead of the stored one (a task's own labels)."""
     counts = {s: 0 for s in SPLITS}
     with atomic_path(splits["train"]) as t0, atomic_path(splits["val"]) as t1, atomic_path(splits["test"]) as t2:
         writers = [None, None, None]
         try:
-            for path, file_seed in zip(class_files, seeds):
+            for path, file_seed in zip(files, seeds):
                 rng = np.random.default_rng(file_seed)
                 for batch in _batches(path):
                     split = _split_of(rng, batch.num_rows, fractions)
-                    table = transform_batch(batch, fitted)
+                    table = transform_batch(batch, scaler) if label_of is None else _relabel(batch, label_of(path))
                     for i, tmp in enumerate((t0, t1, t2)):
                         part = table.filter(pa.array(split == i))
                         writers[i] = writers[i] or pq.ParquetWriter(tmp, part.schema)
@@ -158,12 +196,22 @@ def standardize(class_files: list[Path], anomaly_files: dict[str, list[Path]], *
         for split, n in counts.items():
             if n == 0:
                 raise DatasetError(f"the {split} split is empty; more events or a larger split.{split} needed")
-    for sample, files in anomaly_files.items():
-        _transform_files(files, anomaly[sample], fitted)
-    with atomic_path(scaler) as tmp:
-        tmp.write_text(json.dumps(fitted, indent=1))
-    log.info("split sizes: %s", counts)
-    return {"counts": counts, "scaler": fitted}
+    return counts
+
+
+def _relabel(batch: pa.RecordBatch, label: int) -> pa.Table:
+    table = pa.Table.from_batches([batch])
+    column = table.schema.get_field_index("label")
+    return table.set_column(column, "label", pa.array(np.full(batch.num_rows, label, np.int8)))
+
+
+def task_splits(background: Path, signal: Path, *, splits: dict[str, Path], fractions: dict[str, float],
+                seed: int) -> dict[str, int]:
+    """The DM-vs-SM task: the standardised anomaly background (label 0) and signal (label 1), each split
+    into ``splits`` like the classification samples. A model trained here never scores the anomaly search."""
+    files = [Path(background), Path(signal)]
+    return _write_splits(files, [_file_seed(seed, p) for p in files], splits, fractions, None,
+                         label_of=lambda path: files.index(Path(path)))
 
 
 def _transform_files(files: list[Path], out: Path, scaler: dict) -> None:
@@ -178,6 +226,8 @@ def _transform_files(files: list[Path], out: Path, scaler: dict) -> None:
         finally:
             if writer is not None:
                 writer.close()
+        if writer is None:
+            raise DatasetError(f"{out}: no events to standardise (no input files)")
 
 
 def load_scaler(path: str | Path) -> dict:
@@ -201,7 +251,22 @@ def to_arrays(table: pa.Table) -> dict[str, np.ndarray]:
         "sample": np.asarray(table.column("sample").to_pylist(), dtype=object),
         "event_id": np.asarray(table.column("event")).astype(np.int64),
         "weight": np.asarray(table.column("weight")).astype(np.float32),
+        **_generator_targets(table),
     }
+
+
+def _generator_targets(table: pa.Table) -> dict[str, np.ndarray]:
+    """Standardised generator targets (N, 3) and whether the event has them (a Particle record)."""
+    n = table.num_rows
+    if F.GENERATOR_TARGETS[0] not in table.schema.names:  # a dataset made before the targets existed
+        return {"generator": np.zeros((n, len(F.GENERATOR_TARGETS)), np.float32), "generator_known": np.zeros(n, bool),
+                "from_top": np.zeros((n, F.N_SLOTS), np.float32)}
+    values = np.stack([np.asarray(table.column(c), dtype=np.float32) for c in F.GENERATOR_TARGETS], axis=1)
+    known = np.asarray(table.column(f"{F.GENERATOR_TARGETS[0]}_present")).astype(bool)
+    names = set(table.schema.names)
+    from_top = np.stack([np.asarray(table.column(c), dtype=np.float32) if c in names else np.zeros(n, np.float32)
+                         for c in F.from_top_columns()], axis=1)
+    return {"generator": values, "generator_known": known, "from_top": from_top}
 
 
 def load_arrays(path: str | Path) -> dict[str, np.ndarray]:

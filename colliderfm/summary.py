@@ -1,10 +1,12 @@
-"""Tables across all models: ``summary.csv`` (and Markdown), ``anomaly_scan.csv``."""
+"""Tables across all models: ``summary.csv`` (and Markdown), ``anomaly_scan.csv``; the data-efficiency
+grid's ``data_efficiency.csv`` (and its gains over scratch) and the encoders' ``pretraining.csv``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from colliderfm import anomaly, scores
@@ -80,14 +82,96 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def run(metric_files: list[Path], reference: Path, out_csv: Path, out_md: Path, out_scan: Path) -> pd.DataFrame:
+def run(metric_files: list[Path], reference: Path, out_csv: Path, out_md: Path, out_scan: Path,
+        gains: Path | None = None) -> pd.DataFrame:
     records = read(metric_files)  # each file once, for all three outputs
     loaded = load(metric_files, records)
     frame = table(loaded)
     with atomic_path(out_csv) as tmp:
         frame.to_csv(tmp, index=False)
+    extra = gains_markdown(pd.read_csv(gains)) if gains is not None else ""
     with atomic_path(out_md) as tmp:
-        tmp.write_text(markdown(loaded))
+        tmp.write_text(markdown(loaded) + "\n" + extra)
     with atomic_path(out_scan) as tmp:
         anomaly.scan_table(records, reference).to_csv(tmp, index=False)
     return frame
+
+
+# ------------------------------------------------------------- data efficiency
+
+EFFICIENCY = ["task", "variant", "pretext", "init", "label_fraction", "labelled_events", "replica", "seed",
+              "accuracy", "auc"]
+POINT = ["task", "variant", "label_fraction"]
+
+
+def efficiency_table(score_files: list[Path]) -> pd.DataFrame:
+    """One row per model of the grid and seed (its scores.json)."""
+    frame = pd.DataFrame(read(score_files), columns=EFFICIENCY)
+    order = {"scratch": 0, "pretrained": 1, "frozen": 2}
+    return frame.sort_values(POINT + ["init", "pretext", "replica"],
+                             key=lambda c: c.map(order) if c.name == "init" else c).reset_index(drop=True)
+
+
+def efficiency_gains(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per point, init and encoder: accuracy and AUC (mean, standard deviation over seeds), and the gain
+    over scratch paired seed by seed (same label subset), with its standard error (std / sqrt(seeds))."""
+    scratch = frame[frame["init"] == "scratch"][POINT + ["replica", "accuracy", "auc"]]
+    paired = frame.merge(scratch, on=POINT + ["replica"], how="left", suffixes=("", "_scratch"))
+    for metric in ("accuracy", "auc"):
+        paired[f"gain_{metric}"] = paired[metric] - paired[f"{metric}_scratch"]
+    stats = {m: (m, f) for m in ("accuracy", "auc", "gain_accuracy", "gain_auc") for f in ("mean",)}
+    grouped = paired.groupby(POINT + ["init", "pretext"], sort=False)
+    out = grouped.agg(seeds=("replica", "size"), labelled_events=("labelled_events", "mean"), **stats)
+    for metric in ("accuracy", "auc", "gain_accuracy", "gain_auc"):
+        out[f"{metric}_std"] = grouped[metric].std(ddof=1)
+    for metric in ("gain_accuracy", "gain_auc"):
+        out[f"{metric}_err"] = out[f"{metric}_std"] / np.sqrt(out["seeds"])
+    return out.reset_index()
+
+
+def efficiency(score_files: list[Path], *, out_table: Path, out_gains: Path) -> pd.DataFrame:
+    frame = efficiency_table(score_files)
+    with atomic_path(out_table) as tmp:
+        frame.to_csv(tmp, index=False)
+    gains = efficiency_gains(frame)
+    with atomic_path(out_gains) as tmp:
+        gains.to_csv(tmp, index=False)
+    return gains
+
+
+PRETRAINING = ["variant", "pretext", "pool_events", "labelled_events", "epochs", "best_val_loss"]
+
+
+def pretraining(encoders: list[Path], histories: list[Path], *, out: Path) -> pd.DataFrame:
+    """One row per pretrained encoder: its pretexts, the events it saw, its epochs and best validation loss."""
+    from colliderfm.train import load_model
+
+    rows = []
+    for encoder, history in zip(encoders, histories):
+        payload, h = load_model(encoder), pd.read_csv(history)
+        rows.append({"variant": payload["variant"], "pretext": "+".join(payload["pretext"]),
+                     "pool_events": payload["pool_events"], "labelled_events": payload["labelled_events"],
+                     "epochs": len(h), "best_val_loss": float(h["val_loss"].min())})
+    frame = pd.DataFrame(rows, columns=PRETRAINING)
+    with atomic_path(out) as tmp:
+        frame.to_csv(tmp, index=False)
+    return frame
+
+
+def gains_markdown(gains: pd.DataFrame) -> str:
+    """The gain table of the summary: mean ± std over seeds, gain over scratch ± its standard error."""
+    if gains.empty:
+        return ""
+    shown = pd.DataFrame({
+        "task": gains["task"], "variant": gains["variant"],
+        "labels": [f"{f * 100:g} % ({n:.0f})" for f, n in zip(gains["label_fraction"], gains["labelled_events"])],
+        "init": gains["init"], "pretext": gains["pretext"], "seeds": gains["seeds"],
+        "accuracy": [f"{m:.3f} ± {s:.3f}" for m, s in zip(gains["accuracy"], gains["accuracy_std"])],
+        "gain (points)": ["" if i == "scratch" else f"{100 * g:+.1f} ± {100 * e:.1f}"
+                          for i, g, e in zip(gains["init"], gains["gain_accuracy"], gains["gain_accuracy_err"])],
+        "AUC": [f"{m:.3f} ± {s:.3f}" for m, s in zip(gains["auc"], gains["auc_std"])],
+    })
+    return "\n".join(["## Data efficiency", "",
+                      "Test accuracy and AUC (mean ± standard deviation over seeds); gain in accuracy over "
+                      "scratch with the same seeds and labels (± standard error of the mean gain).", "",
+                      shown.to_markdown(index=False), ""])

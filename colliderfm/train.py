@@ -47,6 +47,7 @@ class TrainConfig:
     min_delta: float
     min_epoch_events: int  # small training sets are cycled to at least this many events per epoch
     seed: int
+    encoder_lr_scale: float = 1.0  # classifier block only: a pretrained encoder's learning rate / lr
 
     @classmethod
     def from_block(cls, block: dict, seed: int) -> "TrainConfig":
@@ -157,7 +158,7 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, train: dict, val: dict, cfg: Tr
         net = model
     n = len(train["label"])
     steps_per_epoch = math.ceil(max(n, cfg.min_epoch_events) / cfg.batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(_parameter_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.epochs * steps_per_epoch, cfg.warmup))
     state = {"epoch": 0, "best_loss": math.inf, "best_state": None, "bad_epochs": 0, "history": []}
     state = _resume(checkpoint, setup_id, (model, opt, sched), state, device)
@@ -198,6 +199,16 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, train: dict, val: dict, cfg: Tr
             _save_checkpoint(checkpoint, setup_id, model, opt, sched, state)
     model.load_state_dict(state["best_state"])
     return state["history"]
+
+
+def _parameter_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
+    """One group, or the encoder at ``encoder_lr_scale`` times the rate of the rest (fine-tuning keeps
+    more of what pretraining learnt)."""
+    if cfg.encoder_lr_scale == 1.0 or not hasattr(model, "encoder"):
+        return [{"params": list(model.parameters())}]
+    encoder = set(model.encoder.parameters())
+    return [{"params": list(encoder), "lr": cfg.lr * cfg.encoder_lr_scale},
+            {"params": [p for p in model.parameters() if p not in encoder]}]
 
 
 def _save_checkpoint(path: Path, setup_id, model, opt, sched, state) -> None:

@@ -265,7 +265,9 @@ def test_n_nu_is_null_without_a_particle_record(tmp_path):
     assert ak.sum(ak.sum((pid == 12) | (pid == 14) | (pid == 16), axis=1)) > 1.5 * ak.sum(expected)
     assert pq.read_schema(tmp_path / "without.parquet").field("n_nu").type == pq.read_schema(
         tmp_path / "with.parquet").field("n_nu").type
-    pd.testing.assert_frame_equal(a.drop(columns="n_nu"), b.drop(columns="n_nu"))
+    generator_level = ["n_nu", *F.GENERATOR_TARGETS, *F.from_top_columns()]
+    assert b[list(F.GENERATOR_TARGETS)].isna().all().all()
+    pd.testing.assert_frame_equal(a.drop(columns=generator_level), b.drop(columns=generator_level))
 
 
 def test_btag_uses_the_configured_bit_of_the_word(tmp_path):
@@ -606,3 +608,52 @@ def test_n_nu_counts_every_final_state_neutrino_of_real_and_simulated_records(so
     heavy = nu & (((mother_pid // 100) % 10 >= 4) | ((mother_pid // 1000) % 10 >= 4) | (mother_pid == 4)
                   | (mother_pid == 5))
     assert ak.sum(heavy) > 0.1 * ak.sum(nu)
+
+
+def test_generator_neutrino_sum_equals_the_particle_momentum_leaves(real_delphes, tmp_path):
+    """The generator pretext's targets, computed from PT/Eta/Phi, against Delphes' own Px/Py/Pz leaves
+    summed over the same neutrinos, on the real MadGraph+Pythia+Delphes file."""
+    out = tmp_path / "f.parquet"
+    ingest.ingest_files([real_delphes], out, "s", 0, EVERY_EVENT)
+    df = pq.read_table(out).to_pandas()
+    a = uproot.open(real_delphes)["Delphes"].arrays(["Particle.PID", "Particle.Status", "Particle.Px",
+                                                     "Particle.Py", "Particle.Pz"])
+    pid = abs(a["Particle.PID"])
+    nu = (a["Particle.Status"] == 1) & ((pid == 12) | (pid == 14) | (pid == 16))
+    rows = df["event"].to_numpy()
+    for axis in ("x", "y", "z"):
+        by_hand = ak.to_numpy(ak.sum(a[f"Particle.P{axis}"][nu], axis=1))[rows]
+        np.testing.assert_allclose(df[f"gen_nu_p{axis}"], by_hand, rtol=1e-4, atol=1e-3)
+    assert (df["gen_nu_px"] != 0).mean() > 0.5
+
+
+def test_from_top_flags_match_a_walk_of_the_generator_record(generated, tmp_path):
+    """Per object, 'from a top' by hand: walk each particle's mothers one by one in Python, keep quarks
+    and leptons whose mother is a top or a W and whose ancestors hold a top, then Delta R < 0.4."""
+    path = generated("ttbar", 200, 6)
+    out = tmp_path / "f.parquet"
+    ingest.ingest_files([path], out, "s", 2, EVERY_EVENT)
+    df = pq.read_table(out).to_pandas()
+    rec = uproot.open(path)["Delphes"].arrays(["Particle.PID", "Particle.M1", "Particle.Eta", "Particle.Phi"])
+    for row in df.head(60).itertuples():
+        pid, m1 = rec["Particle.PID"][row.event].tolist(), rec["Particle.M1"][row.event].tolist()
+        products = []
+        for i, p in enumerate(pid):
+            if abs(p) not in (1, 2, 3, 4, 5, 11, 13, 15) or m1[i] < 0 or abs(pid[m1[i]]) not in (6, 24):
+                continue
+            j = m1[i]
+            while j >= 0 and abs(pid[j]) != 6:
+                j = m1[j]
+            if j >= 0:
+                products.append((rec["Particle.Eta"][row.event][i], rec["Particle.Phi"][row.event][i]))
+        for group, slots in F.GROUPS:
+            for k in range(slots):
+                slot = f"{group}{k}"
+                if not getattr(row, f"{slot}_present"):
+                    assert not getattr(row, f"{slot}_from_top")
+                    continue
+                eta, phi = getattr(row, f"{slot}_eta"), getattr(row, f"{slot}_phi")
+                near = any((eta - e) ** 2 + ((phi - f + math.pi) % (2 * math.pi) - math.pi) ** 2 < 0.16
+                           for e, f in products)
+                assert getattr(row, f"{slot}_from_top") == near, (row.event, slot)
+    assert df[F.from_top_columns()].to_numpy().sum() > 2 * len(df), "ttbar: most objects come from the tops"

@@ -465,7 +465,7 @@ def interrupted(generated, tmp_path_factory) -> dict:
 
     config = write_config(root / "config.yaml", change)
     a, b = root / "a", root / "b"
-    target = f"results/models/{RESUME_VARIANT}/pretrained.pt"
+    target = f"results/models/{RESUME_VARIANT}/pretrain_variables/pretrained.pt"
     checkpoint = Path(target).with_name("pretrain.resume.pt")
     with open(root / "first.log", "w") as log:
         proc = subprocess.Popen(snakemake_cmd(a, config, target), cwd=a, stdout=log, stderr=subprocess.STDOUT,
@@ -505,7 +505,7 @@ def test_killed_pretraining_resumes_to_the_result_of_an_uninterrupted_run(interr
     assert resumed.keys() == uninterrupted.keys()
     for key, value in uninterrupted.items():
         assert torch.equal(resumed[key], value), key
-    history = [pd.read_csv(d / "results" / "models" / RESUME_VARIANT / "pretrain_history.csv") for d in (a, b)]
+    history = [pd.read_csv(d / "results" / "models" / RESUME_VARIANT / "pretrain_variables" / "history.csv") for d in (a, b)]
     pd.testing.assert_frame_equal(*(h[["epoch", "train_loss", "val_loss", "lr"]] for h in history))
     assert len(history[0]) == RESUME_EPOCHS
     assert not (a / "results" / "models" / RESUME_VARIANT / "pretrain.resume.pt").exists(), "removed when done"

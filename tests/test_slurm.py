@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slurm
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
 PROFILE = REPO / "profiles" / "slurm"
-GPU_RULES = {"pretrain", "finetune", "scratch", "evaluate"}  # rules that declare `gpu` (evaluate: not for bdt)
+GPU_RULES = {"pretrain", "finetune", "scratch", "efficiency", "evaluate"}  # rules that declare `gpu` (evaluate: not for bdt)
 RUN_TIMEOUT = 1500  # a safety net only: about 4 minutes on an idle 2-core machine
 
 
@@ -144,6 +144,7 @@ def test_gpu_jobs_on_the_gpu_partition_with_a_gpu_and_no_other_job(slurm_run, cl
             assert requested_gpus(job) == 0, f"{where}: {job.get('TresPerJob')}"
             seen["cpu", rule] += 1
     assert seen["gpu", "pretrain"] and seen["gpu", "finetune"] and seen["gpu", "scratch"] and seen["gpu", "evaluate"]
+    assert seen["gpu", "efficiency"]
     assert seen["cpu", "evaluate"] == 1 and seen["cpu", "simulate"] and seen["cpu", "bdt"] == 1
 
 

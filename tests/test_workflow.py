@@ -106,6 +106,37 @@ def test_anomaly_scan_table_has_every_model_score_and_mass(run, test_config):
     assert ((scan["auc_low"] <= scan["auc"]) & (scan["auc"] <= scan["auc_high"])).all()
 
 
+def test_data_efficiency_tables_cover_the_grid(run, test_config):
+    table = pd.read_csv(run / "results" / "data_efficiency.csv")
+    specs = cfg.efficiency_specs(test_config)
+    assert len(table) == len(specs)
+    assert list(table.columns[:8]) == ["task", "variant", "pretext", "init", "label_fraction", "labelled_events",
+                                       "replica", "seed"]
+    assert set(table["task"]) == {"tops", "dm"} and set(table["init"]) == {"pretrained", "scratch", "frozen"}
+    point = ["task", "label_fraction", "replica"]
+    assert (table.groupby(point)["labelled_events"].nunique() == 1).all(), "every init of a point sees the same labels"
+    assert (table.groupby(point)["seed"].nunique() == 1).all()
+    assert table["accuracy"].between(0, 1).all() and table["auc"].between(0, 1).all()
+    # the gains, by hand from the per-seed rows
+    gains = pd.read_csv(run / "results" / "data_efficiency_gains.csv")
+    scratch = table[table["init"] == "scratch"].set_index(point)["accuracy"]
+    for _, row in gains[gains["init"] != "scratch"].iterrows():
+        rows = table[(table["task"] == row["task"]) & (table["init"] == row["init"])
+                     & (table["pretext"] == row["pretext"]) & (table["label_fraction"] == row["label_fraction"])]
+        diffs = rows.set_index(point)["accuracy"] - scratch.reindex(rows.set_index(point).index)
+        assert row["gain_accuracy"] == pytest.approx(diffs.mean())
+        assert row["gain_accuracy_err"] == pytest.approx(diffs.std(ddof=1) / np.sqrt(len(diffs)))
+    pretraining = pd.read_csv(run / "results" / "pretraining.csv")
+    assert list(pretraining.columns) == ["variant", "pretext", "pool_events", "labelled_events", "epochs",
+                                         "best_val_loss"]
+    assert set(zip(pretraining["variant"], pretraining["pretext"])) == set(cfg.encoders(test_config))
+    pool = pd.read_parquet(run / "results" / "dataset" / "pool.parquet", columns=["label"])
+    train = pd.read_parquet(run / "results" / "dataset" / "train.parquet", columns=["label"])
+    assert (pretraining["pool_events"] == len(pool)).all() and (pool["label"] == -1).all()
+    assert (pretraining["labelled_events"] == len(train)).all()
+    assert "## Data efficiency" in (run / "results" / "summary.md").read_text()
+
+
 def test_second_run_has_nothing_to_do(run):
     result = snakemake(run, "-n")
     assert result.returncode == 0
@@ -119,7 +150,7 @@ def test_plot_option_reruns_only_plots(run, tmp_path):
     path.write_text(yaml.safe_dump(changed))  # keys sorted: a new order in the file is no change either
     result = snakemake(run, "-n", configfile=path)
     assert result.returncode == 0, result.stderr
-    assert set(job_stats(result.stdout)) == {"plots", "model_plots", "all"}
+    assert set(job_stats(result.stdout)) == {"plots", "model_plots", "representation", "all"}
 
 
 def test_report_collects_every_figure(run):
@@ -128,7 +159,7 @@ def test_report_collects_every_figure(run):
     assert result.returncode == 0, result.stderr[-3000:]
     html = report.read_text(errors="replace")
     for figure in ("variants", "data_efficiency", "reconstruction", "anomaly_auc", "anomaly_scan", "confusion",
-                   "entropy"):
+                   "entropy", "embedding", "attention"):
         assert f"{figure}.png" in html, figure
 
 

@@ -7,7 +7,7 @@ rule finetune:
         train=DATASET["train"],
         val=DATASET["val"],
         scaler="results/dataset/scaler.json",
-        pretrained="results/models/{variant}/pretrained.pt",
+        pretrained=f"{encoder_dir('{variant}')}/pretrained.pt",
     output:
         model="results/models/{variant}/finetune_{pct}pct/classifier.pt",
         history="results/models/{variant}/finetune_{pct}pct/history.csv",

@@ -19,11 +19,21 @@ BACKGROUND = cfg.anomaly_sample(config, "background")
 SIGNAL = cfg.anomaly_sample(config, "signal")
 ANOMALY_SAMPLES = cfg.anomaly_samples(config)  # background, signal, mediator-mass scan
 SCAN = cfg.mass_scan(config)  # signal samples of the scan -> mediator mass
+POOL_SAMPLES = cfg.pool_samples(config)  # unlabelled, for pretraining
 VARIANTS = list(config["model"]["variants"])
 MODELS = {spec.name: spec for spec in cfg.model_specs(config)}
-DATASET = {
-    split: f"results/dataset/{split}.parquet" for split in ("train", "val", "test")
+ENCODER = cfg.pretext_name(config["pretrain"]["pretext"])  # the main models' encoder
+ENCODERS = cfg.encoders(config)  # (variant, encoder name) of every pretraining
+# the variant whose embedding and attention are drawn: the study's, else the first
+REPRESENTED = (config["data_efficiency"]["variants"] or VARIANTS)[0]
+EFFICIENCY = cfg.efficiency_specs(config)  # the data-efficiency grid
+SPLITS = ("train", "val", "test")
+DATASET = {split: f"results/dataset/{split}.parquet" for split in SPLITS}
+TASK_DATA = {  # downstream task -> its splits
+    "tops": DATASET,
+    "dm": {split: f"results/dataset/dm/{split}.parquet" for split in SPLITS},
 }
+POOL = {"pool": "results/dataset/pool.parquet"} if POOL_SAMPLES else {}
 
 
 wildcard_constraints:
@@ -32,6 +42,10 @@ wildcard_constraints:
     shard=r"[^/]+",
     pct=r"[0-9.]+",
     model=r"[A-Za-z0-9_.\-]+",
+    pretext=r"[a-z+]+",
+    task=r"[a-z]+",
+    stage=r"finetune|probe|scratch",
+    replica=r"[0-9]+",
 
 
 def feature_files(samples):
@@ -69,6 +83,65 @@ def training_job(stage):
     return job
 
 
+def pretrain_job(wildcards):
+    pretexts = wildcards.pretext.split("+")
+    return cfg.training_job(config, "pretrain", wildcards.variant, pretext=pretexts)
+
+
+def encoder_dir(variant, pretext=ENCODER):
+    return f"results/models/{variant}/pretrain_{pretext}"
+
+
+def encoder_files(name, pairs=None):
+    """One file of every encoder (pretrained.pt, history.csv, reconstruction.csv)."""
+    return [f"{encoder_dir(v, p)}/{name}" for v, p in (pairs or ENCODERS)]
+
+
+# ----------------------------------------------------------- data-efficiency grid
+
+
+def efficiency_inputs(wildcards):
+    inputs = {**TASK_DATA[wildcards.task], "scaler": "results/dataset/scaler.json"}
+    if wildcards.stage != "scratch":
+        inputs["pretrained"] = (
+            f"{encoder_dir(wildcards.variant, wildcards.pretext)}/pretrained.pt"
+        )
+    return inputs
+
+
+def efficiency_job(wildcards):
+    encoder = None if wildcards.pretext == "none" else wildcards.pretext.split("+")
+    fraction = float(wildcards.pct) / 100
+    return cfg.training_job(
+        config,
+        wildcards.stage,
+        wildcards.variant,
+        fraction,
+        task=wildcards.task,
+        pretext=encoder,
+        replica=int(wildcards.replica),
+    )
+
+
+def efficiency_fields(wildcards):
+    """A grid model's identity, as results/data_efficiency.csv records it."""
+    job = efficiency_job(wildcards)
+    init = {v: k for k, v in cfg.INIT_STAGES.items()}[wildcards.stage]
+    return dict(
+        task=job.task,
+        variant=job.variant,
+        pretext=wildcards.pretext,
+        init=init,
+        label_fraction=job.fraction,
+        replica=int(wildcards.replica),
+        seed=job.seed,
+    )
+
+
+def efficiency_scores():
+    return [f"{spec.directory}/scores.json" for spec in EFFICIENCY]
+
+
 def gpu_resources():
     """Resources of the jobs that train or run a network (GPU nodes on a cluster)."""
     r = config["resources"]
@@ -102,6 +175,10 @@ def metrics_files():
 # ------------------------------------------------------------------------- figures
 
 # figure name -> report category; colliderfm.plots draws each name it is given a path for
+REPRESENTATION_FIGURES = {  # drawn by colliderfm.representation
+    "embedding": "Representation",
+    "attention": "Representation",
+}
 STUDY_FIGURES = {
     "variants": "Classification",
     "data_efficiency": "Classification",
@@ -127,7 +204,8 @@ def figure_outputs(directory, names, category=None, subcategory=None):
                 path = report(
                     path,
                     caption=f"../report/{name}.rst",
-                    category=category or STUDY_FIGURES[name],
+                    category=category
+                    or {**STUDY_FIGURES, **REPRESENTATION_FIGURES}[name],
                     subcategory=subcategory,
                     labels={"figure": name.replace("_", " ")},
                 )
@@ -140,9 +218,7 @@ def full_models():
 
 
 def history_files():
-    files = {
-        f"{v}/pretrain": f"results/models/{v}/pretrain_history.csv" for v in VARIANTS
-    }
+    files = {f"{v}/pretrain": f"{encoder_dir(v)}/history.csv" for v in VARIANTS}
     for v in VARIANTS:
         for stage in ("finetune", "scratch"):
             files[f"{v}/{stage}"] = f"results/models/{v}/{stage}_100pct/history.csv"
@@ -151,7 +227,8 @@ def history_files():
 
 def all_figures():
     ext = config["plots"]["formats"]
-    figures = expand("results/plots/study/{name}.{ext}", name=STUDY_FIGURES, ext=ext)
+    names = [*STUDY_FIGURES, *REPRESENTATION_FIGURES]
+    figures = expand("results/plots/study/{name}.{ext}", name=names, ext=ext)
     return figures + expand(
         "results/plots/models/{model}/{name}.{ext}",
         model=list(MODELS),

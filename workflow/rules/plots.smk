@@ -9,11 +9,10 @@ rule plots:
             "results/eval/{model}/predictions.parquet", model=full_models()
         ),
         histories=list(history_files().values()),
-        reconstructions=expand(
-            "results/models/{variant}/pretrain_reconstruction.csv", variant=VARIANTS
-        ),
+        reconstructions=encoder_files("reconstruction.csv"),
         features=feature_files(CLASS_SAMPLES),
         scan="results/anomaly_scan.csv",
+        gains="results/data_efficiency_gains.csv",
     output:
         **figure_outputs("results/plots/study", STUDY_FIGURES),
     log:
@@ -24,7 +23,7 @@ rule plots:
         options=config["plots"],
         models=full_models(),
         histories=list(history_files()),
-        variants=VARIANTS,
+        encoders=[f"{v} {p}" for v, p in ENCODERS],
     script:
         "../../scripts/plots.py"
 
@@ -48,3 +47,25 @@ rule model_plots:
         options=config["plots"],
     script:
         "../../scripts/model_plots.py"
+
+
+rule representation:
+    input:
+        models=[
+            f"results/models/{REPRESENTED}/{stage}_100pct/classifier.pt"
+            for stage in ("finetune", "scratch")
+        ],
+        test=DATASET["test"],
+    output:
+        **figure_outputs("results/plots/study", REPRESENTATION_FIGURES),
+    log:
+        "results/logs/plots/representation.log",
+    conda:
+        "../../envs/colliderfm.yaml"
+    params:
+        labels=[f"pretrained ({ENCODER})", "scratch"],
+        options=config["plots"],
+        events=2000,
+        seed=config["seed"],
+    script:
+        "../../scripts/representation.py"

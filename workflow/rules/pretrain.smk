@@ -1,22 +1,24 @@
-# Masked-variable pretraining of the encoder of each variant.
+# Pretraining of an encoder per variant and pretext combination (pretrain.pretext; the data-efficiency
+# study may compare several), on the unlabelled pool and the training split, labels unused.
 
 
 rule pretrain:
     input:
+        **POOL,
         train=DATASET["train"],
         val=DATASET["val"],
     output:
-        model="results/models/{variant}/pretrained.pt",
-        history="results/models/{variant}/pretrain_history.csv",
-        reconstruction="results/models/{variant}/pretrain_reconstruction.csv",
+        model="results/models/{variant}/pretrain_{pretext}/pretrained.pt",
+        history="results/models/{variant}/pretrain_{pretext}/history.csv",
+        reconstruction="results/models/{variant}/pretrain_{pretext}/reconstruction.csv",
     log:
-        "results/logs/pretrain/{variant}.log",
+        "results/logs/pretrain/{variant}_{pretext}.log",
     conda:
         "../../envs/colliderfm.yaml"
     threads: config["threads"]
     resources:
         **gpu_resources(),
     params:
-        job=training_job("pretrain"),
+        job=pretrain_job,
     script:
         "../../scripts/pretrain.py"

@@ -5,6 +5,7 @@ rule summary:
     input:
         metrics=metrics_files(),
         reference="results/eval/supervised/scan.csv",
+        gains="results/data_efficiency_gains.csv",
     output:
         csv="results/summary.csv",
         md=report(

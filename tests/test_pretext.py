@@ -1,0 +1,182 @@
+"""Pretexts, the pool, the frozen-encoder probe, the DM task and the data-efficiency tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from colliderfm import classify, evaluate, pretrain, standardize, summary, train
+from colliderfm.model import MaskedModel, ModelConfig, object_mask, pretext_loss, pretext_mask
+from conftest import tiny_job, train_files
+
+TINY = ModelConfig(dim=8, heads=2, layers=1, ff=16, dropout=0.0)
+
+
+def batch_of(dataset, n=256) -> dict:
+    """``n`` training events spread over the file (its samples follow one another)."""
+    arrays = standardize.load_arrays(dataset / "train.parquet")
+    pick = np.linspace(0, len(arrays["label"]) - 1, n).astype(int)
+    return train.to_tensors({k: v[pick] for k, v in arrays.items()}, torch.device("cpu"), pretrain.INPUTS)
+
+
+def test_object_mask_hides_whole_present_tokens(dataset_dir):
+    batch = batch_of(dataset_dir, 2000)
+    obj, evt = object_mask(batch["present"], batch["known"], 0.3, torch.Generator().manual_seed(1))
+    per_token = obj.any(dim=-1)
+    assert torch.equal(per_token, obj.all(dim=-1)), "a hidden token has every variable hidden"
+    assert not (per_token & ~batch["present"]).any(), "absent objects are never hidden"
+    share = per_token.sum() / batch["present"].sum()
+    assert 0.27 < float(share) < 0.33
+    assert not (evt & ~batch["known"]).any()
+
+
+def test_pretexts_combine_as_the_union_of_their_masks(dataset_dir):
+    batch = batch_of(dataset_dir)
+    draw = lambda p: pretext_mask(batch["present"], batch["known"], p, 0.3, torch.Generator().manual_seed(4))  # noqa: E731
+    none_obj, none_evt = draw(("generator",))
+    assert not none_obj.any() and not none_evt.any(), "the generator pretext alone hides nothing"
+    both_obj, _ = draw(("variables", "objects"))
+    var_obj, _ = draw(("variables",))
+    assert both_obj.sum() > var_obj.sum() and (both_obj | var_obj).sum() == both_obj.sum()
+
+
+def test_generator_loss_is_over_events_with_a_particle_record(dataset_dir):
+    """The neutrino-momentum MSE plus the cross-entropy of the per-object top flags, by hand."""
+    torch.manual_seed(0)
+    model = MaskedModel(TINY).eval()
+    batch = batch_of(dataset_dir, 64)
+    batch["generator_known"][::3] = False  # as for events read from files without a Particle record
+    with torch.no_grad():
+        loss = pretext_loss(model, batch, ("generator",), 0.3)
+        h, _ = model.encoder(batch["objects"], batch["present"], batch["event"],
+                             torch.zeros_like(batch["objects"], dtype=torch.bool), ~batch["known"])
+        pred = model.gen_out(h[:, -1]).numpy()
+        prob = torch.sigmoid(model.top_out(h[:, :-1])[..., 0]).double().numpy()
+    known = batch["generator_known"].numpy()
+    mse = np.mean((pred[known] - batch["generator"].numpy()[known]) ** 2)
+    tokens = batch["present"].numpy() & known[:, None]
+    flag = batch["from_top"].numpy()[tokens]
+    assert 0 < flag.mean() < 1, "the sample has objects from tops and others"
+    cross_entropy = -np.mean(flag * np.log(prob[tokens]) + (1 - flag) * np.log(1 - prob[tokens]))
+    assert float(loss) == pytest.approx(mse + cross_entropy, rel=1e-5)
+
+
+def test_pretraining_uses_the_pool_and_reports_each_pretext(dataset_dir, tmp_path):
+    pool = dataset_dir / "anomaly" / "tchan_sm.parquet"  # any standardised events, label -1
+    job = tiny_job("pretrain", pretext=("objects", "generator"), training={"epochs": 2})
+    out = dict(model=tmp_path / "p.pt", history=tmp_path / "h.csv", reconstruction=tmp_path / "r.csv")
+    pretrain.run(job, train=dataset_dir / "train.parquet", val=dataset_dir / "val.parquet", pool=pool, **out)
+    payload = train.load_model(out["model"])
+    n_train, n_pool = (len(standardize.load_arrays(p)["label"]) for p in (dataset_dir / "train.parquet", pool))
+    assert (payload["labelled_events"], payload["pool_events"]) == (n_train, n_pool)
+    recon = pd.read_csv(out["reconstruction"])
+    assert set(recon["pretext"]) == {"objects", "generator"}
+    top = recon[recon["variable"] == "from_top"].iloc[0]
+    assert 0 <= top["mse"] <= 1 and 0 < top["mean_prediction_mse"] <= 0.25
+    gen = recon[recon["pretext"] == "generator"].set_index("variable")
+    # the generator rows against a hand computation from the saved model's predictions on val
+    model = MaskedModel(ModelConfig(**payload["model_config"]))
+    model.load_state_dict(payload["state_dict"])
+    val = train.to_tensors(standardize.load_arrays(dataset_dir / "val.parquet"), torch.device("cpu"), pretrain.INPUTS)
+    with torch.no_grad():
+        _, _, pred, _ = model.eval()(val["objects"], val["present"], val["event"], val["known"],
+                                  torch.zeros_like(val["objects"], dtype=torch.bool), torch.zeros_like(val["known"]))
+    known = val["generator_known"].numpy()
+    for i, name in enumerate(("gen_nu_px", "gen_nu_py", "gen_nu_pz")):
+        target = val["generator"].numpy()[known, i]
+        assert gen.loc[name, "mse"] == pytest.approx(np.mean((pred.numpy()[known, i] - target) ** 2), rel=1e-4)
+        assert gen.loc[name, "mean_prediction_mse"] == pytest.approx(np.mean(target.astype(np.float64) ** 2), rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def encoder(dataset_dir, tmp_path_factory):
+    path = tmp_path_factory.mktemp("encoder") / "pretrained.pt"
+    pretrain.run(tiny_job("pretrain", training={"epochs": 1}), train=dataset_dir / "train.parquet",
+                 val=dataset_dir / "val.parquet", model=path, history=path.with_name("h.csv"),
+                 reconstruction=path.with_name("r.csv"))
+    return path
+
+
+def test_a_probe_trains_only_a_linear_head_on_the_frozen_encoder(dataset_dir, tmp_path, encoder):
+    classify.run(tiny_job("probe"), **train_files(dataset_dir, tmp_path), pretrained=encoder)
+    probe, start = train.load_model(tmp_path / "classifier.pt"), train.load_model(encoder)
+    assert probe["init"] == "frozen" and probe["model_config"]["probe"]
+    for key, value in classify.encoder_state(start).items():
+        assert torch.equal(probe["state_dict"][f"encoder.{key}"], value), key
+    head = {k for k in probe["state_dict"] if k.startswith("head.")}
+    assert head == {"head.weight", "head.bias"}, "a linear probe"
+    with pytest.raises(ValueError, match="needs a pretrained encoder"):
+        classify.run(tiny_job("probe"), **train_files(dataset_dir, tmp_path / "none"))
+
+
+def test_dm_task_split_labels_sm_0_and_dm_1_without_overlap(dataset_dir, tmp_path):
+    anomaly = dataset_dir / "anomaly"
+    splits = {s: tmp_path / f"{s}.parquet" for s in standardize.SPLITS}
+    fractions = {"train": 0.6, "val": 0.2, "test": 0.2}
+    counts = standardize.task_splits(anomaly / "tchan_sm.parquet", anomaly / "tchan_dm.parquet", splits=splits,
+                                     fractions=fractions, seed=3)
+    parts = {s: standardize.load_arrays(p) for s, p in splits.items()}
+    keys = {s: set(zip(a["sample"], a["event_id"])) for s, a in parts.items()}
+    assert not (keys["train"] & keys["test"]) and not (keys["train"] & keys["val"])
+    for a in parts.values():
+        assert set(np.unique(a["label"])) == {0, 1}
+        assert (a["label"] == (a["sample"] == "tchan_dm")).all()
+    total = sum(counts.values())
+    assert total == sum(len(standardize.load_arrays(anomaly / f"{s}.parquet")["label"]) for s in ("tchan_sm", "tchan_dm"))
+    assert abs(counts["train"] / total - 0.6) < 0.06
+    again = {s: tmp_path / f"again_{s}.parquet" for s in standardize.SPLITS}
+    standardize.task_splits(anomaly / "tchan_sm.parquet", anomaly / "tchan_dm.parquet", splits=again,
+                            fractions=fractions, seed=3)
+    assert keys["test"] == set(zip(*(standardize.load_arrays(again["test"])[k] for k in ("sample", "event_id"))))
+
+
+def test_task_scores_match_scikit_learn_and_numpy(dataset_dir, tmp_path, encoder):
+    from sklearn.metrics import roc_auc_score
+
+    splits = {s: tmp_path / f"dm_{s}.parquet" for s in standardize.SPLITS}
+    anomaly = dataset_dir / "anomaly"
+    standardize.task_splits(anomaly / "tchan_sm.parquet", anomaly / "tchan_dm.parquet", splits=splits,
+                            fractions={"train": 0.6, "val": 0.2, "test": 0.2}, seed=3)
+    paths = dict(train_files(dataset_dir, tmp_path), train=splits["train"], val=splits["val"])
+    classify.run(tiny_job("finetune", task="dm", fraction=0.5), **paths, pretrained=encoder)
+    result = evaluate.score_task({"task": "dm"}, tmp_path / "classifier.pt", test=splits["test"],
+                                 out=tmp_path / "scores.json")
+    from colliderfm import inference
+
+    model, payload = inference.load_classifier(tmp_path / "classifier.pt")
+    assert payload["classes"] == ["SM t-channel", "DM mediator"]
+    test = standardize.load_arrays(splits["test"])
+    logits = inference.network_logits(model, test, torch.device("cpu"))
+    assert result["accuracy"] == pytest.approx(np.mean(logits.argmax(axis=1) == test["label"]))
+    assert result["auc"] == pytest.approx(roc_auc_score(test["label"], logits[:, 1] - logits[:, 0]))
+    assert result["labelled_events"] == payload["train_events"]
+
+
+def test_gains_are_paired_by_seed():
+    rows = []
+    for replica, (scratch, tuned) in enumerate([(0.50, 0.56), (0.40, 0.43), (0.60, 0.66)], start=1):
+        for init, acc in (("scratch", scratch), ("pretrained", tuned)):
+            rows.append(dict(task="tops", variant="v", pretext="none" if init == "scratch" else "objects", init=init,
+                             label_fraction=0.01, labelled_events=10, replica=replica, seed=replica, accuracy=acc,
+                             auc=acc))
+    gains = summary.efficiency_gains(pd.DataFrame(rows)).set_index("init")
+    diffs = np.array([0.06, 0.03, 0.06])
+    assert gains.loc["pretrained", "gain_accuracy"] == pytest.approx(diffs.mean())
+    assert gains.loc["pretrained", "gain_accuracy_err"] == pytest.approx(diffs.std(ddof=1) / np.sqrt(3))
+    assert gains.loc["pretrained", "accuracy_std"] == pytest.approx(np.std([0.56, 0.43, 0.66], ddof=1))
+    assert gains.loc["scratch", "gain_accuracy"] == 0
+
+
+def test_fine_tuning_can_slow_the_pretrained_encoder():
+    from colliderfm.model import Classifier
+
+    model = Classifier(TINY)
+    block = dict(epochs=1, batch_size=8, lr=0.01, weight_decay=0.0, warmup=0.0, patience=1, min_delta=0.0,
+                 min_epoch_events=0)
+    slow, rest = train._parameter_groups(model, train.TrainConfig.from_block({**block, "encoder_lr_scale": 0.1}, 1))
+    assert slow["lr"] == pytest.approx(0.001) and "lr" not in rest, "the head keeps the configured rate"
+    assert {id(p) for p in slow["params"]} == {id(p) for p in model.encoder.parameters()}
+    assert len(slow["params"]) + len(rest["params"]) == len(list(model.parameters()))
+    assert len(train._parameter_groups(model, train.TrainConfig.from_block(block, 1))) == 1

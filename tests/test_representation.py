@@ -1,0 +1,69 @@
+"""Embedding and attention figures: the recomputed attention against the model's own output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from colliderfm import plots, representation, standardize
+from colliderfm.model import Classifier, ModelConfig
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(3)
+    return Classifier(ModelConfig(dim=10, heads=2, layers=2, ff=20, dropout=0.0)).eval()
+
+
+@pytest.fixture(scope="module")
+def arrays(dataset_dir):
+    return standardize.load_arrays(dataset_dir / "test.parquet")
+
+
+def test_recomputed_attention_reproduces_the_blocks_output(model, arrays):
+    batch = next(representation._batches({k: v[:64] for k, v in arrays.items()}, "cpu", 64))
+    maps = representation.attention_maps(model, batch)
+    captured = []
+    hook = model.encoder.blocks[1].attn.register_forward_pre_hook(lambda _, args: captured.append(args))
+    with torch.no_grad():
+        model(**batch)
+        hook.remove()
+        x, keep = captured[0]
+        attn = model.encoder.blocks[1].attn
+        b, t, d = x.shape
+        v = attn.qkv(x).split(d, dim=2)[2].view(b, t, attn.heads, d // attn.heads).transpose(1, 2)
+        by_hand = attn.proj((maps[1] @ v).transpose(1, 2).reshape(b, t, d))
+        torch.testing.assert_close(by_hand, attn(x, keep), rtol=1e-4, atol=1e-5)
+    absent = torch.cat([~batch["present"], torch.zeros_like(batch["present"][:, :1])], dim=1)
+    assert float(maps[0].masked_select(absent[:, None, None, :].expand_as(maps[0])).abs().max()) == 0.0
+
+
+def test_group_attention_rows_sum_to_one_and_absent_groups_get_none(model, arrays):
+    part = {k: v[:300].copy() for k, v in arrays.items()}
+    part["present"][:, 12:] = False  # no leptons anywhere
+    table = representation.group_attention(model, part)
+    seen = np.unique(part["label"])
+    np.testing.assert_allclose(table[seen][:, [0, 1, 3]].sum(axis=-1), 1.0, rtol=1e-5)
+    assert np.abs(table[:, :, 2]).max() == 0.0, "nothing attends to absent leptons"
+    assert np.abs(table[:, 2, :]).max() == 0.0, "and absent leptons attend to nothing"
+
+
+def test_embedding_and_figures_are_reproducible(model, arrays, dataset_dir, tmp_path):
+    from colliderfm import train
+
+    rows = representation.sample(arrays["label"], 200, seed=1)
+    assert np.bincount(arrays["label"][rows]).tolist() == [40] * 5
+    subset = {k: v[rows] for k, v in arrays.items()}
+    emb = representation.embeddings(model, subset)
+    with torch.no_grad():
+        direct = model.embed(**{k: torch.as_tensor(subset[k]) for k in ("objects", "present", "event", "known")})
+    np.testing.assert_allclose(emb, direct.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(representation.tsne(emb, 5), representation.tsne(emb, 5))
+    path = tmp_path / "m.pt"
+    train.save_model({"format": "colliderfm-classifier", "model_config": vars(model.config),
+                      "state_dict": train.copy_state(model)}, path)
+    outputs = [tmp_path / "embedding.png", tmp_path / "attention.png"]
+    opts = plots.PlotOptions(dpi=40, style="CMS", label="Simulation", bins=10)
+    representation.draw({"a": path, "b": path}, dataset_dir / "test.parquet", outputs, opts, events=100, seed=2)
+    assert all(p.stat().st_size > 1000 for p in outputs)
