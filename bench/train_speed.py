@@ -5,15 +5,19 @@ held in memory) against the usual PyTorch pattern on the same data, a per-event
 ``torch.utils.data.Dataset`` batched by a ``DataLoader`` (default collate, no workers), in the same
 run. Both train the same model (``--variant``, dims from config/config.yaml) from the same
 initial weights with the same optimiser, schedule, batch size and number of events, and end
-with the same validation pass; ``fit`` also writes its checkpoint. Inference: events/s of
-``inference.network_logits`` (the evaluation path) for every variant of the config.
+with the same validation pass; ``fit`` also writes its checkpoint. Variants: the training events/s
+of every variant of the config at each ``--batch-sizes`` (the first is the baseline of the ratios),
+and that as a fraction of the matrix-multiply peak measured in the same run (best float32 GFLOP/s
+of ``torch.mm`` on square matrices, same threads), from the arithmetic each training event needs
+(``training_flops``). Inference: events/s of ``inference.network_logits`` (the evaluation path)
+for every variant of the config.
 
 The events come from the real chain: small samples of the five classes are generated,
 ingested and standardised (about 10 s, not measured); the training split is repeated up to
 ``--events``. Random weights serve for inference: its speed does not depend on them.
 
     python bench/train_speed.py [--variant large_5h] [--events 16384] [--eval-events 50000]
-                                [--repeats 3] [--threads 1] [--device cpu]
+                                [--batch-sizes 256 1024] [--repeats 3] [--threads 1] [--device cpu]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import math
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +37,7 @@ import torch
 import yaml
 from _common import interleaved, machine, summary, timed
 
+from colliderfm import features as F
 from colliderfm import inference, ingest, simulate, standardize
 from colliderfm import train as T
 from colliderfm.model import Classifier, ModelConfig, classifier_loss
@@ -143,6 +149,52 @@ def train_speed(args, config, train_arrays, val_arrays, device, workdir: Path) -
           f"median of paired runs {statistics.median(ratios):.2f}")
 
 
+def training_flops(cfg: ModelConfig) -> float:
+    """Floating-point operations of one training event: 2 per multiply-add of the forward pass (every
+    linear layer over its tokens, QK^T and AV of attention), times 3 for forward + backward."""
+    tokens, d, ff = F.N_SLOTS + 1, cfg.dim, cfg.ff
+    inputs = F.N_SLOTS * 2 * len(F.OBJECT_VARS) * d + 2 * len(F.EVENT_VARS) * d
+    per_layer = tokens * (4 * d * d + 2 * d * ff) + 2 * tokens * tokens * d
+    head = 2 * d * d + d * cfg.n_classes
+    return 3 * 2 * (inputs + cfg.layers * per_layer + head)
+
+
+def matmul_peak(device, size: int = 1024, repeats: int = 5) -> float:
+    """Best float32 FLOP/s of one square matrix product on the configured threads."""
+    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+    best = math.inf
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(4):
+            a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, (time.perf_counter() - start) / 4)
+    return 2 * size**3 / best
+
+
+def variant_speeds(args, config, train_arrays, val_arrays, device, workdir: Path) -> None:
+    peak = matmul_peak(device)
+    print(f"matrix-multiply peak (torch.mm 1024x1024, float32): {peak / 1e9:.1f} GFLOP/s")
+    train = T.to_tensors(repeat_to(train_arrays, args.events), device)
+    val = T.to_tensors(repeat_to(val_arrays, VAL_EVENTS), device)
+    base = args.batch_sizes[0]
+    for name, variant in config["model"]["variants"].items():
+        cfg = ModelConfig(**variant, dropout=config["model"]["dropout"])
+        flops = training_flops(cfg)
+        rates = {}
+        for batch in args.batch_sizes:
+            tc = T.TrainConfig.from_block({**config["classifier"], "epochs": 1, "min_epoch_events": 0,
+                                           "batch_size": batch}, seed=1)
+            t = [timed(project_epoch, cfg, tc, train, val, device, workdir / "resume.pt") for _ in range(args.repeats)]
+            rates[batch] = args.events / min(t)
+            print(f"{name:>10} batch {batch:>5}: {rates[batch]:>9,.0f} events/s (best of {args.repeats}), "
+                  f"{flops / 1e6:.2f} MFLOP/event -> {100 * rates[batch] * flops / peak:.1f} % of the matmul peak, "
+                  f"{rates[batch] / rates[base]:.2f} x batch {base}")
+
+
 def eval_speed(args, config, arrays, device) -> None:
     arrays = repeat_to(arrays, args.eval_events)
     print(f"inference (inference.network_logits, batches of 8192), {args.eval_events} events:")
@@ -159,6 +211,8 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-events", type=int, default=50_000)
     ap.add_argument("--generate", type=int, default=4_000, help="events generated per class")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024],
+                    help="training batch sizes of the variant comparison (the first is the baseline)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (the workflow's default is 1)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = ap.parse_args(argv)
@@ -172,6 +226,7 @@ def main(argv=None) -> int:
         train_arrays, val_arrays = real_dataset(Path(tmp), args.generate, config)
         print(f"dataset: {len(train_arrays['label'])} training events from {args.generate} generated per class")
         train_speed(args, config, train_arrays, val_arrays, device, Path(tmp))
+        variant_speeds(args, config, train_arrays, val_arrays, device, Path(tmp))
         eval_speed(args, config, train_arrays, device)
     return 0
 

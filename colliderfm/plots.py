@@ -191,7 +191,8 @@ def data_efficiency(gains: pd.DataFrame, opts: PlotOptions):
             ax.set_xscale("log")
             ax.set_xlabel("Labelled training events used [%]")
             ax.set_ylabel(METRIC_LABELS[metric])
-            ax.set_title({"tops": "Top-quark multiplicity", "dm": "DM mediator vs SM t-channel"}.get(task, task))
+            ax.set_title({"tops": "Top-quark multiplicity", "dm": "DM mediator vs SM t-channel"}.get(task, task),
+                         pad=28, fontsize=18)
             ax.legend(fontsize=10)
             _label(ax, opts)
     return fig

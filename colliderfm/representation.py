@@ -100,7 +100,7 @@ def _embedding_figure(points: dict[str, np.ndarray], labels: np.ndarray, opts):
         for k in range(F.N_CLASSES):
             rows = labels == k
             ax.scatter(xy[rows, 0], xy[rows, 1], s=4, alpha=0.6, label=f"{k} top")
-        ax.set_title(name)
+        ax.set_title(name, pad=28, fontsize=18)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.legend(markerscale=4, fontsize=11)
