@@ -34,10 +34,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from _common import interleaved, machine, summary, timed
 
 from colliderfm import features as F
+from colliderfm.config import load as load_config
 from colliderfm import inference, ingest, simulate, standardize
 from colliderfm import train as T
 from colliderfm.model import Classifier, ModelConfig, classifier_loss
@@ -216,7 +216,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (the workflow's default is 1)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = ap.parse_args(argv)
-    config = yaml.safe_load(CONFIG.read_text())
+    config = load_config(CONFIG)  # validated: the schema fills what the file leaves out
     T.setup_torch(args.threads, seed=1)
     device = T.pick_device(args.device)
     print(machine())

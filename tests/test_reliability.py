@@ -496,10 +496,10 @@ def test_killed_pretraining_resumes_to_the_result_of_an_uninterrupted_run(interr
     a, b = interrupted["a"], interrupted["b"]
     assert interrupted["second"].returncode == 0, interrupted["second"].stderr[-3000:]
     assert interrupted["reference_rc"] == 0, interrupted["reference_log"][-3000:]
-    log = (a / "results" / "logs" / "pretrain" / f"{RESUME_VARIANT}.log").read_text()
+    log = (a / "results" / "logs" / "pretrain" / f"{RESUME_VARIANT}_variables.log").read_text()
     assert 1 <= interrupted["killed_at"] < RESUME_EPOCHS
     assert f"resuming after epoch {interrupted['killed_at']}" in log
-    assert "resuming" not in (b / "results" / "logs" / "pretrain" / f"{RESUME_VARIANT}.log").read_text()
+    assert "resuming" not in (b / "results" / "logs" / "pretrain" / f"{RESUME_VARIANT}_variables.log").read_text()
     resumed = torch.load(a / interrupted["target"], weights_only=True)["state_dict"]
     uninterrupted = torch.load(b / interrupted["target"], weights_only=True)["state_dict"]
     assert resumed.keys() == uninterrupted.keys()
