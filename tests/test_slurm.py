@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from colliderfm import config as cfg
 from conftest import REPO, job_stats, snakemake_cmd
 from slurm_cluster import SlurmCluster, missing_programs
 
@@ -152,10 +153,14 @@ def test_results_match_a_local_run(slurm_run, local_run):
     workdir, _ = slurm_run
     on_slurm = pd.read_csv(workdir / "results" / "summary.csv").set_index("model").sort_index()
     local = pd.read_csv(local_run / "results" / "summary.csv").set_index("model").sort_index()
-    assert list(on_slurm.index) == list(local.index) and len(local) == 7
+    expected = sorted(spec.name for spec in cfg.model_specs(cfg.load(REPO / "config" / "test.yaml")))
+    assert list(on_slurm.index) == list(local.index) == expected
     assert list(on_slurm.columns) == list(local.columns)
     numbers = local.select_dtypes("number").columns
     assert {"accuracy", "macro_auc", "anomaly_auc_entropy"} <= set(numbers)
     pd.testing.assert_frame_equal(on_slurm.drop(columns=numbers), local.drop(columns=numbers))
     assert np.allclose(on_slurm[numbers].to_numpy(float), local[numbers].to_numpy(float), rtol=0, atol=1e-9,
                        equal_nan=True)
+    grid = [pd.read_csv(d / "results" / "data_efficiency.csv") for d in (workdir, local_run)]
+    assert len(grid[1]) > 0
+    pd.testing.assert_frame_equal(grid[0], grid[1], rtol=0, atol=1e-9)
