@@ -88,16 +88,11 @@ def task_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
 
 def score_task(fields: dict, checkpoint: Path, *, test: Path, out: Path, device: str = "cpu", threads: int = 1) -> dict:
     """A data-efficiency model's identity (``fields``) and its task metrics on ``test``, written to ``out``."""
-    import torch
+    from colliderfm.inference import open_transformer
 
-    from colliderfm.inference import load_classifier, network_logits
-    from colliderfm.train import pick_device
-
-    torch.set_num_threads(threads)
-    dev = pick_device(device)
-    model, payload = load_classifier(checkpoint, dev)
+    logits, payload = open_transformer(checkpoint, device, threads)
     arrays = load_arrays(test)
-    probs = softmax(network_logits(model, arrays, dev).astype(np.float64), axis=1)
+    probs = softmax(logits(arrays).astype(np.float64), axis=1)
     result = {**fields, "labelled_events": int(payload["train_events"]), **task_metrics(arrays["label"], probs)}
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(result, indent=1))

@@ -45,15 +45,20 @@ def network_logits(model, arrays: dict, device, batch_size: int = 8192) -> np.nd
     return np.concatenate(out)
 
 
-def transformer_logits(checkpoint: Path, device: str = "cpu", threads: int = 1) -> Logits:
+def open_transformer(checkpoint: Path, device: str = "cpu", threads: int = 1) -> tuple[Logits, dict]:
+    """A classifier checkpoint as a logits function on the chosen device and threads, and its payload."""
     import torch
 
     from colliderfm.train import pick_device
 
     torch.set_num_threads(threads)
     dev = pick_device(device)
-    model, _ = load_classifier(checkpoint, dev)
-    return lambda arrays: network_logits(model, arrays, dev)
+    model, payload = load_classifier(checkpoint, dev)
+    return (lambda arrays: network_logits(model, arrays, dev)), payload
+
+
+def transformer_logits(checkpoint: Path, device: str = "cpu", threads: int = 1) -> Logits:
+    return open_transformer(checkpoint, device, threads)[0]
 
 
 def bdt_logits(checkpoint: Path, device: str = "cpu", threads: int = 1) -> Logits:
