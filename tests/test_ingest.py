@@ -11,6 +11,8 @@ import dataclasses
 import logging
 import math
 import os
+import subprocess
+import sys
 
 import awkward as ak
 import numpy as np
@@ -366,6 +368,19 @@ def test_small_chunks_give_the_same_output_as_one_chunk(ingested, tmp_path):
     b, _ = run_ingest(path, tmp_path / "b.parquet", Selection.default(min_jets=5, step_size=450))
     pd.testing.assert_frame_equal(a, b)
     np.testing.assert_array_equal(a["event"], np.flatnonzero(whole["n_jets"] >= 5))
+
+
+def test_local_files_are_read_without_background_threads(ingested, tmp_path):
+    # uproot's default source runs an asyncio loop in threads; a Ctrl-C landing while one is built
+    # printed tracebacks after "interrupted" (CI, test_ctrl_c_during_ingest_exits_130_and_leaves_nothing).
+    # A fresh process: other tests here open files with uproot's default source.
+    path, _ = ingested("ttbar")
+    code = ("import sys, threading; from pathlib import Path; from colliderfm import ingest; "
+            "ingest.ingest_files([Path(sys.argv[1])], Path(sys.argv[2]), 'ttbar', 0); "
+            "print(sorted(t.name for t in threading.enumerate()))")
+    out = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "t.parquet")],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['MainThread']"
 
 
 def test_several_files_go_into_one_table(ingested, generated, tmp_path):
