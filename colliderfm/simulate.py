@@ -453,8 +453,9 @@ def _heavy_flavour_decays(rec, rng, event, p4, pid, slot):
     return visible, (ev, lep, lep_pid)
 
 
-def shower(rec: Record, rng) -> None:
-    """Final-state splittings, hadron decays and hadronisation: ``rec.hadrons`` for the detector."""
+def shower(rec: Record, rng, out_of_cone: float = HADRONISATION_LOSS) -> None:
+    """Final-state splittings, hadron decays and hadronisation: ``rec.hadrons`` for the detector.
+    ``out_of_cone``: mean share of each parton's momentum scattered out of its jet."""
     event, p4, pid, slot = _final_partons(rec)
     p4, pid, from_idx, extra_p4, extra_pid = _shower(rng, p4, pid)
     if from_idx.size:
@@ -470,7 +471,7 @@ def shower(rec: Record, rng) -> None:
     # hadronisation: a jet mass, and a share of the momentum scattered out of the cone
     m = len(event)
     coloured = a != PION
-    lost_frac = np.where(coloured, np.minimum(rng.exponential(HADRONISATION_LOSS, m), 0.5), 0.0)
+    lost_frac = np.where(coloured, np.minimum(rng.exponential(out_of_cone, m), 0.5), 0.0)
     lost = p4[1:3] * lost_frac
     p4 = p4 * (1.0 - lost_frac)
     pt_ = ph.pt(p4)
@@ -941,14 +942,15 @@ def generate(process: str, n_events: int, rng: np.random.Generator,
 
 
 def simulate_record(process: str, n_events: int, rng: np.random.Generator,
-                    opts: SimulationOptions | None = None) -> Record:
-    """The generator stage: hard process, decays, splittings and hadron decays (``Record.hadrons``)."""
+                    opts: SimulationOptions | None = None, out_of_cone: float = HADRONISATION_LOSS) -> Record:
+    """The generator stage: hard process, decays, splittings and hadron decays (``Record.hadrons``);
+    ``out_of_cone``: see :func:`shower` (docs/PHYSICS.md scans it)."""
     _check_process(process)
     opts = opts or SimulationOptions.default()
     rec = Record(n_events)
     PROCESSES[process][0](rec, rng, opts)
     decay_all(rec, rng, opts, leptonic=process in ("wjets", "zjets"))
-    shower(rec, rng)
+    shower(rec, rng, out_of_cone)
     return rec
 
 
