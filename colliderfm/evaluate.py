@@ -20,6 +20,7 @@ from colliderfm import features as F
 from colliderfm import scores
 from colliderfm.anomaly import search_metrics
 from colliderfm.atomic import atomic_path
+from colliderfm.errors import DatasetError
 from colliderfm.inference import KINDS, Logits
 from colliderfm.scores import PROB_COLUMNS
 from colliderfm.standardize import load_arrays
@@ -52,27 +53,46 @@ def accuracy(logits_fn: Logits, arrays: dict) -> float:
 # ---------------------------------------------------------------------- metrics
 
 
-def rejection_at(y_true: np.ndarray, score: np.ndarray, efficiency: float) -> float | None:
+def rejection_at(y_true: np.ndarray, score: np.ndarray, efficiency: float,
+                 weight: np.ndarray | None = None) -> float | None:
     """Background rejection 1/eps_B at a signal efficiency; None when no background passes."""
-    fpr, tpr, _ = skm.roc_curve(y_true, score)
+    fpr, tpr, _ = skm.roc_curve(y_true, score, sample_weight=weight)
     eps_b = float(np.interp(efficiency, tpr, fpr))
     return 1.0 / eps_b if eps_b > 0 else None
 
 
-def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
+def classification_metrics(labels: np.ndarray, probs: np.ndarray, weight: np.ndarray | None = None) -> dict:
+    """Accuracy, confusion, one-vs-rest AUCs and 4t rejection; ``weight``: each event's (Event.Weight,
+    config ``evaluation.weights``), None: every event counts once."""
     pred = probs.argmax(axis=1)
     classes = list(range(F.N_CLASSES))
-    auc = [float(skm.roc_auc_score(labels == k, probs[:, k])) for k in classes]
+    auc = [float(skm.roc_auc_score(labels == k, probs[:, k], sample_weight=weight)) for k in classes]
     signal = labels == F.N_CLASSES - 1
     return {
         "events": int(len(labels)),
-        "accuracy": float(skm.accuracy_score(labels, pred)),
-        "balanced_accuracy": float(skm.balanced_accuracy_score(labels, pred)),
-        "confusion": skm.confusion_matrix(labels, pred, labels=classes, normalize="true").tolist(),
+        "accuracy": float(skm.accuracy_score(labels, pred, sample_weight=weight)),
+        "balanced_accuracy": float(skm.balanced_accuracy_score(labels, pred, sample_weight=weight)),
+        "confusion": skm.confusion_matrix(labels, pred, labels=classes, normalize="true",
+                                          sample_weight=weight).tolist(),
         "auc_per_class": auc,
         "macro_auc": float(np.mean(auc)),
-        **{f"rejection_4top_at_{int(e * 100)}": rejection_at(signal, probs[:, -1], e) for e in SIGNAL_EFFICIENCIES},
+        **{f"rejection_4top_at_{int(e * 100)}": rejection_at(signal, probs[:, -1], e, weight)
+           for e in SIGNAL_EFFICIENCIES},
     }
+
+
+def event_weights(frame: pd.DataFrame, weights: str) -> np.ndarray | None:
+    """The events' weights for config ``evaluation.weights``: None for ``none``, Event.Weight for
+    ``cross_section`` (then each must be positive and finite: a file without weights fails here)."""
+    if weights == "none":
+        return None
+    w = frame["weight"].to_numpy(np.float64)
+    bad = ~np.isfinite(w) | (w <= 0)
+    if bad.any():
+        samples = ", ".join(sorted(frame.loc[bad, "sample"].astype(str).unique()))
+        raise DatasetError(f"evaluation.weights: cross_section needs a positive Event.Weight for every event; "
+                              f"{int(bad.sum())} events of sample(s) {samples} have none")
+    return w
 
 
 def task_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
@@ -102,11 +122,13 @@ def score_task(fields: dict, checkpoint: Path, *, test: Path, out: Path, device:
 
 def run(model: dict, checkpoint: Path, *, train: Path, val: Path, test: Path, anomaly: dict[str, Path],
         background: str, signal: str, scan: dict[str, float], options: dict, device: str, threads: int,
-        out_predictions: Path, out_metrics: Path) -> dict:
+        out_predictions: Path, out_metrics: Path, weights: str = "none") -> dict:
     """Evaluate the ``model`` (its fields, config.model_fields) stored at ``checkpoint``: predictions on
     ``test`` and every ``anomaly`` sample, and metrics beside them with the model's fields: the
     classification, and each score's separation of ``signal`` and of the ``scan`` samples from
-    ``background`` (``options``: the config's anomaly section)."""
+    ``background`` (``options``: the config's anomaly section); ``weights``: config ``evaluation.weights``
+    for the classification metrics; the anomaly AUCs stay unweighted (with one weight per sample, as
+    generated samples have, weighting would not change them)."""
     kind = KINDS[model["kind"]]
     logits_fn = kind.open(checkpoint, device, threads)
     val_arrays = load_arrays(val)
@@ -115,8 +137,9 @@ def run(model: dict, checkpoint: Path, *, train: Path, val: Path, test: Path, an
     frame = predictions(logits_fn, {"test": [test], "anomaly": list(anomaly.values())}, extra)
     names = [name for name in scores.labels() if name in frame.columns]
     test_part = frame[frame["split"] == "test"]
-    result = {**model, "val_accuracy": accuracy(logits_fn, val_arrays),
-              **classification_metrics(test_part["label"].to_numpy(), test_part[PROB_COLUMNS].to_numpy()),
+    result = {**model, "val_accuracy": accuracy(logits_fn, val_arrays), "weights": weights,
+              **classification_metrics(test_part["label"].to_numpy(), test_part[PROB_COLUMNS].to_numpy(),
+                                       event_weights(test_part, weights)),
               "anomaly_scores": names,
               **search_metrics(frame, names, background=background, signal=signal, scan=scan, options=options,
                                seed=model["seed"])}

@@ -36,6 +36,10 @@ class PlotOptions:
     style: str
     label: str
     bins: int
+    weights: str = "none"  # config evaluation.weights: events counted once, or by Event.Weight
+
+    def event_weights(self, frame: pd.DataFrame) -> np.ndarray | None:
+        return frame["weight"].to_numpy(float) if self.weights == "cross_section" else None
 
     @classmethod
     def from_config(cls, block: dict) -> "PlotOptions":
@@ -47,8 +51,10 @@ def _style(opts: PlotOptions) -> None:
     mplhep.style.use(opts.style)
 
 
-def _label(ax, opts: PlotOptions) -> None:
-    mplhep.label.exp_label(exp="colliderfm", llabel=opts.label, rlabel="", ax=ax, loc=0, fontsize=14)
+def _label(ax, opts: PlotOptions, weighted: bool = False) -> None:
+    """The experiment label; ``weighted``: a figure that evaluation.weights changes says which it shows."""
+    rlabel = ("weighted: $\\sigma \\times$ BR" if opts.weights == "cross_section" else "unweighted") if weighted else ""
+    mplhep.label.exp_label(exp="colliderfm", llabel=opts.label, rlabel=rlabel, ax=ax, loc=0, fontsize=14)
 
 
 def save(fig, paths: list[Path], opts: PlotOptions) -> None:
@@ -83,7 +89,7 @@ def confusion(metrics: dict, opts: PlotOptions):
     ax.set_xlabel("Predicted number of top quarks")
     ax.set_ylabel("True number of top quarks")
     fig.colorbar(im, ax=ax, label="Fraction of true class")
-    _label(ax, opts)
+    _label(ax, opts, weighted=True)
     return fig
 
 
@@ -91,14 +97,14 @@ def roc_by_class(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     test = pred[pred["split"] == "test"]
     fig, ax = plt.subplots(figsize=(8, 7))
     for k, column in enumerate(PROB_COLUMNS):
-        fpr, tpr, _ = skm.roc_curve(test["label"] == k, test[column])
+        fpr, tpr, _ = skm.roc_curve(test["label"] == k, test[column], sample_weight=opts.event_weights(test))
         ax.plot(tpr, fpr, label=f"{CLASS_NAMES[k]} vs rest (AUC {metrics['auc_per_class'][k]:.3f})")
     ax.set_yscale("log")
     ax.set_ylim(1e-4, 1)
     ax.set_xlabel(r"Signal efficiency $\varepsilon_S$")
     ax.set_ylabel(r"Background efficiency $\varepsilon_B$")
     ax.legend(fontsize=13, loc="lower right")
-    _label(ax, opts)
+    _label(ax, opts, weighted=True)
     return fig
 
 
@@ -106,12 +112,13 @@ def entropy_hist(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     fig, ax = plt.subplots(figsize=(8, 7))
     bins = np.linspace(0, np.log2(F.N_CLASSES), opts.bins + 1)
     for sample in (metrics["anomaly_background"], metrics["anomaly_signal"]):
-        h, _ = np.histogram(pred.loc[pred["sample"] == sample, "entropy"], bins=bins, density=True)
+        part = pred[pred["sample"] == sample]
+        h, _ = np.histogram(part["entropy"], bins=bins, density=True, weights=opts.event_weights(part))
         mplhep.histplot(h, bins, ax=ax, label=sample)
     ax.set_xlabel("Entropy of the class probabilities $H$ [bits]")
     ax.set_ylabel("Normalised events")
     ax.legend(title=f"AUC {metrics['anomaly_auc_entropy']:.3f}")
-    _label(ax, opts)
+    _label(ax, opts, weighted=True)
     return fig
 
 
@@ -245,7 +252,7 @@ INPUT_PANELS = (("n_jets", "$N_{jets}$", None), ("n_bjets", "$N_{b-jets}$", None
 
 
 def inputs(feature_files: list[Path], opts: PlotOptions):
-    columns = [c for c, _, _ in INPUT_PANELS] + ["label", "jet0_present", "bjet0_present"]
+    columns = [c for c, _, _ in INPUT_PANELS] + ["label", "weight", "jet0_present", "bjet0_present"]
     frame = pd.concat([pd.read_parquet(p, columns=columns) for p in feature_files], ignore_index=True)
     fig, axes = plt.subplots(2, 3, figsize=(21, 13))
     for ax, (column, label, span) in zip(axes.flat, INPUT_PANELS):
@@ -257,12 +264,13 @@ def inputs(feature_files: list[Path], opts: PlotOptions):
             bins = np.linspace(*span, opts.bins + 1)
         for k in range(F.N_CLASSES):
             sel = (frame["label"] == k) & present
-            h, _ = np.histogram(np.clip(values[sel], bins[0], bins[-1] - 1e-9), bins=bins, density=True)
+            h, _ = np.histogram(np.clip(values[sel], bins[0], bins[-1] - 1e-9), bins=bins, density=True,
+                                weights=opts.event_weights(frame[sel]))
             mplhep.histplot(h, bins, ax=ax, label=CLASS_NAMES[k])
         ax.set_xlabel(label)
         ax.set_ylabel("Normalised events")
         ax.legend(fontsize=12, title="top quarks", title_fontsize=12)
-    _label(axes.flat[0], opts)
+    _label(axes.flat[0], opts, weighted=True)
     return fig
 
 
@@ -309,16 +317,16 @@ def anomaly_scan(table: pd.DataFrame, scan: pd.DataFrame, opts: PlotOptions):
 def roc_models(predictions: dict[str, Path], opts: PlotOptions):
     fig, ax = plt.subplots(figsize=(8, 7))
     for name, path in predictions.items():
-        test = pd.read_parquet(path, columns=["split", "label", "p4"])
+        test = pd.read_parquet(path, columns=["split", "label", "p4", "weight"])
         test = test[test["split"] == "test"]
-        fpr, tpr, _ = skm.roc_curve(test["label"] == F.N_CLASSES - 1, test["p4"])
+        fpr, tpr, _ = skm.roc_curve(test["label"] == F.N_CLASSES - 1, test["p4"], sample_weight=opts.event_weights(test))
         keep = fpr > 0
         ax.plot(tpr[keep], 1 / fpr[keep], label=name)
     ax.set_yscale("log")
     ax.set_xlabel(r"4t signal efficiency $\varepsilon_S$")
     ax.set_ylabel(r"Background rejection $1/\varepsilon_B$")
     ax.legend(fontsize=10)
-    _label(ax, opts)
+    _label(ax, opts, weighted=True)
     return fig
 
 

@@ -974,13 +974,15 @@ def write_collections(path: str | Path, chunks: Iterable[dict[str, ak.Array]]) -
 
 def write_delphes(path: str | Path, process: str, n_events: int, seed: int,
                   opts: SimulationOptions | None = None, first_event: int = 0,
-                  chunk_events: int = CHUNK_EVENTS) -> Path:
-    """Simulate ``n_events`` into a Delphes-layout ROOT file, in chunks; atomic write."""
+                  chunk_events: int = CHUNK_EVENTS, sample_events: int | None = None) -> Path:
+    """Simulate ``n_events`` into a Delphes-layout ROOT file, in chunks; atomic write.
+    ``sample_events``: the events of the whole sample when this file is one shard of it, so that the
+    weights of all its shards together sum to the cross section (default: this file's events)."""
     if n_events < 1:
         raise ValueError(f"number of events must be positive, got {n_events}")
     _check_process(process)
     rng = np.random.default_rng(seed)
-    weight = event_weight(process, n_events)  # N: the events of this file (shard)
+    weight = event_weight(process, sample_events or n_events)
     return write_collections(path, (generate(process, min(chunk_events, n_events - start), rng, opts,
                                              first_event + start, weight)
                                     for start in range(0, n_events, chunk_events)))

@@ -57,6 +57,17 @@ def _auc_cells(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(cells, index=frame.index)
 
 
+def _weighting(frame: pd.DataFrame) -> str:
+    """How the metrics count events (config evaluation.weights, stored in each metrics.json)."""
+    kinds = set(frame["weights"].fillna("none")) if "weights" in frame else {"none"}
+    if kinds == {"none"}:
+        return "unweighted: every test event counts once (config `evaluation.weights: none`)"
+    if kinds == {"cross_section"}:
+        return ("weighted: each test event counts with its Event.Weight, cross section x BR / N "
+                "(config `evaluation.weights: cross_section`)")
+    return "mixed: some models' metrics are weighted, some not (re-run them with one evaluation.weights)"
+
+
 def markdown(frame: pd.DataFrame) -> str:
     shown = frame[IDENTITY + METRICS].copy()
     shown["label_fraction"] = (shown["label_fraction"] * 100).map(lambda x: f"{x:g} %")
@@ -64,7 +75,7 @@ def markdown(frame: pd.DataFrame) -> str:
     lines = [
         "# colliderfm summary",
         "",
-        "Test-split metrics of every model (top-quark multiplicity, 5 classes).",
+        "Test-split metrics of every model (top-quark multiplicity, 5 classes), " + _weighting(frame) + ".",
         "",
         shown.to_markdown(index=False, floatfmt=".4f"),
         "",

@@ -8,4 +8,4 @@ with job(snakemake):
     evaluate.run(p.model, i.model, train=i.train, val=i.val, test=i.test,
                  anomaly={s: i[f"anomaly_{s}"] for s in p.anomaly}, background=p.background, signal=p.signal,
                  scan=p.scan, options=p.options, device=p.device, threads=snakemake.threads,
-                 out_predictions=o.predictions, out_metrics=o.metrics)
+                 out_predictions=o.predictions, out_metrics=o.metrics, weights=p.weights)

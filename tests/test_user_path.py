@@ -52,7 +52,7 @@ def test_default_command_plans_every_rule_of_the_default_config(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     stats = job_stats(result.stdout)
     assert {"simulate", "ingest", "standardize", "pretrain", "finetune", "scratch", "bdt", "evaluate", "plots",
-            "summary"} <= set(stats)
+            "summary", "physics_validation"} <= set(stats)
     default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     assert stats["simulate"] == sum(len(s["generate"]) for s in default["samples"].values()), "a shard per process"
 
@@ -65,6 +65,21 @@ def test_own_files_recipe_with_a_real_delphes_file_plans_its_ingest_and_no_simul
     assert f"results/features/tops2/{real_delphes.stem}-0.parquet" in outputs
     assert not any(p.startswith("resources/events/tops2/") for p in outputs), "no simulation of a given sample"
     assert any(p.startswith("resources/events/tops3/") for p in outputs), "the other samples still generated"
+
+
+def test_only_own_files_plan_no_simulation_and_no_validation_page(tmp_path):
+    from colliderfm import simulate
+
+    def change(config):
+        for name, sample in config["samples"].items():
+            process = next(iter(sample.pop("generate")))
+            sample["files"] = [str(simulate.write_delphes(tmp_path / f"{name}.root", process, 100, seed=1))]
+
+    result = snakemake(tmp_path, my_config(tmp_path, change), "-n")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    stats = job_stats(result.stdout)
+    assert "ingest" in stats and "simulate" not in stats
+    assert "physics_validation" not in stats, "the embedded simulation's page only when it made events"
 
 
 def test_renamed_samples_plan_nothing_of_the_default(tmp_path):

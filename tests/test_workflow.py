@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -153,13 +154,37 @@ def test_plot_option_reruns_only_plots(run, tmp_path):
     assert set(job_stats(result.stdout)) == {"plots", "model_plots", "representation", "all"}
 
 
+def test_cross_section_weights_rerun_the_evaluation_and_say_so(run, tmp_path):
+    copy = tmp_path / "run"  # a copy: the other tests read the unweighted results
+    shutil.copytree(run, copy, symlinks=True)
+    weighted = yaml.safe_load(TEST_CONFIG.read_text())
+    weighted["evaluation"] = {"weights": "cross_section"}
+    path = tmp_path / "weighted.yaml"
+    path.write_text(yaml.safe_dump(weighted))
+    plan = snakemake(copy, "-n", configfile=path)
+    assert set(job_stats(plan.stdout)) == {"evaluate", "plots", "model_plots", "summary", "all"}, plan.stdout[-2000:]
+    result = snakemake(copy, configfile=path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "weighted: each test event counts with its Event.Weight" in (copy / "results" / "summary.md").read_text()
+    for model in ("bdt", "small_1h-scratch-100pct"):
+        metrics = json.loads((copy / "results" / "eval" / model / "metrics.json").read_text())
+        test = pd.read_parquet(copy / "results" / "eval" / model / "predictions.parquet")
+        test = test[test["split"] == "test"]
+        predicted = test[[f"p{k}" for k in range(5)]].to_numpy().argmax(axis=1)
+        assert metrics["weights"] == "cross_section"
+        assert metrics["accuracy"] == pytest.approx(skm.accuracy_score(test["label"], predicted,
+                                                                       sample_weight=test["weight"]), rel=1e-9)
+        # the samples' cross sections make the weights differ by orders of magnitude between classes
+        assert test.groupby("label")["weight"].sum().agg(["min", "max"]).pipe(lambda m: m["max"] / m["min"]) > 100
+
+
 def test_report_collects_every_figure(run):
     report = run / "results" / "report.html"
     result = snakemake(run, "--report", str(report))
     assert result.returncode == 0, result.stderr[-3000:]
     html = report.read_text(errors="replace")
     for figure in ("variants", "data_efficiency", "reconstruction", "anomaly_auc", "anomaly_scan", "confusion",
-                   "entropy", "embedding", "attention"):
+                   "entropy", "embedding", "attention", "mass_peaks", "jet_response", "n_nu"):
         assert f"{figure}.png" in html, figure
 
 

@@ -34,6 +34,12 @@ TASK_DATA = {  # downstream task -> its splits
     "dm": {split: f"results/dataset/dm/{split}.parquet" for split in SPLITS},
 }
 POOL = {"pool": "results/dataset/pool.parquet"} if POOL_SAMPLES else {}
+# figures that count events are drawn as the metrics are computed (weighted or not)
+PLOT_OPTIONS = {**config["plots"], "weights": config["evaluation"]["weights"]}
+# any sample made by the embedded simulation: then its validation page is part of the run
+SIMULATED = any(
+    given is None for shards in SHARDS.values() for given in shards.values()
+)
 
 
 wildcard_constraints:
@@ -190,6 +196,8 @@ STUDY_FIGURES = {
     "roc_models": "Classification",
 }
 MODEL_FIGURES = ("confusion", "roc", "entropy", "anomaly_roc")
+# drawn by colliderfm.validation (rule physics_validation)
+PHYSICS_FIGURES = ("mass_peaks", "jet_response", "n_jets", "met", "n_nu")
 
 
 def figure_outputs(directory, names, category=None, subcategory=None):
@@ -229,6 +237,11 @@ def all_figures():
     ext = config["plots"]["formats"]
     names = [*STUDY_FIGURES, *REPRESENTATION_FIGURES]
     figures = expand("results/plots/study/{name}.{ext}", name=names, ext=ext)
+    if SIMULATED:
+        figures += expand(
+            "results/plots/simulation/{name}.{ext}", name=PHYSICS_FIGURES, ext=ext
+        )
+        figures.append("results/simulation/physics.md")
     return figures + expand(
         "results/plots/models/{model}/{name}.{ext}",
         model=list(MODELS),

@@ -24,6 +24,7 @@ rule evaluate:
         signal=SIGNAL,
         scan=SCAN,
         options=config["anomaly"],
+        weights=config["evaluation"]["weights"],
         device=config["device"],
     script:
         "../../scripts/evaluate.py"

@@ -20,7 +20,7 @@ rule plots:
     conda:
         "../../envs/colliderfm.yaml"
     params:
-        options=config["plots"],
+        options=PLOT_OPTIONS,
         models=full_models(),
         histories=list(history_files()),
         encoders=[f"{v} {p}" for v, p in ENCODERS],
@@ -44,7 +44,7 @@ rule model_plots:
     conda:
         "../../envs/colliderfm.yaml"
     params:
-        options=config["plots"],
+        options=PLOT_OPTIONS,
     script:
         "../../scripts/model_plots.py"
 
