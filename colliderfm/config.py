@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import glob
 from pathlib import Path
 
@@ -21,9 +22,16 @@ from colliderfm.errors import ConfigError
 SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.yaml"
 
 
-def _schema() -> dict:
+@functools.lru_cache(maxsize=1)
+def _parsed_schema() -> dict:
     with open(SCHEMA_PATH) as handle:
         return yaml.safe_load(handle)
+
+
+def _schema() -> dict:
+    """The schema, parsed once per process (a tenth of a second each time: simulate asks for its
+    defaults once per chunk); a copy, so callers may change theirs."""
+    return copy.deepcopy(_parsed_schema())
 
 
 def _is_integer(checker, instance) -> bool:

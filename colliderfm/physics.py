@@ -62,6 +62,9 @@ Z_LEPTONIC = [row for row in Z_DECAYS if abs(row[0]) > 10]  # l+l- and nu nubar
 # with B(D0 -> e X) 6.5 %, B(D+ -> e X) 16.1 %, B(Ds -> e X) 6.3 %, B(Lc -> e X) 3.6 %): 8.6 %.
 B_HADRON_MASS, D_HADRON_MASS, KAON_MASS = 5.279, 1.867, 0.494
 B_SEMILEPTONIC, D_SEMILEPTONIC = 0.1069, 0.086
+# b hadrons (same admixture, PDG 2024): B(b -> tau nu X) = 2.41 %, and B(b -> c cbar s) = 22 %, the
+# decays with a second charm hadron (that one decays semileptonically like the first)
+B_TAU_NU, B_CHARM_PAIR = 0.0241, 0.22
 
 # 13 TeV cross sections [pb] of the simulated samples, with what the sample holds (its BR) and the source.
 CROSS_SECTIONS = {

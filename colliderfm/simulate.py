@@ -382,57 +382,105 @@ def _with_mass(p4, m):
     return np.concatenate([np.sqrt((p4[1:] ** 2).sum(axis=0) + m**2)[None], p4[1:]])
 
 
+def _lepton_pid(rng, n, tau_fraction=0.0):
+    """|pid| of the charged lepton of n semileptonic decays: e or mu alike, tau with ``tau_fraction``."""
+    u = rng.uniform(size=n)
+    return np.where(u < tau_fraction, ph.TAU, np.where(u < 0.5 * (1 + tau_fraction), ph.ELECTRON, ph.MUON))
+
+
+def _tau_in_jet(rng, tau, tau_pid):
+    """A tau of a b hadron decay, inside the jet: tau -> l nu nu or hadrons + nu (``physics`` BRs).
+    Returns the visible hadronic momentum (4, m) and the particles [(entries, p4, pid)] it leaves."""
+    m = tau.shape[1]
+    sign = np.sign(tau_pid)
+    u = rng.uniform(size=m)
+    lep = np.where(u < ph.TAU_LEPTONIC[0][1], ph.ELECTRON, ph.MUON)
+    leptonic = u < ph.TAU_LEPTONIC[0][1] + ph.TAU_LEPTONIC[1][1]
+    hadrons = np.zeros_like(tau)
+    out = []
+    l, h = np.flatnonzero(leptonic), np.flatnonzero(~leptonic)
+    if l.size:  # tau- -> l- nubar_l nu_tau
+        nubar, charged, nu_tau = _three_body(rng, tau[:, l], np.zeros(l.size), ph.mass_of(lep[l]))
+        out += [(l, charged, lep[l] * sign[l]), (l, nubar, -(lep[l] + 1) * sign[l]), (l, nu_tau, ph.NU_TAU * sign[l])]
+    if h.size:  # tau- -> hadrons- nu_tau
+        vis, nu_tau = ph.two_body_decay(rng, tau[:, h], rng.uniform(0.14, 1.3, h.size), np.zeros(h.size))
+        hadrons[:, h] = vis
+        out.append((h, nu_tau, ph.NU_TAU * sign[h]))
+    return hadrons, out
+
+
+def _semileptonic(rng, visible, idx, sign, share, m_x, tau_fraction=0.0):
+    """Semileptonic decays of the hadrons carrying ``share`` of ``visible[:, idx]``: the rest of the jet
+    and the hadronic system X (mass ``m_x``) stay visible. ``sign``: +1 where the lepton is negative.
+    Returns the particles [(entries, p4, pid)] and the visible momentum of tau decays."""
+    lep_abs = _lepton_pid(rng, idx.size, tau_fraction)
+    room = ph.mass(visible[:, idx] * share) - ph.mass_of(lep_abs) - 0.2  # the mass X may have
+    ok = room > 0.05  # a light remnant (a late charm of a soft jet) does not decay
+    idx, sign, share, lep_abs = idx[ok], sign[ok], np.broadcast_to(share, ok.shape)[ok], lep_abs[ok]
+    hadron = visible[:, idx] * share
+    x, lep, nu = _three_body(rng, hadron, np.minimum(np.broadcast_to(m_x, ok.shape)[ok], room[ok]),
+                             ph.mass_of(lep_abs))
+    visible[:, idx] = visible[:, idx] * (1.0 - share) + x
+    lep_pid = (lep_abs * sign).astype(np.int32)
+    out = [(idx, nu, (-(lep_abs + 1) * sign).astype(np.int32))]
+    tau = lep_abs == ph.TAU
+    out.append((idx[~tau], lep[:, ~tau], lep_pid[~tau]))
+    if tau.any():
+        hadrons, from_tau = _tau_in_jet(rng, lep[:, tau], lep_pid[tau])
+        visible[:, idx[tau]] += hadrons
+        out += [(idx[tau][e], p, ids.astype(np.int32)) for e, p, ids in from_tau]
+    return out
+
+
 def _heavy_flavour_decays(rec, rng, event, p4, pid, slot):
-    """Semileptonic b and c hadron decays of the heavy quarks in the flat parton list: the neutrino
-    and the lepton go into the record (Status 1, mother: the quark's slot), the lepton also into
-    the parton list (it is inside the jet). b -> B (-> l nu D), then the charm of every b and every
-    c quark: D -> l nu K (the cascade), with the inclusive branching ratios of ``physics``."""
+    """Semileptonic b and c hadron decays of the heavy quarks in the flat parton list: neutrinos and
+    leptons go into the record (Status 1, mother: the quark's slot), the leptons also into the parton
+    list (they are inside the jet). b -> B -> l nu D (l = e, mu, tau; a tau decays in the jet), then
+    the charm of every b and every c quark, D -> l nu K, and the second charm of b -> c cbar s; the
+    inclusive branching ratios of ``physics``."""
     a = np.abs(pid)
-    products = []  # (entries, lepton p4, lepton pid, neutrino p4, neutrino pid)
     visible = p4.copy()
     heavy = np.flatnonzero((a == ph.B) | (a == ph.C))
     if not heavy.size:
         return visible, None
     visible[:, heavy] = _with_mass(p4[:, heavy], np.where(a[heavy] == ph.B, ph.B_HADRON_MASS, ph.D_HADRON_MASS))
+    b = np.flatnonzero(a == ph.B)
+    quark_sign = np.sign(pid)
+    particles = []  # (parton entries, p4, pid): b -> c l- nubar, c -> s l+ nu, cbar -> sbar l- nubar
+    sl = b[rng.uniform(size=b.size) < 2 * ph.B_SEMILEPTONIC + ph.B_TAU_NU]
+    if sl.size:
+        m_x = ph.D_HADRON_MASS + rng.exponential(0.3, sl.size)
+        particles += _semileptonic(rng, visible, sl, quark_sign[sl], 1.0, m_x,
+                                   ph.B_TAU_NU / (2 * ph.B_SEMILEPTONIC + ph.B_TAU_NU))
     b_decayed = np.zeros(len(a), bool)
-    for stage in ("B", "D"):
-        cand = np.flatnonzero(a == ph.B) if stage == "B" else heavy
-        u = rng.uniform(size=len(cand))
-        br = ph.B_SEMILEPTONIC if stage == "B" else ph.D_SEMILEPTONIC
-        is_e, sl = u < br, u < 2 * br
-        idx = cand[sl]
-        if not idx.size:
-            continue
-        lep_pid = np.where(is_e[sl], ph.ELECTRON, ph.MUON).astype(np.int32)
-        hadron = visible[:, idx]
-        rest = np.zeros_like(hadron)
-        if stage == "B":
-            m_x = np.minimum(ph.D_HADRON_MASS + rng.exponential(0.3, idx.size), ph.B_HADRON_MASS - 0.2)
-        else:  # the charm of a b hadron that decayed hadronically: a share 0.65 of its four-momentum
-            share = np.where((a[idx] == ph.B) & ~b_decayed[idx], 0.65, 1.0)
-            rest = hadron * (1.0 - share)
-            hadron = hadron * share
-            m_x = np.minimum(ph.KAON_MASS + rng.exponential(0.2, idx.size), ph.mass(hadron) - 0.2)
-        x, lep, nu = _three_body(rng, hadron, m_x, ph.mass_of(lep_pid))
-        visible[:, idx] = x + rest
-        if stage == "B":
-            b_decayed[idx] = True
-        # a b quark (in a B- or anti-B0 hadron) decays b -> c l- nu-bar; charm: c -> s l+ nu
-        sign = np.sign(pid[idx]) * (1 if stage == "B" else -1)
-        lep_pid = (lep_pid * sign).astype(np.int32)
-        nu_pid = (-(np.abs(lep_pid) + 1) * np.sign(lep_pid)).astype(np.int32)
-        products.append((idx, lep, lep_pid, nu, nu_pid))
-    if not products:
+    b_decayed[sl] = True
+    # the charm of each b (after a hadronic b decay: a share 0.65 of the jet) and each c quark
+    d = heavy[rng.uniform(size=heavy.size) < 2 * ph.D_SEMILEPTONIC]
+    if d.size:
+        share = np.where((a[d] == ph.B) & ~b_decayed[d], 0.65, 1.0)
+        particles += _semileptonic(rng, visible, d, -quark_sign[d], share,
+                                   ph.KAON_MASS + rng.exponential(0.2, d.size))
+    # the anti-charm of b -> c cbar s: a share 0.3 of what is left of the jet
+    pair = b[rng.uniform(size=b.size) < ph.B_CHARM_PAIR * 2 * ph.D_SEMILEPTONIC]
+    if pair.size:
+        particles += _semileptonic(rng, visible, pair, quark_sign[pair], 0.3,
+                                   ph.KAON_MASS + rng.exponential(0.2, pair.size))
+    particles = [(e, p, ids) for e, p, ids in particles if e.size]
+    if not particles:
         return visible, None
-    idx = np.concatenate([p[0] for p in products])
-    lep = np.concatenate([p[1] for p in products], axis=1)
-    lep_pid = np.concatenate([p[2] for p in products])
-    nu = np.concatenate([p[3] for p in products], axis=1)
-    nu_pid = np.concatenate([p[4] for p in products])
-    # into the record: the j-th decay of an event into the j-th (lepton, neutrino) slot pair
-    ev = event[idx]
+    idx = np.concatenate([e for e, _, _ in particles])
+    p4_all = np.concatenate([p for _, p, _ in particles], axis=1)
+    pid_all = np.concatenate([ids for _, _, ids in particles])
+    charged = np.isin(np.abs(pid_all), (ph.ELECTRON, ph.MUON))
+    for keep, in_jet in ((~charged, False), (charged, True)):
+        _to_record(rec, event[idx[keep]], p4_all[:, keep], pid_all[keep], slot[idx[keep]], in_jet)
+    return visible, (event[idx[charged]], p4_all[:, charged], pid_all[charged])
+
+
+def _to_record(rec, ev, p4, pid, mother, in_jet):
+    """Particles of hadron decays into the record: the j-th of an event into the j-th new slot."""
     order = np.argsort(ev, kind="stable")
-    idx, lep, lep_pid, nu, nu_pid, ev = idx[order], lep[:, order], lep_pid[order], nu[:, order], nu_pid[order], ev[order]
+    ev, p4, pid, mother = ev[order], p4[:, order], pid[order], mother[order]
     counts = np.bincount(ev, minlength=rec.n)
     rank = np.arange(len(ev)) - (np.cumsum(counts) - counts)[ev]
     for j in range(int(rank.max(initial=-1)) + 1):
@@ -440,17 +488,15 @@ def _heavy_flavour_decays(rec, rng, event, p4, pid, slot):
         e = ev[s]
         exists = np.zeros(rec.n, bool)
         exists[e] = True
-        mother = np.full(rec.n, -1, np.int64)
-        mother[e] = slot[idx[s]]
-        for vec, ids in ((lep, lep_pid), (nu, nu_pid)):
-            dense = np.zeros((4, rec.n))
-            dense[:, e] = vec[:, s]
-            pid_dense = np.zeros(rec.n, np.int32)
-            pid_dense[e] = ids[s]
-            new = rec.add(dense, pid_dense, STATUS_FINAL, mother, exists)
-            if vec is lep:
-                rec.in_jet.add(new)
-    return visible, (ev, lep, lep_pid)
+        mothers = np.full(rec.n, -1, np.int64)
+        mothers[e] = mother[s]
+        dense = np.zeros((4, rec.n))
+        dense[:, e] = p4[:, s]
+        ids = np.zeros(rec.n, np.int32)
+        ids[e] = pid[s]
+        new = rec.add(dense, ids, STATUS_FINAL, mothers, exists)
+        if in_jet:
+            rec.in_jet.add(new)
 
 
 def shower(rec: Record, rng, out_of_cone: float = HADRONISATION_LOSS) -> None:

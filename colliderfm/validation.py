@@ -342,11 +342,11 @@ DIFFERENCES = {
     "ttbar/response_b": lambda r: "See the light-quark response.",
     "n_nu/ttbar": lambda r: (
         f"{r['ttbar/n_nu_prompt']:.2f} per event from W, Z and tau decays, {r['ttbar/n_nu_hadrons']:.2f} from "
-        "semileptonic b and c hadron decays (B -> l nu X and D -> l nu X, e and mu, PDG inclusive branching "
-        "ratios). Missing: b -> tau nu X (about 2.4 % per b, 2-3 neutrinos each), the second charm of "
-        "b -> c cbar s (about 20 % of b decays), and repeated g -> bb/cc in the shower (one splitting per "
-        "parton here): together about 0.2 per ttbar event by the same branching ratios. The rest of the gap "
-        "to 2.6 is not accounted for; the real ZH file, read by the same ingest code, gives the number below."),
+        "b and c hadron decays: B -> l nu X (e, mu, and tau with its own decay), D -> l nu X of the charm of "
+        "every b and c quark and of the second charm of b -> c cbar s, with the PDG inclusive branching "
+        "ratios of `physics`. Missing: repeated g -> bb/cc in the shower (one splitting per parton here) and "
+        "the hadron decays of the underlying event. The rest of the gap to 2.6 is not accounted for; the "
+        "real ZH file, read by the same ingest code, gives the number below."),
 }
 
 LIMITS = (

@@ -486,3 +486,23 @@ def test_hadron_decay_neutrinos_tau_tags_mediator_and_ttt_charges(generated):
     ttt = Record(uproot.open(generated("ttt", 2000, 1))["Delphes"])
     top_charge = np.bincount(ttt.event, np.sign(ttt.pid) * (np.abs(ttt.pid) == 6), 2000)
     assert set(np.unique(top_charge)) == {-1, 1} and 0.55 < (top_charge > 0).mean() < 0.8
+
+
+def test_b_hadrons_decay_to_taus_and_second_charms_at_pdg_rates():
+    from colliderfm import physics as ph
+
+    rec = simulate.simulate_record("ttbar", 20000, np.random.default_rng(5))
+    n_b = (np.abs(rec.hadrons.pid) == ph.B).sum()
+    decay_slots = [i for i in range(len(rec.pid)) if not np.isscalar(rec.mother[i])]
+
+    def count(pids):
+        return sum((np.isin(np.abs(rec.pid[i]), pids) & rec.exists[i]).sum() for i in decay_slots)
+
+    # b -> tau nu_tau X, then tau -> nu_tau ...: two tau neutrinos per tau, only b hadrons make them here
+    expected = 2 * ph.B_TAU_NU * n_b
+    assert abs(count([ph.NU_TAU]) - expected) < 4 * np.sqrt(2 * expected), (count([ph.NU_TAU]), expected)
+    # e/mu neutrinos: b (2 x 10.69 %), its charm and c quarks (2 x 8.6 %), 22 % second charms, tau decays
+    n_c = (np.abs(rec.hadrons.pid) == ph.C).sum()
+    rate = 2 * ph.B_SEMILEPTONIC + ph.B_TAU_NU * 0.352 + (1 + ph.B_CHARM_PAIR) * 2 * ph.D_SEMILEPTONIC
+    expected = rate * n_b + 2 * ph.D_SEMILEPTONIC * n_c
+    assert abs(count([ph.NU_E, ph.NU_MU]) - expected) < 0.05 * expected, (count([ph.NU_E, ph.NU_MU]), expected)
