@@ -113,9 +113,10 @@ def open_tree(path: str | Path, tree: str = "Delphes"):
         raise IngestError(f"{path}: truncated ROOT file ({size} of {end} bytes), tree '{tree}' can't be read; "
                           "was a copy or a write interrupted?")
     try:
-        # memory-mapped, not uproot's default fsspec source: that one runs an asyncio loop in a thread,
-        # which a Ctrl-C can catch half-built and which then prints tracebacks at exit
-        handle = uproot.open(path, handler=uproot.source.file.MemmapSource)
+        # plain reads in this thread, not uproot's default fsspec source: that one runs an asyncio loop
+        # in a thread, which a Ctrl-C can catch half-built and which then prints tracebacks at exit;
+        # nor memory-mapped: mapped pages count in the resident memory, which then grows with the file
+        handle = uproot.open(path, handler=uproot.source.file.MultithreadedFileSource, use_threads=False)
         classes = handle.classnames()
     except Exception as err:  # uproot raises several types for non-ROOT / damaged files
         raise IngestError(f"{path}: not a readable ROOT file ({_reason(err)})") from None
