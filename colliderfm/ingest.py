@@ -30,6 +30,7 @@ import uproot
 from colliderfm import features as F
 from colliderfm.atomic import atomic_path
 from colliderfm.config import section_defaults
+from colliderfm.physics import delta_r2
 from colliderfm.errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -366,9 +367,8 @@ def _from_top(chunk: ak.Array, groups: dict) -> dict[str, np.ndarray]:
     for group, slots in F.GROUPS:
         g = groups[group]
         for i in range(slots):
-            dphi = np.angle(np.exp(1j * (g["phi"][i][:, None] - dense_phi)))
-            dr2 = (g["eta"][i][:, None] - dense_eta) ** 2 + dphi**2
             with np.errstate(invalid="ignore"):
+                dr2 = delta_r2(g["eta"][i][:, None], g["phi"][i][:, None], dense_eta, dense_phi)
                 near = (dr2 < TOP_MATCH_DR**2).any(axis=1)
             out[f"{group}{i}_from_top"] = near & g["present"][i]
     return out

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterable
 
 import awkward as ak
+import numba
 import numpy as np
 import uproot
 
@@ -763,50 +764,79 @@ def _scatter(values: np.ndarray, idx: np.ndarray, shape: tuple[int, int]) -> np.
     return out.reshape(values.shape[:-1] + shape)
 
 
-def _dense(event, n, *values):
-    """Flat entries sorted by event -> (n, k) slot arrays (entries in order) and the occupied mask."""
-    counts = np.bincount(event, minlength=n)
-    k = int(counts.max(initial=0))
-    rank = np.arange(len(event)) - (np.cumsum(counts) - counts)[event]
-    flat = event * k + rank
-    alive = np.zeros(n * k, bool)
-    alive[flat] = True
-    return alive.reshape(n, k), [_scatter(v, flat, (n, k)) for v in values]
+def _starts(event: np.ndarray, n: int) -> np.ndarray:
+    """(n + 1,) offsets of each event's entries in flat arrays sorted by event."""
+    return np.searchsorted(event, np.arange(n + 1))
 
 
-def cluster_jets(p4, flavour, alive, radius=JET_R, pt=None, eta=None, phi=None):
-    """Anti-kT-like clustering of (4, n, k) constituents: in order of decreasing pT, each one joins
-    the hardest earlier jet within ``radius`` (what anti-kT does for well-separated hard
-    constituents), else seeds a jet. Flavour: b if any b constituent, else c, else tau.
-    ``pt, eta, phi``: the constituents' (n, k), if known already."""
-    if pt is None:
-        idx = np.flatnonzero(alive)
-        alive_p4 = _take(p4, idx)
-        pt, eta, phi = (_scatter(x, idx, alive.shape) for x in (ph.pt(alive_p4), ph.eta(alive_p4), ph.phi(alive_p4)))
-    order = np.argsort(np.where(alive, -pt, np.inf), axis=1)
-    p4 = np.take_along_axis(p4, order[None], axis=2)
-    alive = np.take_along_axis(alive, order, axis=1)
-    fl = np.take_along_axis(flavour, order, axis=1)
-    has_b, has_c, has_tau = fl == ph.B, fl == ph.C, fl == ph.TAU
-    eta, phi = (np.ascontiguousarray(np.take_along_axis(x, order, axis=1).T) for x in (eta, phi))
-    alive = np.ascontiguousarray(alive.T)  # (slot, event) layout: whole contiguous rows of events
-    for j in range(1, alive.shape[0]):
-        r = np.flatnonzero(alive[j])  # after the pT sort, later slots exist in fewer events
-        if not r.size:
-            continue
-        seed_eta, seed_phi = np.take(eta[:j], r, axis=1), np.take(phi[:j], r, axis=1)
-        near = np.take(alive[:j], r, axis=1) & (ph.delta_r2(seed_eta, seed_phi, eta[j, r], phi[j, r]) < radius**2)
-        merge = near.any(axis=0)
-        if not merge.any():
-            continue
-        r, i = r[merge], near[:, merge].argmax(axis=0)
-        p4[:, r, i] += p4[:, r, j]
-        has_b[r, i] |= has_b[r, j]
-        has_c[r, i] |= has_c[r, j]
-        has_tau[r, i] |= has_tau[r, j]
-        alive[j, r] = False
-    flavour = np.where(has_b, ph.B, np.where(has_c, ph.C, np.where(has_tau, ph.TAU, 0)))
-    return p4, flavour, np.ascontiguousarray(alive.T)
+_B, _C, _TAU = ph.B, ph.C, ph.TAU  # plain ints: the compiled code takes them as constants
+
+
+@numba.njit(cache=True)
+def _cluster_events(starts, pt, eta, phi, p4, flavour, radius2):  # pragma: no cover (compiled)
+    m = pt.size
+    jet = np.zeros((4, m))
+    seed = np.zeros(m, np.bool_)
+    rank = np.zeros(m, np.int64)
+    flags = np.zeros((3, m), np.bool_)  # any b, c, tau constituent, on the seed
+    seeds = np.empty(m, np.int64)
+    for e in range(starts.size - 1):
+        lo, hi = starts[e], starts[e + 1]
+        order = lo + np.argsort(-pt[lo:hi], kind="mergesort")
+        n_seeds = 0
+        for r in range(hi - lo):
+            j = order[r]
+            rank[j] = r
+            target = -1
+            for s in range(n_seeds):  # the hardest seed within the radius
+                i = seeds[lo + s]
+                dphi = abs(phi[i] - phi[j])
+                dphi = min(dphi, 2 * np.pi - dphi)
+                if (eta[i] - eta[j]) ** 2 + dphi**2 < radius2:
+                    target = i
+                    break
+            if target < 0:
+                seeds[lo + n_seeds] = j
+                n_seeds += 1
+                seed[j] = True
+                target = j
+            for c in range(4):
+                jet[c, target] += p4[c, j]
+            flags[0, target] |= flavour[j] == _B
+            flags[1, target] |= flavour[j] == _C
+            flags[2, target] |= flavour[j] == _TAU
+    jet_flavour = np.where(flags[0], _B, np.where(flags[1], _C, np.where(flags[2], _TAU, 0)))
+    return jet, seed, rank, jet_flavour
+
+
+def cluster_jets(event, p4, flavour, pt, eta, phi, n, radius=JET_R):
+    """Anti-kT-like clustering of flat constituents sorted by event: in order of decreasing pT, each
+    one joins the hardest earlier jet whose seed lies within ``radius`` (what anti-kT does for
+    well-separated hard constituents), else seeds a jet. Flavour: b if any b constituent, else c,
+    else tau. Returns the jets' (4, j) four-momenta and flavours, event by event in decreasing pT of
+    their seeds, their flat indices into (n, k) slot arrays and that shape (k: the most constituents
+    of an event)."""
+    starts = _starts(event, n)
+    jet, seed, rank, jet_flavour = _cluster_events(starts, pt, eta, phi, np.ascontiguousarray(p4),
+                                                   flavour.astype(np.int64), radius**2)
+    s = np.flatnonzero(seed)
+    s = s[np.lexsort((rank[s], event[s]))]
+    k = max(int(np.diff(starts).max(initial=0)), 1)
+    return jet[:, s], jet_flavour[s], event[s] * k + rank[s], (n, k)
+
+
+@numba.njit(cache=True)
+def _cone_sums(starts, h_pt, h_eta, h_phi, lep_event, lep_eta, lep_phi, radius):  # pragma: no cover
+    out = np.zeros(lep_event.size)
+    for k in range(lep_event.size):
+        e = lep_event[k]
+        for h in range(starts[e], starts[e + 1]):
+            dphi = abs(h_phi[h] - lep_phi[k])
+            dphi = min(dphi, 2 * np.pi - dphi)
+            d = np.sqrt((h_eta[h] - lep_eta[k]) ** 2 + dphi**2)
+            width = min(max(3.0 / max(h_pt[h], 1e-3), 0.03), 0.3)
+            out[k] += h_pt[h] * min(max((radius - d) / (2 * width) + 0.5, 0.0), 1.0)
+    return out
 
 
 def _isolation(lep_event, lep_eta, lep_phi, had: Hadrons, rng):
@@ -814,23 +844,17 @@ def _isolation(lep_event, lep_eta, lep_phi, had: Hadrons, rng):
     contributes the share of its spread (width ~ 3 GeV / pT in Delta R) inside the cone; plus the
     underlying event."""
     hadronic = (np.abs(had.pid) != ph.ELECTRON) & (np.abs(had.pid) != ph.MUON) & (had.pt > 0.5)
-    alive, (h_pt, h_eta, h_phi) = _dense(had.event[hadronic], len(had.lost[0]), had.pt[hadronic],
-                                         had.eta[hadronic], had.phi[hadronic])
-    ok, h_pt, h_eta, h_phi = alive[lep_event], h_pt[lep_event], h_eta[lep_event], h_phi[lep_event]
-    d = np.sqrt(ph.delta_r2(h_eta, h_phi, lep_eta[:, None], lep_phi[:, None]))
-    width = np.clip(3.0 / np.maximum(h_pt, 1e-3), 0.03, 0.3)
-    share = np.clip((ISOLATION_DR - d) / (2 * width) + 0.5, 0.0, 1.0)
-    return np.where(ok, h_pt * share, 0.0).sum(axis=1) + rng.exponential(UNDERLYING_EVENT_ISO, len(lep_event))
+    starts = _starts(had.event[hadronic], len(had.lost[0]))
+    cone = _cone_sums(starts, had.pt[hadronic], had.eta[hadronic], had.phi[hadronic], lep_event.astype(np.int64),
+                      lep_eta, lep_phi, ISOLATION_DR)
+    return cone + rng.exponential(UNDERLYING_EVENT_ISO, len(lep_event))
 
 
 def detector(rec: Record, rng) -> dict[str, np.ndarray]:
     """Detector response: jets, identified leptons and MET as (n, k) arrays with masks."""
     n = rec.n
     had = rec.hadrons
-    alive, (c_p4, c_flavour, c_pt, c_eta, c_phi) = _dense(had.event, n, had.p4, had.flavour, had.pt, had.eta, had.phi)
-    jets, flavour, alive = cluster_jets(c_p4, c_flavour, alive, pt=c_pt, eta=c_eta, phi=c_phi)
-    jet_idx = np.flatnonzero(alive)
-    jets, flavour = _take(jets, jet_idx), _take(flavour, jet_idx)
+    jets, flavour, jet_idx, jet_shape = cluster_jets(had.event, had.p4, had.flavour, had.pt, had.eta, had.phi, n)
     e = jets[0]
     gen_pt = ph.pt(jets)
     smear = 1.0 + rng.normal(size=e.shape) * jet_energy_resolution(e) / np.maximum(e, 1e-9)
@@ -863,7 +887,7 @@ def detector(rec: Record, rng) -> dict[str, np.ndarray]:
     found[cand] = iso < np.where(is_e[cand], ISOLATION_RATIO[ph.ELECTRON], ISOLATION_RATIO[ph.MUON]) * lep_pt[cand]
 
     def jet_slots(x):
-        return _scatter(x, jet_idx, alive.shape)
+        return _scatter(x, jet_idx, jet_shape)
 
     def lep_slots(x):
         return _scatter(x, lep_idx, lep_alive.shape)

@@ -7,6 +7,8 @@ numbers written out here, not taken from :mod:`colliderfm.physics`.
 
 from __future__ import annotations
 
+import math
+
 import awkward as ak
 import numpy as np
 import pyarrow.parquet as pq
@@ -506,3 +508,35 @@ def test_b_hadrons_decay_to_taus_and_second_charms_at_pdg_rates():
     rate = 2 * ph.B_SEMILEPTONIC + ph.B_TAU_NU * 0.352 + (1 + ph.B_CHARM_PAIR) * 2 * ph.D_SEMILEPTONIC
     expected = rate * n_b + 2 * ph.D_SEMILEPTONIC * n_c
     assert abs(count([ph.NU_E, ph.NU_MU]) - expected) < 0.05 * expected, (count([ph.NU_E, ph.NU_MU]), expected)
+
+
+def _cluster_by_hand(pt, eta, phi, p4, flavour, radius=simulate.JET_R):
+    """The clustering rule of one event, written out in plain Python: the reference of the compiled one."""
+    seeds = []  # [seed index, p4, flavours]
+    for j in sorted(range(len(pt)), key=lambda i: -pt[i]):
+        for seed in seeds:
+            dphi = abs(phi[seed[0]] - phi[j])
+            if (eta[seed[0]] - eta[j]) ** 2 + min(dphi, 2 * math.pi - dphi) ** 2 < radius**2:
+                seed[1] = seed[1] + p4[:, j]
+                seed[2].add(flavour[j])
+                break
+        else:
+            seeds.append([j, p4[:, j].copy(), {flavour[j]}])
+    return [(p, next((f for f in (5, 4, 15) if f in fl), 0)) for _, p, fl in seeds]
+
+
+def test_jet_clustering_equals_the_rule_written_out():
+    rec = simulate.simulate_record("tttt", 2000, np.random.default_rng(8))
+    had = rec.hadrons
+    jets, flavour, idx, (n, k) = simulate.cluster_jets(had.event, had.p4, had.flavour, had.pt, had.eta, had.phi,
+                                                        rec.n)
+    assert np.all(np.diff(idx) > 0), "event by event, in the order of the seeds' pT"
+    assert {5, 4, 0} <= set(flavour.tolist())
+    for e in range(0, rec.n, 7):
+        mine = had.event == e
+        expected = _cluster_by_hand(had.pt[mine], had.eta[mine], had.phi[mine], had.p4[:, mine], had.flavour[mine])
+        got = np.flatnonzero(idx // k == e)
+        assert len(got) == len(expected), e
+        for g, (p, f) in zip(got, expected):
+            np.testing.assert_allclose(jets[:, g], p, rtol=1e-12, atol=1e-9)
+            assert flavour[g] == f
