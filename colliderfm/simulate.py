@@ -7,7 +7,8 @@ decays (rest frame, boosted; quarks and gluons get the virtuality of a final-sta
 card makes it: anti-kT R = 0.5 jets with the card's jet energy scale, particle-flow jet
 resolution, lepton isolation, b and tau tagging, MET from everything visible.
 Every step works on whole arrays of events: the only Python loops run over particle slots
-or splitting steps, never over events. ``docs/PHYSICS.md`` (``python -m colliderfm.validation``)
+or splitting steps, never over events; the two steps that are per-event by nature (jet
+clustering, lepton isolation) are compiled loops (numba). ``docs/PHYSICS.md`` (``python -m colliderfm.validation``)
 compares the result with measurements and real MadGraph+Pythia+Delphes output.
 
 The result is a ROOT file with tree ``Delphes`` holding the same split collections a
