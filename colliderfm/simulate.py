@@ -413,8 +413,9 @@ def _tau_in_jet(rng, tau, tau_pid):
 
 def _semileptonic(rng, visible, idx, sign, share, m_x, tau_fraction=0.0):
     """Semileptonic decays of the hadrons carrying ``share`` of ``visible[:, idx]``: the rest of the jet
-    and the hadronic system X (mass ``m_x``) stay visible. ``sign``: +1 where the lepton is negative.
-    Returns the particles [(entries, p4, pid)] and the visible momentum of tau decays."""
+    and the hadronic system X (mass ``m_x``) stay visible, in ``visible`` (updated in place, a tau's
+    visible decay products included). ``sign``: +1 where the lepton is negative. Returns the
+    invisible and leptonic particles [(entries, p4, pid)]."""
     lep_abs = _lepton_pid(rng, idx.size, tau_fraction)
     room = ph.mass(visible[:, idx] * share) - ph.mass_of(lep_abs) - 0.2  # the mass X may have
     ok = room > 0.05  # a light remnant (a late charm of a soft jet) does not decay
