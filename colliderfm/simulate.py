@@ -205,15 +205,25 @@ def _decay_boson(rec, rng, slot, where, table):
     return _decay_to(rec, rng, slot, where, d1, d2, m1, m2, _final_status(d1), _final_status(d2))
 
 
+def _tau_channel(rng, n):
+    """|pid| of the visible product of n tau decays: e or mu (``physics.TAU_LEPTONIC``), else PION."""
+    u = rng.uniform(size=n)
+    (e, br_e), (mu, br_mu) = ph.TAU_LEPTONIC
+    return np.where(u < br_e, e, np.where(u < br_e + br_mu, mu, PION))
+
+
+def _tau_hadrons_mass(rng, n):
+    """Mass of the visible hadrons of n hadronic tau decays (pi to a1-like systems)."""
+    return rng.uniform(0.14, 1.3, n)
+
+
 def _decay_tau(rec, rng, slot, where, opts):
     """tau -> l nu nu (two neutrinos) or hadrons + nu, via a two-step decay."""
     n, sign = rec.n, np.sign(rec.pid[slot])
-    u = rng.uniform(size=n)
-    is_e = u < ph.TAU_LEPTONIC[0][1]
-    is_mu = ~is_e & (u < ph.TAU_LEPTONIC[0][1] + ph.TAU_LEPTONIC[1][1])
-    leptonic = is_e | is_mu
-    vis_pid = np.where(is_e, ph.ELECTRON, np.where(is_mu, ph.MUON, PION)) * sign
-    m_vis = np.where(leptonic, ph.mass_of(vis_pid), rng.uniform(0.14, 1.3, n))
+    channel = _tau_channel(rng, n)
+    is_e, is_mu, leptonic = channel == ph.ELECTRON, channel == ph.MUON, channel != PION
+    vis_pid = channel * sign
+    m_vis = np.where(leptonic, ph.mass_of(vis_pid), _tau_hadrons_mass(rng, n))
     m_inv = np.where(leptonic, rng.uniform(0.0, 1.0, n) * (ph.TAU_MASS - m_vis - 0.01), 0.0)
     vis, inv = _decay_to(rec, rng, slot, where, vis_pid, sign * ph.NU_TAU, m_vis, m_inv,
                          STATUS_FINAL, STATUS_FINAL)
@@ -393,11 +403,9 @@ def _lepton_pid(rng, n, tau_fraction=0.0):
 def _tau_in_jet(rng, tau, tau_pid):
     """A tau of a b hadron decay, inside the jet: tau -> l nu nu or hadrons + nu (``physics`` BRs).
     Returns the visible hadronic momentum (4, m) and the particles [(entries, p4, pid)] it leaves."""
-    m = tau.shape[1]
     sign = np.sign(tau_pid)
-    u = rng.uniform(size=m)
-    lep = np.where(u < ph.TAU_LEPTONIC[0][1], ph.ELECTRON, ph.MUON)
-    leptonic = u < ph.TAU_LEPTONIC[0][1] + ph.TAU_LEPTONIC[1][1]
+    lep = _tau_channel(rng, tau.shape[1])
+    leptonic = lep != PION
     hadrons = np.zeros_like(tau)
     out = []
     l, h = np.flatnonzero(leptonic), np.flatnonzero(~leptonic)
@@ -405,7 +413,7 @@ def _tau_in_jet(rng, tau, tau_pid):
         nubar, charged, nu_tau = _three_body(rng, tau[:, l], np.zeros(l.size), ph.mass_of(lep[l]))
         out += [(l, charged, lep[l] * sign[l]), (l, nubar, -(lep[l] + 1) * sign[l]), (l, nu_tau, ph.NU_TAU * sign[l])]
     if h.size:  # tau- -> hadrons- nu_tau
-        vis, nu_tau = ph.two_body_decay(rng, tau[:, h], rng.uniform(0.14, 1.3, h.size), np.zeros(h.size))
+        vis, nu_tau = ph.two_body_decay(rng, tau[:, h], _tau_hadrons_mass(rng, h.size), np.zeros(h.size))
         hadrons[:, h] = vis
         out.append((h, nu_tau, ph.NU_TAU * sign[h]))
     return hadrons, out
@@ -421,8 +429,7 @@ def _semileptonic(rng, visible, idx, sign, share, m_x, tau_fraction=0.0):
     ok = room > 0.05  # a light remnant (a late charm of a soft jet) does not decay
     idx, sign, share, lep_abs = idx[ok], sign[ok], np.broadcast_to(share, ok.shape)[ok], lep_abs[ok]
     hadron = visible[:, idx] * share
-    x, lep, nu = _three_body(rng, hadron, np.minimum(np.broadcast_to(m_x, ok.shape)[ok], room[ok]),
-                             ph.mass_of(lep_abs))
+    x, lep, nu = _three_body(rng, hadron, np.minimum(m_x[ok], room[ok]), ph.mass_of(lep_abs))
     visible[:, idx] = visible[:, idx] * (1.0 - share) + x
     lep_pid = (lep_abs * sign).astype(np.int32)
     out = [(idx, nu, (-(lep_abs + 1) * sign).astype(np.int32))]

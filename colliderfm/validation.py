@@ -59,10 +59,10 @@ class Sample:
         sel = self.jet_ok & (self.jet_pt > pt_min) & (np.abs(self.jet_eta) < eta_max)
         return sel.sum(axis=1), (sel & self.btag).sum(axis=1)
 
-    def match(self, p4):
-        """Jet index nearest to each (4, n) parton, its Delta R (inf where no jet)."""
+    def match(self, p4, jets=None):
+        """Jet index nearest to each (4, n) parton among ``jets`` (default: all), its Delta R (inf where none)."""
         eta, phi = ph.eta(p4)[:, None], ph.phi(p4)[:, None]
-        d = np.where(self.jet_ok, _dr(self.jet_eta, self.jet_phi, eta, phi), np.inf)
+        d = np.where(self.jet_ok if jets is None else jets, _dr(self.jet_eta, self.jet_phi, eta, phi), np.inf)
         j = np.argmin(d, axis=1)
         return j, d[np.arange(self.n), j]
 
@@ -185,9 +185,8 @@ def semileptonic_jets(s: Sample) -> dict:
     for exists, b, q1, q2, hadronic in _top_daughters(s):
         for p, present in ((b, exists), (q1, exists & hadronic), (q2, exists & hadronic)):
             in_acceptance += present & (ph.pt(p) > SELECTED_PT) & (np.abs(ph.eta(p)) < SELECTED_ETA)
-            d = np.where(sel, _dr(s.jet_eta, s.jet_phi, ph.eta(p)[:, None], ph.phi(p)[:, None]), np.inf)
-            j = np.argmin(d, axis=1)
-            ok = present & (d[rows, j] < 0.4)
+            j, d = s.match(p, sel)
+            ok = present & (d < 0.4)
             matched[rows[ok], j[ok]] = True
     semi = _prompt_leptons(s) == 1
     n_jets = sel.sum(axis=1)[semi]
