@@ -10,7 +10,9 @@ of every variant of the config at each ``--batch-sizes`` (the first is the basel
 and that as a fraction of the matrix-multiply peak measured in the same run (best float32 GFLOP/s
 of ``torch.mm`` on square matrices, same threads), from the arithmetic each training event needs
 (``training_flops``). Inference: events/s of ``inference.network_logits`` (the evaluation path)
-for every variant of the config.
+for every variant of the config. Attention: every variant's training epoch with the model's written-out
+attention against torch's ``scaled_dot_product_attention`` (boolean mask, dropout on the attention
+probabilities: the model's previous implementation), interleaved in the same run.
 
 The events come from the real chain: small samples of the five classes are generated,
 ingested and standardised (about 10 s, not measured); the training split is repeated up to
@@ -40,7 +42,7 @@ from colliderfm import features as F
 from colliderfm.config import load as load_config
 from colliderfm import inference, ingest, simulate, standardize
 from colliderfm import train as T
-from colliderfm.model import Classifier, ModelConfig, classifier_loss
+from colliderfm.model import Classifier, ModelConfig, SelfAttention, classifier_loss
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "config.yaml"
 CLASSES = {0: "wjets", 1: "tchan", 2: "ttbar", 3: "ttt", 4: "tttt"}  # label -> generated process
@@ -125,6 +127,31 @@ def dataloader_epoch(cfg, tc, train, val, device) -> None:
             classifier_loss(model, {k: v.to(device) for k, v in batch.items()}).item()
 
 
+def sdpa_forward(self, x, bias):
+    """Attention as torch's scaled_dot_product_attention computes it, with a boolean key mask and dropout on
+    the attention probabilities (the model's implementation before the written-out one): the baseline."""
+    b, t, d = x.shape
+    q, k, v = (z.view(b, t, self.heads, d // self.heads).transpose(1, 2) for z in self.qkv(x).split(d, dim=2))
+    y = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias == 0,
+                                                         dropout_p=self.drop.p if self.training else 0.0)
+    return self.drop(self.proj(y.transpose(1, 2).reshape(b, t, d)))
+
+
+@contextlib.contextmanager
+def sdpa_attention():
+    written = SelfAttention.forward
+    SelfAttention.forward = sdpa_forward
+    try:
+        yield
+    finally:
+        SelfAttention.forward = written
+
+
+def sdpa_epoch(*args) -> None:
+    with sdpa_attention():
+        project_epoch(*args)
+
+
 # ------------------------------------------------------------------------- main
 
 
@@ -175,6 +202,20 @@ def matmul_peak(device, size: int = 1024, repeats: int = 5) -> float:
     return 2 * size**3 / best
 
 
+def linear_ceiling(cfg: ModelConfig, batch: int, device, peak: float, repeats: int = 3) -> float:
+    """Fraction of the matmul peak that the variant's own linear-layer products reach on their own: forward,
+    input-gradient and weight-gradient ``torch.mm`` of every block's layers over batch x 17 token rows. No
+    training step can be more efficient than its matrix products, so this bounds the whole model's fraction."""
+    rows, d, ff = batch * (F.N_SLOTS + 1), cfg.dim, cfg.ff
+    products = []
+    for n_in, n_out in ((d, 3 * d), (d, d), (d, ff), (ff, d)):
+        x, w, g = (torch.randn(*shape, device=device) for shape in ((rows, n_in), (n_in, n_out), (rows, n_out)))
+        products += [(x, w), (g, w.T), (x.T, g)]
+    flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in products)
+    best = min(timed(lambda: [a @ b for a, b in products]) for _ in range(repeats))
+    return flops / best / peak
+
+
 def variant_speeds(args, config, train_arrays, val_arrays, device, workdir: Path) -> None:
     peak = matmul_peak(device)
     print(f"matrix-multiply peak (torch.mm 1024x1024, float32): {peak / 1e9:.1f} GFLOP/s")
@@ -192,7 +233,24 @@ def variant_speeds(args, config, train_arrays, val_arrays, device, workdir: Path
             rates[batch] = args.events / min(t)
             print(f"{name:>10} batch {batch:>5}: {rates[batch]:>9,.0f} events/s (best of {args.repeats}), "
                   f"{flops / 1e6:.2f} MFLOP/event -> {100 * rates[batch] * flops / peak:.1f} % of the matmul peak, "
-                  f"{rates[batch] / rates[base]:.2f} x batch {base}")
+                  f"{rates[batch] / rates[base]:.2f} x batch {base}; its linear layers' products alone "
+                  f"{100 * linear_ceiling(cfg, batch, device, peak):.0f} %")
+
+
+def attention_speed(args, config, train_arrays, val_arrays, device, workdir: Path) -> None:
+    """Every variant's training epoch with the model's attention against the SDPA baseline, interleaved."""
+    train = T.to_tensors(repeat_to(train_arrays, args.events), device)
+    val = T.to_tensors(repeat_to(val_arrays, VAL_EVENTS), device)
+    batch = args.batch_sizes[0]
+    tc = T.TrainConfig.from_block({**config["classifier"], "epochs": 1, "min_epoch_events": 0,
+                                   "batch_size": batch}, seed=1)
+    print(f"attention written out (model.SelfAttention) vs torch scaled_dot_product_attention, batch {batch}:")
+    for name, variant in config["model"]["variants"].items():
+        cfg = ModelConfig(**variant, dropout=config["model"]["dropout"])
+        run = (cfg, tc, train, val, device, workdir / "resume.pt")
+        t = interleaved({"written": lambda: project_epoch(*run), "sdpa": lambda: sdpa_epoch(*run)}, args.repeats)
+        print(f"{name:>10}: {args.events / min(t['written']):>7,.0f} vs {args.events / min(t['sdpa']):>7,.0f} "
+              f"events/s -> speed ratio {min(t['sdpa']) / min(t['written']):.2f}")
 
 
 def eval_speed(args, config, arrays, device) -> None:
@@ -227,6 +285,7 @@ def main(argv=None) -> int:
         print(f"dataset: {len(train_arrays['label'])} training events from {args.generate} generated per class")
         train_speed(args, config, train_arrays, val_arrays, device, Path(tmp))
         variant_speeds(args, config, train_arrays, val_arrays, device, Path(tmp))
+        attention_speed(args, config, train_arrays, val_arrays, device, Path(tmp))
         eval_speed(args, config, train_arrays, device)
     return 0
 

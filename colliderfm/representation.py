@@ -1,8 +1,7 @@
 """What an encoder learnt: the event embedding (t-SNE) and the attention between token groups.
 
-The attention probabilities are recomputed from each block's own projection weights, from inputs
-captured by forward pre-hooks, so the model keeps scaled_dot_product_attention (which does not
-return them).
+The attention probabilities come from each block's own ``SelfAttention.weights``, called on the
+inputs captured by forward pre-hooks.
 """
 
 from __future__ import annotations
@@ -36,19 +35,13 @@ def embeddings(model, arrays: dict, device="cpu", batch_size: int = 4096) -> np.
 
 def attention_maps(model, batch: dict) -> list[torch.Tensor]:
     """Attention probabilities of every block, (B, heads, 17, 17) each, for one batch."""
-    captured, maps = [], []
+    captured = []
     hooks = [block.attn.register_forward_pre_hook(lambda _, args: captured.append(args))
              for block in model.encoder.blocks]
     try:
         with torch.no_grad():
             model(**batch)
-            for block, (x, keep) in zip(model.encoder.blocks, captured):
-                attn = block.attn
-                b, t, d = x.shape
-                q, k, _ = (z.view(b, t, attn.heads, d // attn.heads).transpose(1, 2)
-                           for z in attn.qkv(x).split(d, dim=2))
-                scores = q @ k.transpose(-1, -2) / np.sqrt(d // attn.heads)
-                maps.append(torch.softmax(scores.masked_fill(~keep[:, None, None, :], -torch.inf), dim=-1))
+            maps = [block.attn.weights(*args)[0] for block, args in zip(model.encoder.blocks, captured)]
     finally:
         for hook in hooks:
             hook.remove()

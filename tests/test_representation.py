@@ -1,10 +1,11 @@
-"""Embedding and attention figures: the recomputed attention against the model's own output."""
+"""Embedding and attention figures: the attention maps and blocks against torch's own attention."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from colliderfm import plots, representation, standardize
 from colliderfm.model import Classifier, ModelConfig
@@ -21,22 +22,30 @@ def arrays(dataset_dir):
     return standardize.load_arrays(dataset_dir / "test.parquet")
 
 
-def test_recomputed_attention_reproduces_the_blocks_output(model, arrays):
+def test_attention_maps_and_blocks_agree_with_torch_attention(model, arrays):
+    """The written-out attention against torch's scaled_dot_product_attention with a boolean key mask,
+    from q, k, v split out of the block's own projection."""
     batch = next(representation._batches({k: v[:64] for k, v in arrays.items()}, "cpu", 64))
     maps = representation.attention_maps(model, batch)
     captured = []
     hook = model.encoder.blocks[1].attn.register_forward_pre_hook(lambda _, args: captured.append(args))
+    keep = torch.cat([batch["present"], torch.ones_like(batch["present"][:, :1])], dim=1)
     with torch.no_grad():
         model(**batch)
         hook.remove()
-        x, keep = captured[0]
+        x, bias = captured[0]
         attn = model.encoder.blocks[1].attn
         b, t, d = x.shape
-        v = attn.qkv(x).split(d, dim=2)[2].view(b, t, attn.heads, d // attn.heads).transpose(1, 2)
-        by_hand = attn.proj((maps[1] @ v).transpose(1, 2).reshape(b, t, d))
-        torch.testing.assert_close(by_hand, attn(x, keep), rtol=1e-4, atol=1e-5)
-    absent = torch.cat([~batch["present"], torch.zeros_like(batch["present"][:, :1])], dim=1)
-    assert float(maps[0].masked_select(absent[:, None, None, :].expand_as(maps[0])).abs().max()) == 0.0
+        q, k, v = (z.view(b, t, attn.heads, d // attn.heads).transpose(1, 2) for z in attn.qkv(x).split(d, dim=2))
+        reference = F.scaled_dot_product_attention(q, k, v, attn_mask=keep[:, None, None, :])
+        torch.testing.assert_close(maps[1] @ v, reference, rtol=1e-4, atol=1e-5)
+        by_torch = attn.proj(reference.transpose(1, 2).reshape(b, t, d))
+        torch.testing.assert_close(attn(x, bias), by_torch, rtol=1e-4, atol=1e-5)  # inference: fused kernel
+    with torch.enable_grad():  # training on the CPU: written out
+        torch.testing.assert_close(attn(x, bias), by_torch, rtol=1e-4, atol=1e-5)
+    absent = ~keep[:, None, None, :].expand_as(maps[0])
+    assert float(maps[0].masked_select(absent).abs().max()) == 0.0
+    torch.testing.assert_close(maps[0].sum(dim=-1), torch.ones(maps[0].shape[:-1]))
 
 
 def test_group_attention_rows_sum_to_one_and_absent_groups_get_none(model, arrays):
