@@ -162,3 +162,17 @@ def test_the_schema_names_exactly_the_simulated_processes():
     assert schema["propertyNames"]["enum"] == list(simulate.PROCESSES)
     assert simulate.SimulationOptions.default() == simulate.SimulationOptions(
         **{k: v for k, v in cfg.section_defaults("simulation").items() if k != "events_per_shard"})
+
+
+def test_data_efficiency_seeds_per_label_fraction(base):
+    """A list of seed counts gives each label fraction its own number of seeds; a list of the wrong
+    length names the key."""
+    base["data_efficiency"] = {"variants": ["small_5h"], "label_fractions": [0.001, 0.01, 0.1], "tasks": ["tops"],
+                               "inits": ["pretrained", "scratch"], "seeds": [5, 3, 2]}
+    specs = cfg.efficiency_specs(cfg.validate(copy.deepcopy(base)))
+    for fraction, n in ((0.001, 5), (0.01, 3), (0.1, 2)):
+        assert sorted({s.replica for s in specs if s.fraction == fraction}) == list(range(1, n + 1))
+    assert len(specs) == (5 + 3 + 2) * 2
+    base["data_efficiency"]["seeds"] = [5, 3]
+    with pytest.raises(cfg.ConfigError, match="data_efficiency.seeds"):
+        cfg.validate(base)
