@@ -121,6 +121,8 @@ def _check_consistency(config: dict) -> None:
     if isinstance(grid["seeds"], list) and len(grid["seeds"]) != len(grid["label_fractions"]):
         raise ConfigError(f"config key 'data_efficiency.seeds': {len(grid['seeds'])} seed counts for "
                           f"{len(grid['label_fractions'])} label fractions; give one number, or one per fraction")
+    if isinstance(grid["seeds"], int):  # one form for every reader: a seed count per label fraction
+        grid["seeds"] = [grid["seeds"]] * len(grid["label_fractions"])
     config["pretrain"]["pretext"] = list(pretext_key(config["pretrain"]["pretext"]))
     encoders = [pretext_key(p) for p in config["data_efficiency"]["pretexts"]]
     config["data_efficiency"]["pretexts"] = [list(p) for p in dict.fromkeys(encoders)]  # same order, once each
@@ -385,11 +387,10 @@ INIT_STAGES = {"pretrained": "finetune", "scratch": "scratch", "frozen": "probe"
 def efficiency_specs(config: dict) -> list[EfficiencySpec]:
     grid = config["data_efficiency"]
     encoders = [pretext_name(p) for p in grid["pretexts"]] or [pretext_name(config["pretrain"]["pretext"])]
-    seeds = grid["seeds"] if isinstance(grid["seeds"], list) else [grid["seeds"]] * len(grid["label_fractions"])
     specs = []
     for task in grid["tasks"]:
         for variant in grid["variants"]:
-            for fraction, n_seeds in zip(grid["label_fractions"], seeds):
+            for fraction, n_seeds in zip(grid["label_fractions"], grid["seeds"]):
                 for replica in range(1, n_seeds + 1):
                     for init in grid["inits"]:
                         stage = INIT_STAGES[init]
