@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as nnf
 
 from colliderfm import features as F
 from colliderfm import train as T
@@ -34,6 +36,21 @@ def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndar
 def encoder_state(pretrained: dict) -> dict:
     prefix = "encoder."
     return {k[len(prefix):]: v for k, v in pretrained["state_dict"].items() if k.startswith(prefix)}
+
+
+def frozen_embeddings(net: Classifier, data: dict, batch_size: int = 4096) -> dict:
+    """A probe's training data: its frozen encoder's embedding of every event, computed once (the
+    encoder never changes, so a training step needs only the linear head)."""
+    dev = data["label"].device
+    net.eval()
+    with torch.no_grad(), T.autocast(dev):
+        parts = [net.embed(**{k: v[s:s + batch_size] for k, v in data.items()}).float()
+                 for s in range(0, len(data["label"]), batch_size)]
+    return {"embedding": torch.cat(parts), "label": data["label"]}
+
+
+def probe_loss(head: torch.nn.Module, batch: dict, generator=None) -> torch.Tensor:
+    return nnf.cross_entropy(head(batch["embedding"]), batch["label"])
 
 
 def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path,
@@ -68,8 +85,13 @@ def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path
     setup = T.fingerprint("classifier", init, dataclasses.asdict(cfg), dataclasses.asdict(tc), job.fraction,
                           len(subset), float(train_data["objects"].sum()))
     resume = Path(model).with_name("train.resume.pt")
-    rows = T.fit(net, classifier_loss, train_data, val_data, tc, checkpoint=resume, setup_id=setup, device=dev,
-                 desc=f"{init} {job.variant} {job.fraction:g}")
+    desc = f"{init} {job.variant} {job.fraction:g}"
+    if cfg.probe:
+        rows = T.fit(net.head, probe_loss, frozen_embeddings(net, train_data), frozen_embeddings(net, val_data), tc,
+                     checkpoint=resume, setup_id=setup, device=dev, desc=desc)
+    else:
+        rows = T.fit(net, classifier_loss, train_data, val_data, tc, checkpoint=resume, setup_id=setup, device=dev,
+                     desc=desc)
     if T.rank_and_world()[0] != 0:
         return
     stored_scaler = load_scaler(scaler)

@@ -118,13 +118,17 @@ def _check_consistency(config: dict) -> None:
             raise ConfigError(f"config key 'data_efficiency.variants': unknown variant '{name}' "
                               f"(configured: {', '.join(config['model']['variants'])})")
     grid = config["data_efficiency"]
-    if isinstance(grid["seeds"], list) and len(grid["seeds"]) != len(grid["label_fractions"]):
-        raise ConfigError(f"config key 'data_efficiency.seeds': {len(grid['seeds'])} seed counts for "
-                          f"{len(grid['label_fractions'])} label fractions; give one number, or one per fraction")
-    if isinstance(grid["seeds"], int):  # one form for every reader: a seed count per label fraction
-        grid["seeds"] = [grid["seeds"]] * len(grid["label_fractions"])
+    for key in ("seeds", "encoder_lr_scale"):  # one form for every reader: a value per label fraction
+        if isinstance(grid.get(key), list) and len(grid[key]) != len(grid["label_fractions"]):
+            raise ConfigError(f"config key 'data_efficiency.{key}': {len(grid[key])} values for "
+                              f"{len(grid['label_fractions'])} label fractions; give one number, or one per fraction")
+        if key in grid and not isinstance(grid[key], list):
+            grid[key] = [grid[key]] * len(grid["label_fractions"])
     config["pretrain"]["pretext"] = list(pretext_key(config["pretrain"]["pretext"]))
     encoders = [pretext_key(p) for p in config["data_efficiency"]["pretexts"]]
+    if any(F.SUPERVISED in p and len(p) > 1 for p in encoders):
+        raise ConfigError(f"config key 'data_efficiency.pretexts': [{F.SUPERVISED}] is the tops classifier's "
+                          "encoder, not a pretext; it cannot be combined with pretexts")
     config["data_efficiency"]["pretexts"] = [list(p) for p in dict.fromkeys(encoders)]  # same order, once each
     total = sum(config["split"].values())
     if abs(total - 1.0) > 1e-6:
@@ -239,7 +243,7 @@ def pool_samples(config: dict) -> list[str]:
 
 def pretext_key(pretexts) -> tuple[str, ...]:
     """Pretexts in one canonical order (a combination is the same whichever order it is written in)."""
-    return tuple(p for p in F.PRETEXTS if p in pretexts)
+    return tuple(p for p in F.PRETEXTS + (F.SUPERVISED,) if p in pretexts)
 
 
 def pretext_name(pretexts) -> str:
@@ -327,10 +331,16 @@ def training_job(config: dict, stage: str, variant: str, fraction: float = 1.0, 
                            mask_fraction=mask, **common)
     pct = f"{fraction * 100:g}"
     # a data-efficiency point's seed is shared by its inits and pretexts: the same labels, paired comparisons
-    seed = (seed_for(config, "classifier", variant, pct) if replica is None
-            else seed_for(config, "efficiency", task, variant, pct, str(replica)))
-    return TrainingJob(stage, training=dict(config["classifier"]), fraction=fraction, seed=seed, task=task,
-                       **common)
+    training = dict(config["classifier"])
+    if replica is None:
+        seed = seed_for(config, "classifier", variant, pct)
+    else:
+        seed = seed_for(config, "efficiency", task, variant, pct, str(replica))
+        grid = config["data_efficiency"]
+        if "encoder_lr_scale" in grid:
+            pcts = [f"{f * 100:g}" for f in grid["label_fractions"]]
+            training["encoder_lr_scale"] = grid["encoder_lr_scale"][pcts.index(pct)]
+    return TrainingJob(stage, training=training, fraction=fraction, seed=seed, task=task, **common)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -403,7 +413,7 @@ def encoders(config: dict) -> list[tuple[str, str]]:
     """(variant, encoder name) of every pretraining: each variant's main encoder, and those the
     data-efficiency grid fine-tunes or probes."""
     main = [(v, pretext_name(config["pretrain"]["pretext"])) for v in config["model"]["variants"]]
-    grid = [(s.variant, s.pretext) for s in efficiency_specs(config) if s.stage != "scratch"]
+    grid = [(s.variant, s.pretext) for s in efficiency_specs(config) if s.stage != "scratch" and s.pretext != F.SUPERVISED]
     return list(dict.fromkeys(main + grid))
 
 

@@ -38,6 +38,9 @@ N_CLASSES = 5  # events with 0, 1, 2, 3 or 4 top quarks
 TASKS: dict[str, tuple[str, ...]] = {"tops": tuple(f"{k} top" for k in range(N_CLASSES)),
                                      "dm": ("SM t-channel", "DM mediator")}
 PRETEXTS: tuple[str, ...] = ("variables", "objects", "generator")  # pretraining tasks (colliderfm.model)
+# not a pretext: the encoder of a variant's classifier trained from scratch on all the tops labels, the
+# data-efficiency grid's reference of an encoder that holds the classes (a bound on tops, a transfer to dm)
+SUPERVISED = "supervised"
 
 
 def slots() -> list[tuple[str, int]]:

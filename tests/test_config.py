@@ -164,15 +164,38 @@ def test_the_schema_names_exactly_the_simulated_processes():
         **{k: v for k, v in cfg.section_defaults("simulation").items() if k != "events_per_shard"})
 
 
-def test_data_efficiency_seeds_per_label_fraction(base):
-    """A list of seed counts gives each label fraction its own number of seeds; a list of the wrong
-    length names the key."""
+@pytest.mark.parametrize("key", ["seeds", "encoder_lr_scale"])
+def test_data_efficiency_settings_per_label_fraction(base, key):
+    """A list of seed counts gives each label fraction its own number of seeds, a list of encoder
+    learning-rate scales its own scale; a list of the wrong length names the key."""
     base["data_efficiency"] = {"variants": ["small_5h"], "label_fractions": [0.001, 0.01, 0.1], "tasks": ["tops"],
-                               "inits": ["pretrained", "scratch"], "seeds": [5, 3, 2]}
-    specs = cfg.efficiency_specs(cfg.validate(copy.deepcopy(base)))
-    for fraction, n in ((0.001, 5), (0.01, 3), (0.1, 2)):
+                               "inits": ["pretrained", "scratch"], "seeds": [5, 3, 2],
+                               "encoder_lr_scale": [0.1, 0.3, 1.0]}
+    config = cfg.validate(copy.deepcopy(base))
+    specs = cfg.efficiency_specs(config)
+    for fraction, n, scale in ((0.001, 5, 0.1), (0.01, 3, 0.3), (0.1, 2, 1.0)):
         assert sorted({s.replica for s in specs if s.fraction == fraction}) == list(range(1, n + 1))
+        job = cfg.training_job(config, "finetune", "small_5h", float(f"{fraction * 100:g}") / 100, replica=1)
+        assert job.training["encoder_lr_scale"] == scale
     assert len(specs) == (5 + 3 + 2) * 2
-    base["data_efficiency"]["seeds"] = [5, 3]
-    with pytest.raises(cfg.ConfigError, match="data_efficiency.seeds"):
+    base["data_efficiency"][key] = base["data_efficiency"][key][:2]
+    with pytest.raises(cfg.ConfigError, match=f"data_efficiency.{key}"):
+        cfg.validate(base)
+
+
+def test_the_supervised_reference_encoder_is_the_tops_classifier_not_a_pretraining(base):
+    """[supervised] in the grid fine-tunes and probes the classifier trained from scratch on all the tops
+    labels: no encoder is pretrained for it, it keeps its name in the grid, and it stands alone. The
+    grid's encoder_lr_scale applies to its fine-tuned models only."""
+    base["data_efficiency"] = {"variants": ["small_5h"], "label_fractions": [0.01], "tasks": ["dm"],
+                               "inits": ["pretrained", "scratch", "frozen"], "seeds": 1,
+                               "pretexts": [["variables"], ["supervised"]], "encoder_lr_scale": 0.1}
+    config = cfg.validate(copy.deepcopy(base))
+    assert {s.pretext for s in cfg.efficiency_specs(config)} == {"variables", "supervised", "none"}
+    assert ("small_5h", "supervised") not in cfg.encoders(config)
+    job = cfg.training_job(config, "finetune", "small_5h", 0.01, task="dm", pretext=["supervised"], replica=1)
+    assert job.pretext == ("supervised",) and job.training["encoder_lr_scale"] == 0.1
+    assert cfg.training_job(config, "finetune", "small_5h").training["encoder_lr_scale"] == 1.0, "main models"
+    base["data_efficiency"]["pretexts"] = [["supervised", "variables"]]
+    with pytest.raises(cfg.ConfigError, match=r"data_efficiency\.pretexts.*cannot be combined"):
         cfg.validate(base)

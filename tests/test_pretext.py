@@ -111,6 +111,32 @@ def test_a_probe_trains_only_a_linear_head_on_the_frozen_encoder(dataset_dir, tm
         classify.run(tiny_job("probe"), **train_files(dataset_dir, tmp_path / "none"))
 
 
+def test_a_probe_learns_on_embeddings_what_it_learns_through_the_frozen_encoder(dataset_dir, tmp_path, encoder):
+    """The head trained on embeddings computed once equals one trained step by step through the whole
+    (frozen) classifier, from the same initial draw, batches and seeds."""
+    job = tiny_job("probe", fraction=0.2)
+    classify.run(job, **train_files(dataset_dir, tmp_path), pretrained=encoder)
+    probe = train.load_model(tmp_path / "classifier.pt")
+
+    def drawn():  # the classifier as classify.run draws it
+        train.setup_torch(1, job.seed)
+        net = classify.Classifier(ModelConfig(**probe["model_config"]))
+        net.encoder.load_state_dict(classify.encoder_state(train.load_model(encoder)))
+        return net
+
+    arrays = standardize.load_arrays(dataset_dir / "train.parquet")
+    subset = classify.stratified_subset(arrays["label"], job.fraction, job.seed)
+    cpu = torch.device("cpu")
+    data = train.to_tensors({k: v[subset] for k, v in arrays.items()}, cpu)
+    val = train.to_tensors(standardize.load_arrays(dataset_dir / "val.parquet"), cpu)
+    net, start = drawn(), drawn().head.weight.detach()
+    train.fit(net, classify.classifier_loss, data, val, train.TrainConfig.from_block(job.training, job.seed),
+              checkpoint=tmp_path / "ref.resume.pt", setup_id="ref", device=cpu)
+    assert (net.head.weight - start).abs().max() > 0.01, "the reference head learnt"
+    for key in ("head.weight", "head.bias"):
+        torch.testing.assert_close(probe["state_dict"][key], net.state_dict()[key], rtol=1e-4, atol=1e-5)
+
+
 def test_dm_task_split_labels_sm_0_and_dm_1_without_overlap(dataset_dir, tmp_path):
     anomaly = dataset_dir / "anomaly"
     splits = {s: tmp_path / f"{s}.parquet" for s in standardize.SPLITS}

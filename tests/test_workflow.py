@@ -107,6 +107,19 @@ def test_anomaly_scan_table_has_every_model_score_and_mass(run, test_config):
     assert ((scan["auc_low"] <= scan["auc"]) & (scan["auc"] <= scan["auc_high"])).all()
 
 
+def test_the_supervised_reference_starts_from_the_tops_classifier(run):
+    """The grid's [supervised] encoder is the one of small_5h trained from scratch on all the tops labels:
+    its frozen probe on the dm task carries exactly those weights."""
+    import torch
+
+    start = torch.load(run / "results/models/small_5h/scratch_100pct/classifier.pt", weights_only=True)["state_dict"]
+    probe = torch.load(run / "results/efficiency/dm/small_5h/probe_supervised/10pct_seed1/classifier.pt",
+                       weights_only=True)
+    assert probe["pretext"] == ["supervised"] and probe["init"] == "frozen"
+    encoder = {k: v for k, v in start.items() if k.startswith("encoder.")}
+    assert encoder and all(torch.equal(probe["state_dict"][k], v) for k, v in encoder.items())
+
+
 def test_data_efficiency_tables_cover_the_grid(run, test_config):
     table = pd.read_csv(run / "results" / "data_efficiency.csv")
     specs = cfg.efficiency_specs(test_config)

@@ -108,7 +108,10 @@ def encoder_files(name, pairs=None):
 
 def efficiency_inputs(wildcards):
     inputs = {**TASK_DATA[wildcards.task], "scaler": "results/dataset/scaler.json"}
-    if wildcards.stage != "scratch":
+    if wildcards.pretext == "supervised":  # the tops classifier's encoder
+        spec = cfg.ModelSpec("transformer", wildcards.variant, "scratch")
+        inputs["pretrained"] = f"{model_dir(spec)}/classifier.pt"
+    elif wildcards.stage != "scratch":
         inputs["pretrained"] = (
             f"{encoder_dir(wildcards.variant, wildcards.pretext)}/pretrained.pt"
         )
