@@ -185,6 +185,10 @@ def data_efficiency(gains: pd.DataFrame, opts: PlotOptions):
     tasks = list(dict.fromkeys(gains["task"])) or ["tops"]
     fig, axes = plt.subplots(2, len(tasks), figsize=(8 * len(tasks), 13), squeeze=False)
     several = gains["variant"].nunique() > 1
+    # one colour per encoder (and variant), shared by its fine-tuned line and its probe
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    keys = list(dict.fromkeys(zip(gains["variant"], gains["pretext"])))
+    colour = {key: cycle[i % len(cycle)] for i, key in enumerate(keys)}
     for column, task in enumerate(tasks):
         part = gains[gains["task"] == task]
         for row, metric in enumerate(("accuracy", "auc")):
@@ -194,7 +198,8 @@ def data_efficiency(gains: pd.DataFrame, opts: PlotOptions):
                 marker, name = INIT_STYLE[init]
                 label = name if init == "scratch" else f"{name} ({pretext})"
                 ax.errorbar(line["label_fraction"] * 100, line[metric], yerr=line[f"{metric}_std"].fillna(0),
-                            fmt=marker, capsize=3, label=f"{variant}: {label}" if several else label)
+                            fmt=marker, capsize=3, color=colour[(variant, pretext)],
+                            label=f"{variant}: {label}" if several else label)
             ax.set_xscale("log")
             ax.set_xlabel("Labelled training events used [%]")
             ax.set_ylabel(METRIC_LABELS[metric])
