@@ -41,12 +41,8 @@ def encoder_state(pretrained: dict) -> dict:
 def frozen_embeddings(net: Classifier, data: dict, batch_size: int = 4096) -> dict:
     """A probe's training data: its frozen encoder's embedding of every event, computed once (the
     encoder never changes, so a training step needs only the linear head)."""
-    dev = data["label"].device
     net.eval()
-    with torch.no_grad(), T.autocast(dev):
-        parts = [net.embed(**{k: v[s:s + batch_size] for k, v in data.items()}).float()
-                 for s in range(0, len(data["label"]), batch_size)]
-    return {"embedding": torch.cat(parts), "label": data["label"]}
+    return {"embedding": net.embed_all(data, batch_size), "label": data["label"]}
 
 
 def probe_loss(head: torch.nn.Module, batch: dict, generator=None) -> torch.Tensor:

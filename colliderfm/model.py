@@ -152,6 +152,13 @@ class Classifier(nn.Module):
         mean = (h * w).sum(dim=1) / w.sum(dim=1)
         return torch.cat([h[:, -1], mean], dim=-1)
 
+    def embed_all(self, data: dict, batch_size: int) -> torch.Tensor:
+        """``embed`` of every event of ``data`` (input tensors on the model's device) in batches, without
+        gradients: float32, no autocast (N, 2 dim)."""
+        with torch.no_grad():
+            return torch.cat([self.embed(**{k: v[s:s + batch_size] for k, v in data.items()})
+                              for s in range(0, len(data["present"]), batch_size)])
+
     def forward(self, objects, present, event, known, **_):
         return self.head(self.embed(objects, present, event, known))  # logits (B, classes)
 

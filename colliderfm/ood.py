@@ -39,8 +39,7 @@ def _batches(arrays: dict, device, batch_size: int):
 
 def embeddings(model, arrays: dict, device, batch_size: int = 8192) -> np.ndarray:
     """Event embeddings (N, 2 dim) of a classifier, float64 (computed in float32, no autocast)."""
-    with torch.no_grad():
-        return np.concatenate([model.embed(**b).double().cpu().numpy() for b in _batches(arrays, device, batch_size)])
+    return model.embed_all(to_tensors(arrays, device, keys=INPUTS), batch_size).double().cpu().numpy()
 
 
 class Mahalanobis:

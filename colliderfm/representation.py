@@ -29,8 +29,9 @@ def _batches(arrays: dict, device, batch_size: int):
 
 def embeddings(model, arrays: dict, device="cpu", batch_size: int = 4096) -> np.ndarray:
     """The event embedding the classifier head reads (N, 2 dim)."""
-    with torch.no_grad():
-        return np.concatenate([model.embed(**b).float().cpu().numpy() for b in _batches(arrays, device, batch_size)])
+    from colliderfm.train import to_tensors
+
+    return model.embed_all(to_tensors(arrays, device), batch_size).cpu().numpy()
 
 
 def attention_maps(model, batch: dict) -> list[torch.Tensor]:

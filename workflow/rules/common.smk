@@ -3,6 +3,7 @@
 import sys
 
 from colliderfm import config as cfg
+from colliderfm.features import SUPERVISED
 from colliderfm.inference import KINDS
 
 try:
@@ -108,7 +109,7 @@ def encoder_files(name, pairs=None):
 
 def efficiency_inputs(wildcards):
     inputs = {**TASK_DATA[wildcards.task], "scaler": "results/dataset/scaler.json"}
-    if wildcards.pretext == "supervised":  # the tops classifier's encoder
+    if wildcards.pretext == SUPERVISED:  # the tops classifier's encoder
         spec = cfg.ModelSpec("transformer", wildcards.variant, "scratch")
         inputs["pretrained"] = f"{model_dir(spec)}/classifier.pt"
     elif wildcards.stage != "scratch":
