@@ -156,7 +156,8 @@ def sdpa_epoch(*args) -> None:
 
 
 def train_speed(args, config, train_arrays, val_arrays, device, workdir: Path) -> None:
-    cfg = ModelConfig(**config["model"]["variants"][args.variant], dropout=config["model"]["dropout"])
+    cfg = ModelConfig(**config["model"]["variants"][args.variant], dropout=config["model"]["dropout"],
+                      n_classes=len(CLASSES))
     tc = T.TrainConfig.from_block({**config["classifier"], "epochs": 1, "min_epoch_events": 0}, seed=1)
     train = repeat_to(train_arrays, args.events)
     on_device = T.to_tensors(train, device), T.to_tensors(repeat_to(val_arrays, VAL_EVENTS), device)
@@ -223,7 +224,7 @@ def variant_speeds(args, config, train_arrays, val_arrays, device, workdir: Path
     val = T.to_tensors(repeat_to(val_arrays, VAL_EVENTS), device)
     base = args.batch_sizes[0]
     for name, variant in config["model"]["variants"].items():
-        cfg = ModelConfig(**variant, dropout=config["model"]["dropout"])
+        cfg = ModelConfig(**variant, dropout=config["model"]["dropout"], n_classes=len(CLASSES))
         flops = training_flops(cfg)
         rates = {}
         for batch in args.batch_sizes:
@@ -246,7 +247,7 @@ def attention_speed(args, config, train_arrays, val_arrays, device, workdir: Pat
                                    "batch_size": batch}, seed=1)
     print(f"attention written out (model.SelfAttention) vs torch scaled_dot_product_attention, batch {batch}:")
     for name, variant in config["model"]["variants"].items():
-        cfg = ModelConfig(**variant, dropout=config["model"]["dropout"])
+        cfg = ModelConfig(**variant, dropout=config["model"]["dropout"], n_classes=len(CLASSES))
         run = (cfg, tc, train, val, device, workdir / "resume.pt")
         t = interleaved({"written": lambda: project_epoch(*run), "sdpa": lambda: sdpa_epoch(*run)}, args.repeats)
         print(f"{name:>10}: {args.events / min(t['written']):>7,.0f} vs {args.events / min(t['sdpa']):>7,.0f} "
@@ -257,7 +258,8 @@ def eval_speed(args, config, arrays, device) -> None:
     arrays = repeat_to(arrays, args.eval_events)
     print(f"inference (inference.network_logits, batches of 8192), {args.eval_events} events:")
     for name, variant in config["model"]["variants"].items():
-        model = Classifier(ModelConfig(**variant, dropout=config["model"]["dropout"])).to(device).eval()
+        cfg = ModelConfig(**variant, dropout=config["model"]["dropout"], n_classes=len(CLASSES))
+        model = Classifier(cfg).to(device).eval()
         t = [timed(inference.network_logits, model, arrays, device) for _ in range(args.repeats)]
         print(f"{name:>12}: {summary(t)}  -> {args.eval_events / min(t):,.0f} events/s (best)")
 

@@ -120,9 +120,9 @@ def supervised_reference(background: Path, signals: dict[str, Path], *, masses: 
 
 
 def scan_table(metrics: list[dict], reference: Path) -> pd.DataFrame:
-    """``anomaly_scan.csv`` from the models' metrics: one row per model, score and mediator mass, the
-    supervised reference last."""
-    rows = [{"model": m["model"], **row} for m in metrics for row in m["anomaly_scan"]]
+    """``anomaly_scan.csv`` from the models' metrics (those of the task scoring the search): one row per
+    model, score and mediator mass, the supervised reference last."""
+    rows = [{"model": m["model"], **row} for m in metrics for row in m.get("anomaly_scan", [])]
     frames = [f for f in (pd.DataFrame(rows), pd.read_csv(reference)) if len(f)]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCAN_COLUMNS)
     return frame[SCAN_COLUMNS + [c for c in frame.columns if c not in SCAN_COLUMNS]]

@@ -1,4 +1,4 @@
-"""A downstream classifier (the top-quark multiplicity, or another task of ``features.TASKS``): fine-tuned
+"""A downstream classifier of any configured task (``tasks.Task``): fine-tuned
 from a pretrained encoder, trained from scratch, or a linear probe on a frozen pretrained encoder."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
-from colliderfm import features as F
 from colliderfm import train as T
 from colliderfm.model import Classifier, ModelConfig, classifier_loss
 from colliderfm.standardize import load_arrays, load_scaler
@@ -97,7 +96,7 @@ def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path
         "label_fraction": float(job.fraction), "seed": int(job.seed), "train_events": int(len(subset)),
         "model_config": dataclasses.asdict(cfg), "state_dict": T.copy_state(net),
         "scaler": stored_scaler, "selection": dict(stored_scaler.get("selection", {})),
-        "classes": list(F.TASKS[job.task]),
+        "classes": list(job.classes),
     }, model)
     T.write_history(rows, history)
     resume.unlink(missing_ok=True)

@@ -49,18 +49,23 @@ def _export(args) -> None:
     print(f"{out}: ONNX model (opset {export.OPSET}), inputs and scaler in {out.with_suffix('.json')}")
 
 
-def training_paths(job, pool: bool = False) -> dict:
-    """The files a training rule reads and writes (as workflow/rules/{pretrain,classify}.smk name them),
-    so ``colliderfm train`` under torchrun or srun runs the rule's step in a workflow directory."""
-    data, models = Path("results/dataset"), Path("results/models") / job.variant
-    splits = dict(train=data / "train.parquet", val=data / "val.parquet")
-    encoder = models / f"pretrain_{'+'.join(job.pretext)}"
+def training_paths(job, pool: bool = False, reference: str | None = None) -> dict:
+    """The files a training rule reads and writes, from the one results layout the rules use, so
+    ``colliderfm train`` under torchrun or srun runs the rule's step in a workflow directory.
+    ``reference``: the reference task (first configured), whose training split pretraining reads."""
+    from colliderfm.layout import RESULTS as L
+
+    encoder = "+".join(job.pretext)
     if job.stage == "pretrain":
-        return dict(splits, model=encoder / "pretrained.pt", history=encoder / "history.csv",
-                    reconstruction=encoder / "reconstruction.csv", pool=data / "pool.parquet" if pool else None)
-    out = models / f"{job.stage}_{job.pct}pct"
-    return dict(splits, scaler=data / "scaler.json", model=out / "classifier.pt", history=out / "history.csv",
-                pretrained=encoder / "pretrained.pt" if job.stage == "finetune" else None)
+        return dict(train=Path(L.split(reference, "train")), val=Path(L.split(reference, "val")),
+                    model=Path(L.encoder(job.variant, encoder)),
+                    history=Path(L.encoder(job.variant, encoder, "history.csv")),
+                    reconstruction=Path(L.encoder(job.variant, encoder, "reconstruction.csv")),
+                    pool=Path(L.pool()) if pool else None)
+    out = Path(L.model_dir(job.task, job.variant, job.stage, job.pct))
+    return dict(train=Path(L.split(job.task, "train")), val=Path(L.split(job.task, "val")),
+                scaler=Path(L.scaler()), model=out / "classifier.pt", history=out / "history.csv",
+                pretrained=Path(L.encoder(job.variant, encoder)) if job.stage == "finetune" else None)
 
 
 def _train(args) -> None:
@@ -69,8 +74,8 @@ def _train(args) -> None:
     from colliderfm import config
 
     settings = config.load(args.config)
-    job = config.training_job(settings, args.stage, args.variant, args.fraction)
-    paths = training_paths(job, pool=bool(config.pool_samples(settings)))
+    job = config.training_job(settings, args.stage, args.variant, args.fraction, task=args.task)
+    paths = training_paths(job, pool=bool(config.pool_samples(settings)), reference=next(iter(settings["tasks"])))
     for key in ("train", "val", "scaler", "pretrained", "pool"):  # before torch, and before any process is spawned
         if paths.get(key) is not None and not paths[key].is_file():
             raise FileNotFoundError(f"{paths[key]}: input of --stage {job.stage} does not exist; run colliderfm "
@@ -89,12 +94,10 @@ def _check_config(args) -> None:
 
 
 def _label(text: str) -> int:
-    from colliderfm.features import N_CLASSES
-
-    if text in {str(label) for label in range(-1, N_CLASSES)}:
+    if text in {str(label) for label in range(-1, 128)}:
         return int(text)
-    raise argparse.ArgumentTypeError(f"'{text}' is not a label: give -1 (unknown) or the number of top quarks, "
-                                     f"0-{N_CLASSES - 1}")
+    raise argparse.ArgumentTypeError(f"'{text}' is not a label: give -1 (unknown) or a class's position in its "
+                                     "task, 0-127")
 
 
 def _refuse_existing(path: Path, overwrite: bool) -> None:
@@ -131,13 +134,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--sample", default="sample", help="value of the sample column")
-    p.add_argument("--label", type=_label, default=-1, help="number of top quarks, 0-4 (-1: unknown)")
+    p.add_argument("--label", type=_label, default=-1, help="a class's position in its task (-1: unknown; the workflow's tasks give labels)")
     p.add_argument("--config", type=Path, help="workflow config whose selection/ingest keys to use")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=_ingest)
 
     p = sub.add_parser("predict", help="apply a trained classifier to Delphes files")
-    p.add_argument("--model", required=True, type=Path, help="model directory, e.g. results/models/small_5h/finetune_100pct")
+    p.add_argument("--model", required=True, type=Path, help="model directory, e.g. results/models/tops/small_5h/finetune_100pct")
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -145,7 +148,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_predict)
 
     p = sub.add_parser("export", help="a trained classifier as ONNX, with a JSON sidecar (scaler, selection, inputs)")
-    p.add_argument("--model", required=True, type=Path, help="model directory, e.g. results/models/small_5h/finetune_100pct")
+    p.add_argument("--model", required=True, type=Path, help="model directory, e.g. results/models/tops/small_5h/finetune_100pct")
     p.add_argument("--out", required=True, type=Path, help="the .onnx file; the sidecar is the same name with .json")
     p.add_argument("--overwrite", action="store_true", help="replace --out and its sidecar if they exist")
     p.set_defaults(run=_export)
@@ -155,6 +158,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", required=True, choices=["pretrain", "finetune", "scratch"])
     p.add_argument("--variant", required=True)
     p.add_argument("--fraction", type=float, default=1.0, help="fraction of the training labels")
+    p.add_argument("--task", help="the classifier's task (default: the config's first)")
     p.add_argument("--nproc", type=int, default=1, help="processes to spawn on this node (not under torchrun/srun)")
     p.set_defaults(run=_train)
 

@@ -16,7 +16,9 @@ import jsonschema
 import yaml
 
 from colliderfm import features as F
+from colliderfm import tasks as T
 from colliderfm.errors import ConfigError
+from colliderfm.layout import RESULTS
 
 # Shipped inside the package, so a plain `pip install .` validates too (workflow/schemas/ links to it).
 SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.yaml"
@@ -61,19 +63,27 @@ def _key(path) -> str:
 
 def validate(config: dict) -> dict:
     """Validate ``config`` in place (defaults filled); raise ConfigError naming the key."""
+    _refuse_old_labels(config)
     schema = _schema()
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
         err = jsonschema.exceptions.best_match(errors)
         detail = err.message
-        if err.validator == "oneOf" and "samples" in err.absolute_path:
-            detail = ("a sample needs exactly one of 'label' (0-4), 'anomaly' or 'pool: true', and exactly one of "
-                      "'generate' or 'files'")
+        if err.validator in ("oneOf", "not") and "samples" in err.absolute_path:
+            detail = "a sample needs exactly one of 'generate' or 'files', and at most one of 'anomaly' or 'pool: true'"
         raise ConfigError(f"config key '{_key(err.absolute_path)}': {detail}")
     _check_consistency(config)
     _fix_key_order(config)
     return config
+
+
+def _refuse_old_labels(config: dict) -> None:
+    """A config of before tasks (``label:`` on a sample) gets the new form shown, not a schema error."""
+    samples = config.get("samples")
+    for name, spec in (samples.items() if isinstance(samples, dict) else ()):
+        if isinstance(spec, dict) and "label" in spec:
+            raise ConfigError(f"config key 'samples.{name}.label': {T.OLD_LABEL}")
 
 
 # Sections of plain settings: their key order carries no meaning (that of samples and variants does).
@@ -93,11 +103,6 @@ def _fix_key_order(config: dict) -> None:
 
 def _check_consistency(config: dict) -> None:
     samples = config["samples"]
-    labels = {s["label"] for s in samples.values() if "label" in s}
-    for label in range(F.N_CLASSES):
-        if label not in labels:
-            raise ConfigError(f"config key 'samples': no sample with label {label}; the classifier needs "
-                              f"samples for every top-quark multiplicity 0-{F.N_CLASSES - 1}")
     for role in ("background", "signal"):
         names = [n for n, s in samples.items() if s.get("anomaly") == role]
         if len(names) != 1:
@@ -106,8 +111,8 @@ def _check_consistency(config: dict) -> None:
     for name, spec in samples.items():
         if spec.get("anomaly") == "scan" and "mediator_mass" not in spec:
             raise ConfigError(f"config key 'samples.{name}': a sample of the mediator-mass scan needs mediator_mass")
-        if "mediator_mass" in spec and "label" in spec:
-            raise ConfigError(f"config key 'samples.{name}.mediator_mass': only anomaly samples have a mediator mass")
+    config["data_efficiency"].setdefault("tasks", [next(iter(config["tasks"]))])
+    T.check(config)
     for name, variant in config["model"]["variants"].items():
         if variant["dim"] % variant["heads"]:
             raise ConfigError(f"config key 'model.variants.{name}': dim {variant['dim']} is not divisible "
@@ -134,6 +139,10 @@ def _check_consistency(config: dict) -> None:
     if abs(total - 1.0) > 1e-6:
         raise ConfigError(f"config key 'split': train + val + test must be 1, got {total:g}")
     _check_given_files(config)
+    if config["pretrain"]["from"] is not None:
+        from colliderfm import encoders as E
+
+        E.check(config, encoders(config), selection_settings(config))
 
 
 def _check_given_files(config: dict) -> None:
@@ -232,10 +241,6 @@ def selection_settings(config: dict) -> dict:
     return {**config["selection"], **{k: v for k, v in config["ingest"].items() if k != "step_size"}}
 
 
-def classification_samples(config: dict) -> list[str]:
-    return [n for n, s in config["samples"].items() if "label" in s]
-
-
 def pool_samples(config: dict) -> list[str]:
     """Unlabelled samples of the pretraining pool."""
     return [n for n, s in config["samples"].items() if s.get("pool")]
@@ -284,7 +289,8 @@ class TrainingJob:
     """One training run of a variant as the config describes it: everything but its file paths.
 
     Built once here for the rules and the command line alike and handed to ``pretrain.run`` /
-    ``classify.run`` whole, so a new training setting is one schema key, not an argument list."""
+    ``classify.run`` whole, so a new training setting is one schema key, not an argument list. A rule
+    passes it as ``params()``, plain values Snakemake compares: a changed setting re-runs the job."""
 
     stage: str  # "pretrain", "finetune", "scratch" or "probe"
     variant: str
@@ -297,24 +303,31 @@ class TrainingJob:
     fraction: float = 1.0  # of the training labels (classifiers)
     mask_fraction: float | None = None  # pretraining only
     pretext: tuple[str, ...] = ()  # pretraining's tasks; the encoder a finetune or probe starts from
-    task: str = "tops"  # a key of features.TASKS (classifiers)
+    task: str | None = None  # the classifier's task (tasks.Task.name)
+    classes: tuple[str, ...] = ()  # its class names, label = index
 
     @property
     def pct(self) -> str:
         return f"{self.fraction * 100:g}"
 
-    @property
-    def classes(self) -> int:
-        return len(F.TASKS[self.task])
+    def params(self) -> dict:
+        """Plain values only (lists, not tuples): what Snakemake stores and compares."""
+        return {**dataclasses.asdict(self), "pretext": list(self.pretext), "classes": list(self.classes)}
+
+    @classmethod
+    def from_params(cls, params: dict, **changes) -> "TrainingJob":
+        fields = {**params, **changes}
+        return cls(**{**fields, "pretext": tuple(fields["pretext"]), "classes": tuple(fields["classes"])})
 
 
 STAGES = ("pretrain", "finetune", "scratch", "probe")
 
 
-def training_job(config: dict, stage: str, variant: str, fraction: float = 1.0, *, task: str = "tops",
+def training_job(config: dict, stage: str, variant: str, fraction: float = 1.0, *, task: str | None = None,
                  pretext=None, replica: int | None = None) -> TrainingJob:
-    """The job of a rule. ``pretext``: the encoder's (default ``pretrain.pretext``); ``replica``: the seed
-    number of a data-efficiency point (None: the workflow's main models)."""
+    """The job of a rule. ``task``: the classifier's (default the reference task); ``pretext``: the
+    encoder's (default ``pretrain.pretext``); ``replica``: the seed number of a data-efficiency point
+    (None: the workflow's main models)."""
     if stage not in STAGES:
         raise ConfigError(f"unknown training stage '{stage}' (one of {', '.join(STAGES)})")
     if variant not in config["model"]["variants"]:
@@ -324,15 +337,17 @@ def training_job(config: dict, stage: str, variant: str, fraction: float = 1.0, 
                   dropout=config["model"]["dropout"], device=config["device"], threads=config["threads"],
                   pretext=pretext if stage != "scratch" else ())
     if stage == "pretrain":
-        block = dict(config["pretrain"])
-        mask = block.pop("mask_fraction")
-        del block["pretext"]
+        block = {k: v for k, v in config["pretrain"].items() if k not in ("mask_fraction", "pretext", "from")}
         return TrainingJob(stage, training=block, seed=seed_for(config, "pretrain", variant, pretext_name(pretext)),
-                           mask_fraction=mask, **common)
+                           mask_fraction=config["pretrain"]["mask_fraction"], **common)
+    known = T.from_config(config)
+    task = task or next(iter(known))
+    if task not in known:
+        raise ConfigError(f"unknown task '{task}' (configured: {', '.join(known)})")
     pct = f"{fraction * 100:g}"
     # a data-efficiency point's seed is shared by its inits and pretexts: the same labels, paired comparisons
     training = dict(config["classifier"])
-    if replica is None:
+    if replica is None:  # the same seed for every task: which task is learnt is the data's business
         seed = seed_for(config, "classifier", variant, pct)
     else:
         seed = seed_for(config, "efficiency", task, variant, pct, str(replica))
@@ -340,13 +355,15 @@ def training_job(config: dict, stage: str, variant: str, fraction: float = 1.0, 
         if "encoder_lr_scale" in grid:
             pcts = [f"{f * 100:g}" for f in grid["label_fractions"]]
             training["encoder_lr_scale"] = grid["encoder_lr_scale"][pcts.index(pct)]
-    return TrainingJob(stage, training=training, fraction=fraction, seed=seed, task=task, **common)
+    return TrainingJob(stage, training=training, fraction=fraction, seed=seed, task=task,
+                       classes=known[task].classes, **common)
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """A model the workflow trains and evaluates."""
+    """A model the workflow trains and evaluates, on one task."""
 
+    task: str
     kind: str  # a key of inference.KINDS
     variant: str | None = None  # transformers: a key of model.variants
     init: str | None = None  # transformers: "pretrained" (fine-tuned) or "scratch"
@@ -362,15 +379,23 @@ class ModelSpec:
 
     @property
     def name(self) -> str:
+        """Its name within its task (results/eval/<task>/<name>)."""
         return f"{self.variant}-{self.stage}-{self.pct}pct" if self.variant else self.kind
+
+    @property
+    def directory(self) -> str:
+        return RESULTS.model_dir(self.task, self.variant, self.stage or self.kind, self.pct)
 
 
 def model_specs(config: dict) -> list[ModelSpec]:
-    """The models evaluated in full (classification, anomaly search): each variant on all the labels,
-    fine-tuned and from scratch, and the baselines. The data-efficiency grid is ``efficiency_specs``."""
-    specs = [ModelSpec("transformer", variant, init) for variant in config["model"]["variants"]
-             for init in ("pretrained", "scratch")]
-    return specs + [ModelSpec("bdt")]
+    """The models evaluated in full (classification, anomaly search) for every task: each variant on all
+    the labels, fine-tuned and from scratch, and the baselines. The data-efficiency grid is ``efficiency_specs``."""
+    specs = []
+    for task in config["tasks"]:
+        specs += [ModelSpec(task, "transformer", variant, init) for variant in config["model"]["variants"]
+                  for init in ("pretrained", "scratch")]
+        specs.append(ModelSpec(task, "bdt"))
+    return specs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -387,8 +412,8 @@ class EfficiencySpec:
 
     @property
     def directory(self) -> str:
-        return (f"results/efficiency/{self.task}/{self.variant}/{self.stage}_{self.pretext}/"
-                f"{self.fraction * 100:g}pct_seed{self.replica}")
+        return RESULTS.efficiency_dir(self.task, self.variant, self.stage, self.pretext, f"{self.fraction * 100:g}",
+                                      self.replica)
 
 
 INIT_STAGES = {"pretrained": "finetune", "scratch": "scratch", "frozen": "probe"}
@@ -423,9 +448,11 @@ def model_fields(config: dict, spec: ModelSpec) -> dict:
         seed = seed_for(config, spec.kind)
         pretext = None
     else:
-        seed = training_job(config, spec.stage, spec.variant, spec.fraction).seed
+        seed = training_job(config, spec.stage, spec.variant, spec.fraction, task=spec.task).seed
         pretext = pretext_name(config["pretrain"]["pretext"]) if spec.init == "pretrained" else None
-    return {"model": spec.name, "kind": spec.kind, "variant": spec.variant, "init": spec.init, "pretext": pretext,
+    task = T.from_config(config)[spec.task]
+    return {"model": spec.name, "task": spec.task, "classes": list(task.classes), "signal": task.signal,
+            "kind": spec.kind, "variant": spec.variant, "init": spec.init, "pretext": pretext,
             "label_fraction": spec.fraction, "seed": seed}
 
 

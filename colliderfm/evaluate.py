@@ -16,13 +16,11 @@ import pandas as pd
 from scipy.special import softmax
 from sklearn import metrics as skm
 
-from colliderfm import features as F
 from colliderfm import scores
 from colliderfm.anomaly import search_metrics
 from colliderfm.atomic import atomic_path
 from colliderfm.errors import DatasetError
 from colliderfm.inference import KINDS, Logits
-from colliderfm.scores import PROB_COLUMNS
 from colliderfm.standardize import load_arrays
 
 log = logging.getLogger(__name__)
@@ -61,13 +59,16 @@ def rejection_at(y_true: np.ndarray, score: np.ndarray, efficiency: float,
     return 1.0 / eps_b if eps_b > 0 else None
 
 
-def classification_metrics(labels: np.ndarray, probs: np.ndarray, weight: np.ndarray | None = None) -> dict:
-    """Accuracy, confusion, one-vs-rest AUCs and 4t rejection; ``weight``: each event's (Event.Weight,
-    config ``evaluation.weights``), None: every event counts once."""
+def classification_metrics(labels: np.ndarray, probs: np.ndarray, weight: np.ndarray | None = None,
+                           signal: int | None = None) -> dict:
+    """Accuracy, balanced accuracy, confusion, one-vs-rest AUCs and their macro average, and the
+    background rejection at the ``signal`` class's working points (default the last class), for any
+    number of classes; ``weight``: each event's (Event.Weight, config ``evaluation.weights``), None:
+    every event counts once."""
     pred = probs.argmax(axis=1)
-    classes = list(range(F.N_CLASSES))
+    classes = list(range(probs.shape[1]))
+    signal = classes[-1] if signal is None else signal
     auc = [float(skm.roc_auc_score(labels == k, probs[:, k], sample_weight=weight)) for k in classes]
-    signal = labels == F.N_CLASSES - 1
     return {
         "events": int(len(labels)),
         "accuracy": float(skm.accuracy_score(labels, pred, sample_weight=weight)),
@@ -76,7 +77,7 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray, weight: np.nda
                                           sample_weight=weight).tolist(),
         "auc_per_class": auc,
         "macro_auc": float(np.mean(auc)),
-        **{f"rejection_4top_at_{int(e * 100)}": rejection_at(signal, probs[:, -1], e, weight)
+        **{f"rejection_at_{int(e * 100)}": rejection_at(labels == signal, probs[:, signal], e, weight)
            for e in SIGNAL_EFFICIENCIES},
     }
 
@@ -95,25 +96,18 @@ def event_weights(frame: pd.DataFrame, weights: str) -> np.ndarray | None:
     return w
 
 
-def task_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
-    """Accuracy and AUC of a downstream task: with two classes that of class 1 (e.g. DM), otherwise the
-    macro average of one-vs-rest AUCs."""
-    if probs.shape[1] == 2:
-        auc = skm.roc_auc_score(labels, probs[:, 1])
-    else:
-        auc = skm.roc_auc_score(labels, probs, multi_class="ovr", labels=list(range(probs.shape[1])))
-    return {"events": int(len(labels)), "accuracy": float(skm.accuracy_score(labels, probs.argmax(axis=1))),
-            "auc": float(auc)}
-
-
 def score_task(fields: dict, checkpoint: Path, *, test: Path, out: Path, device: str = "cpu", threads: int = 1) -> dict:
-    """A data-efficiency model's identity (``fields``) and its task metrics on ``test``, written to ``out``."""
+    """A data-efficiency model's identity (``fields``) and its metrics on ``test`` (those of every model,
+    ``classification_metrics``; ``auc`` its macro AUC), written to ``out``."""
     from colliderfm.inference import open_transformer
 
     logits, payload = open_transformer(checkpoint, device, threads)
     arrays = load_arrays(test)
     probs = softmax(logits(arrays).astype(np.float64), axis=1)
-    result = {**fields, "labelled_events": int(payload["train_events"]), **task_metrics(arrays["label"], probs)}
+    metrics = classification_metrics(arrays["label"], probs)
+    result = {**fields, "labelled_events": int(payload["train_events"]), "events": metrics["events"],
+              "accuracy": metrics["accuracy"], "balanced_accuracy": metrics["balanced_accuracy"],
+              "auc": metrics["macro_auc"]}
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(result, indent=1))
     log.info("%s: accuracy %.4f, AUC %.4f", fields, result["accuracy"], result["auc"])
@@ -121,14 +115,15 @@ def score_task(fields: dict, checkpoint: Path, *, test: Path, out: Path, device:
 
 
 def run(model: dict, checkpoint: Path, *, train: Path, val: Path, test: Path, anomaly: dict[str, Path],
-        background: str, signal: str, scan: dict[str, float], options: dict, device: str, threads: int,
-        out_predictions: Path, out_metrics: Path, weights: str = "none") -> dict:
-    """Evaluate the ``model`` (its fields, config.model_fields) stored at ``checkpoint``: predictions on
-    ``test`` and every ``anomaly`` sample, and metrics beside them with the model's fields: the
-    classification, and each score's separation of ``signal`` and of the ``scan`` samples from
-    ``background`` (``options``: the config's anomaly section); ``weights``: config ``evaluation.weights``
-    for the classification metrics; the anomaly AUCs stay unweighted (with one weight per sample, as
-    generated samples have, weighting would not change them)."""
+        background: str | None, signal: str | None, scan: dict[str, float], options: dict, device: str,
+        threads: int, out_predictions: Path, out_metrics: Path, weights: str = "none") -> dict:
+    """Evaluate the ``model`` (its fields, config.model_fields: task, classes, signal class...) stored at
+    ``checkpoint``: predictions on ``test`` and every ``anomaly`` sample, and metrics beside them with the
+    model's fields: the classification, and, for the task scoring the anomaly search (``anomaly`` not
+    empty), each score's separation of ``signal`` and of the ``scan`` samples from ``background``
+    (``options``: the config's anomaly section); ``weights``: config ``evaluation.weights`` for the
+    classification metrics; the anomaly AUCs stay unweighted (with one weight per sample, as generated
+    samples have, weighting would not change them)."""
     kind = KINDS[model["kind"]]
     logits_fn = kind.open(checkpoint, device, threads)
     val_arrays = load_arrays(val)
@@ -137,16 +132,18 @@ def run(model: dict, checkpoint: Path, *, train: Path, val: Path, test: Path, an
     frame = predictions(logits_fn, {"test": [test], "anomaly": list(anomaly.values())}, extra)
     names = [name for name in scores.labels() if name in frame.columns]
     test_part = frame[frame["split"] == "test"]
+    probs = test_part[scores.prob_columns(len(model["classes"]))].to_numpy()
     result = {**model, "val_accuracy": accuracy(logits_fn, val_arrays), "weights": weights,
-              **classification_metrics(test_part["label"].to_numpy(), test_part[PROB_COLUMNS].to_numpy(),
-                                       event_weights(test_part, weights)),
-              "anomaly_scores": names,
-              **search_metrics(frame, names, background=background, signal=signal, scan=scan, options=options,
-                               seed=model["seed"])}
+              **classification_metrics(test_part["label"].to_numpy(), probs, event_weights(test_part, weights),
+                                       model["classes"].index(model["signal"])),
+              "anomaly_scores": names}
+    if anomaly:
+        result.update(search_metrics(frame, names, background=background, signal=signal, scan=scan,
+                                     options=options, seed=model["seed"]))
     with atomic_path(out_predictions) as tmp:
         frame.to_parquet(tmp, index=False)
     with atomic_path(out_metrics) as tmp:
         tmp.write_text(json.dumps(result, indent=1))
-    log.info("%s: accuracy %.4f, macro AUC %.4f, anomaly AUC (entropy) %.4f", model["model"], result["accuracy"],
-             result["macro_auc"], result["anomaly_auc_entropy"])
+    log.info("%s %s: accuracy %.4f, macro AUC %.4f", model["task"], model["model"], result["accuracy"],
+             result["macro_auc"])
     return result

@@ -33,13 +33,9 @@ COUNT_VARS: tuple[str, ...] = ("n_jets", "n_bjets", "n_nu", "n_leptons")
 GENERATOR_VARS: tuple[str, ...] = ("n_nu",)  # from the generator record, not the detector (model.generator_inputs)
 GENERATOR_TARGETS: tuple[str, ...] = ("gen_nu_px", "gen_nu_py", "gen_nu_pz")  # pretext targets, not inputs
 META_COLUMNS: tuple[str, ...] = ("event", "sample", "label", "weight")
-N_CLASSES = 5  # events with 0, 1, 2, 3 or 4 top quarks
-# downstream tasks -> class names (label = index): today's classifier, and DM vs SM single top
-TASKS: dict[str, tuple[str, ...]] = {"tops": tuple(f"{k} top" for k in range(N_CLASSES)),
-                                     "dm": ("SM t-channel", "DM mediator")}
 PRETEXTS: tuple[str, ...] = ("variables", "objects", "generator")  # pretraining tasks (colliderfm.model)
-# not a pretext: the encoder of a variant's classifier trained from scratch on all the tops labels, the
-# data-efficiency grid's reference of an encoder that holds the classes (a bound on tops, a transfer to dm)
+# not a pretext: the encoder of a variant's classifier trained from scratch on all the labels of the reference
+# task (the first configured), the data-efficiency grid's reference of an encoder that holds its classes
 SUPERVISED = "supervised"
 
 

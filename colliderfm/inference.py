@@ -26,6 +26,9 @@ def load_classifier(path: Path, device="cpu"):
     payload = load_model(path, map_location=device)
     if payload.get("format") != "colliderfm-classifier":
         raise ValueError(f"{path}: not a colliderfm classifier checkpoint")
+    if not payload.get("classes") or not payload.get("task"):
+        raise ValueError(f"{path}: a classifier checkpoint without its task and classes (made by an older "
+                         "colliderfm); re-run its training")
     model = Classifier(ModelConfig(**payload["model_config"]))
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval(), payload
@@ -69,7 +72,9 @@ def bdt_logits(checkpoint: Path, device: str = "cpu", threads: int = 1) -> Logit
 
     def logits(arrays: dict) -> np.ndarray:
         with threadpool_limits(threads):
-            return model.decision_function(flat_matrix(arrays))
+            raw = model.decision_function(flat_matrix(arrays))
+        # two classes: one log-odds per event; as logits (0, log-odds) their softmax is (p0, p1)
+        return np.stack([np.zeros_like(raw), raw], axis=1) if raw.ndim == 1 else raw
 
     return logits
 

@@ -37,12 +37,12 @@ class ModelConfig:
     layers: int
     ff: int
     dropout: float
-    n_classes: int = feat.N_CLASSES
+    n_classes: int = 0  # of the classifier's task (0: an encoder being pretrained, no head)
     probe: bool = False  # a linear head on a frozen encoder (measures the representation itself)
 
     @classmethod
     def from_job(cls, job) -> "ModelConfig":
-        return cls(**job.architecture, dropout=job.dropout, n_classes=job.classes, probe=job.stage == "probe")
+        return cls(**job.architecture, dropout=job.dropout, n_classes=len(job.classes), probe=job.stage == "probe")
 
 
 def attention_bias(keep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -19,12 +19,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
-from colliderfm import features as F  # noqa: E402
 from colliderfm.atomic import atomic_path  # noqa: E402
-from colliderfm.scores import PROB_COLUMNS, labels  # noqa: E402
+from colliderfm.scores import labels, prob_columns  # noqa: E402
 from colliderfm.summary import load as load_table  # noqa: E402
 
-CLASS_NAMES = [f"{k}t" for k in range(F.N_CLASSES)]
 LABELS = labels()
 
 
@@ -80,14 +78,14 @@ def _by_figure(outputs: list[Path], known) -> dict[str, list[Path]]:
 
 def confusion(metrics: dict, opts: PlotOptions):
     fig, ax = plt.subplots(figsize=(8, 7))
-    matrix = np.asarray(metrics["confusion"])
+    matrix, classes = np.asarray(metrics["confusion"]), metrics["classes"]
     im = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1, origin="lower")
     for (i, j), v in np.ndenumerate(matrix):
         ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="white" if v > 0.5 else "black", fontsize=13)
-    ax.set_xticks(range(F.N_CLASSES), CLASS_NAMES)
-    ax.set_yticks(range(F.N_CLASSES), CLASS_NAMES)
-    ax.set_xlabel("Predicted number of top quarks")
-    ax.set_ylabel("True number of top quarks")
+    ax.set_xticks(range(len(classes)), classes, rotation=30 if len(classes) > 3 else 0, fontsize=11)
+    ax.set_yticks(range(len(classes)), classes, fontsize=11)
+    ax.set_xlabel("Predicted class")
+    ax.set_ylabel("True class")
     fig.colorbar(im, ax=ax, label="Fraction of true class")
     _label(ax, opts, weighted=True)
     return fig
@@ -96,9 +94,9 @@ def confusion(metrics: dict, opts: PlotOptions):
 def roc_by_class(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     test = pred[pred["split"] == "test"]
     fig, ax = plt.subplots(figsize=(8, 7))
-    for k, column in enumerate(PROB_COLUMNS):
+    for k, column in enumerate(prob_columns(len(metrics["classes"]))):
         fpr, tpr, _ = skm.roc_curve(test["label"] == k, test[column], sample_weight=opts.event_weights(test))
-        ax.plot(tpr, fpr, label=f"{CLASS_NAMES[k]} vs rest (AUC {metrics['auc_per_class'][k]:.3f})")
+        ax.plot(tpr, fpr, label=f"{metrics['classes'][k]} vs rest (AUC {metrics['auc_per_class'][k]:.3f})")
     ax.set_yscale("log")
     ax.set_ylim(1e-4, 1)
     ax.set_xlabel(r"Signal efficiency $\varepsilon_S$")
@@ -110,7 +108,7 @@ def roc_by_class(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
 
 def entropy_hist(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     fig, ax = plt.subplots(figsize=(8, 7))
-    bins = np.linspace(0, np.log2(F.N_CLASSES), opts.bins + 1)
+    bins = np.linspace(0, np.log2(len(metrics["classes"])), opts.bins + 1)
     for sample in (metrics["anomaly_background"], metrics["anomaly_signal"]):
         part = pred[pred["sample"] == sample]
         h, _ = np.histogram(part["entropy"], bins=bins, density=True, weights=opts.event_weights(part))
@@ -137,8 +135,26 @@ def anomaly_roc(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     return fig
 
 
+def signal_scores(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
+    """The signal class's probability for the test events of each true class."""
+    test = pred[pred["split"] == "test"]
+    signal = metrics["classes"].index(metrics["signal"])
+    fig, ax = plt.subplots(figsize=(8, 7))
+    bins = np.linspace(0, 1, opts.bins + 1)
+    for k, name in enumerate(metrics["classes"]):
+        part = test[test["label"] == k]
+        h, _ = np.histogram(part[f"p{signal}"], bins=bins, density=True, weights=opts.event_weights(part))
+        mplhep.histplot(h, bins, ax=ax, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel(f"P({metrics['signal']})")
+    ax.set_ylabel("Normalised events")
+    ax.legend(fontsize=12, title="true class", title_fontsize=12)
+    _label(ax, opts, weighted=True)
+    return fig
+
+
 MODEL_FIGURES = {"confusion": lambda pred, metrics, opts: confusion(metrics, opts), "roc": roc_by_class,
-                 "entropy": entropy_hist, "anomaly_roc": anomaly_roc}
+                 "scores": signal_scores, "entropy": entropy_hist, "anomaly_roc": anomaly_roc}
 
 
 def model_figures(predictions: Path, metrics_path: Path, outputs: list[Path], opts: PlotOptions) -> None:
@@ -176,13 +192,18 @@ def variants(table: pd.DataFrame, opts: PlotOptions):
 
 
 INIT_STYLE = {"scratch": ("s--", "from scratch"), "pretrained": ("o-", "fine-tuned"), "frozen": ("^:", "linear probe")}
-METRIC_LABELS = {"accuracy": "Test accuracy", "auc": "Test AUC (macro one-vs-rest for tops)"}
+METRIC_LABELS = {"accuracy": "Test accuracy", "auc": "Test AUC (macro one-vs-rest)"}
 
 
 def data_efficiency(gains: pd.DataFrame, opts: PlotOptions):
     """Accuracy and AUC against the fraction of labels, per task: mean over seeds, error bars their
     standard deviation; one line per init and encoder (and variant, when several)."""
-    tasks = list(dict.fromkeys(gains["task"])) or ["tops"]
+    tasks = list(dict.fromkeys(gains["task"]))
+    if not tasks:  # no data-efficiency grid configured
+        fig, ax = plt.subplots(figsize=(8, 7))
+        ax.text(0.5, 0.5, "no data-efficiency grid (data_efficiency.variants is empty)", ha="center",
+                transform=ax.transAxes)
+        return fig
     fig, axes = plt.subplots(2, len(tasks), figsize=(8 * len(tasks), 13), squeeze=False)
     several = gains["variant"].nunique() > 1
     # one colour per encoder (and variant), shared by its fine-tuned line and its probe
@@ -203,8 +224,7 @@ def data_efficiency(gains: pd.DataFrame, opts: PlotOptions):
             ax.set_xscale("log")
             ax.set_xlabel("Labelled training events used [%]")
             ax.set_ylabel(METRIC_LABELS[metric])
-            ax.set_title({"tops": "Top-quark multiplicity", "dm": "DM mediator vs SM t-channel"}.get(task, task),
-                         pad=28, fontsize=18)
+            ax.set_title(f"Task {task}", pad=28, fontsize=18)
             ax.legend(fontsize=10)
             _label(ax, opts)
     return fig
@@ -256,9 +276,11 @@ INPUT_PANELS = (("n_jets", "$N_{jets}$", None), ("n_bjets", "$N_{b-jets}$", None
                 ("jet0_pt", "Leading non-b jet $p_T$ [GeV]", (0, 400)), ("bjet0_pt", "Leading b-jet $p_T$ [GeV]", (0, 400)))
 
 
-def inputs(feature_files: list[Path], opts: PlotOptions):
-    columns = [c for c, _, _ in INPUT_PANELS] + ["label", "weight", "jet0_present", "bjet0_present"]
-    frame = pd.concat([pd.read_parquet(p, columns=columns) for p in feature_files], ignore_index=True)
+def inputs(feature_files: dict[str, list[Path]], opts: PlotOptions):
+    """The input variables per class; ``feature_files``: class name -> its samples' feature files."""
+    columns = [c for c, _, _ in INPUT_PANELS] + ["weight", "jet0_present", "bjet0_present"]
+    frame = pd.concat([pd.read_parquet(p, columns=columns).assign(label=k)
+                       for k, files in enumerate(feature_files.values()) for p in files], ignore_index=True)
     fig, axes = plt.subplots(2, 3, figsize=(21, 13))
     for ax, (column, label, span) in zip(axes.flat, INPUT_PANELS):
         values = frame[column].astype(float)
@@ -267,14 +289,14 @@ def inputs(feature_files: list[Path], opts: PlotOptions):
             bins = np.arange(-0.5, values.max() + 1.5)
         else:
             bins = np.linspace(*span, opts.bins + 1)
-        for k in range(F.N_CLASSES):
+        for k, name in enumerate(feature_files):
             sel = (frame["label"] == k) & present
             h, _ = np.histogram(np.clip(values[sel], bins[0], bins[-1] - 1e-9), bins=bins, density=True,
                                 weights=opts.event_weights(frame[sel]))
-            mplhep.histplot(h, bins, ax=ax, label=CLASS_NAMES[k])
+            mplhep.histplot(h, bins, ax=ax, label=name)
         ax.set_xlabel(label)
         ax.set_ylabel("Normalised events")
-        ax.legend(fontsize=12, title="top quarks", title_fontsize=12)
+        ax.legend(fontsize=12)
     _label(axes.flat[0], opts, weighted=True)
     return fig
 
@@ -319,38 +341,54 @@ def anomaly_scan(table: pd.DataFrame, scan: pd.DataFrame, opts: PlotOptions):
     return fig
 
 
-def roc_models(predictions: dict[str, Path], opts: PlotOptions):
+def roc_models(predictions: dict[str, Path], metrics: dict, opts: PlotOptions):
+    """Background rejection against the signal class's efficiency, for every model of a task (``metrics``:
+    one of its models', for the classes)."""
+    signal = metrics["classes"].index(metrics["signal"])
     fig, ax = plt.subplots(figsize=(8, 7))
     for name, path in predictions.items():
-        test = pd.read_parquet(path, columns=["split", "label", "p4", "weight"])
+        test = pd.read_parquet(path, columns=["split", "label", f"p{signal}", "weight"])
         test = test[test["split"] == "test"]
-        fpr, tpr, _ = skm.roc_curve(test["label"] == F.N_CLASSES - 1, test["p4"], sample_weight=opts.event_weights(test))
+        fpr, tpr, _ = skm.roc_curve(test["label"] == signal, test[f"p{signal}"], sample_weight=opts.event_weights(test))
         keep = fpr > 0
         ax.plot(tpr[keep], 1 / fpr[keep], label=name)
     ax.set_yscale("log")
-    ax.set_xlabel(r"4t signal efficiency $\varepsilon_S$")
+    ax.set_xlabel(f"Signal efficiency $\\varepsilon_S$ ({metrics['signal']})")
     ax.set_ylabel(r"Background rejection $1/\varepsilon_B$")
     ax.legend(fontsize=10)
     _label(ax, opts, weighted=True)
     return fig
 
 
-def study_figures(metric_files: list[Path], *, predictions: dict[str, Path], histories: dict[str, Path],
-                  reconstructions: dict[str, Path], feature_files: list[Path], scan: Path, gains: Path,
-                  outputs: list[Path], opts: PlotOptions) -> None:
-    """The study's figures named by ``outputs`` (``<figure>.<format>``), across every model."""
+def task_figures(metric_files: list[Path], *, predictions: dict[str, Path], histories: dict[str, Path],
+                 feature_files: dict[str, list[Path]], outputs: list[Path], opts: PlotOptions) -> None:
+    """The figures of one task named by ``outputs``, across its models: variants, ROC of every model,
+    training curves, input variables per class."""
     _style(opts)
     table = load_table(metric_files)
     full = set(table.loc[table["label_fraction"] == 1.0, "model"])
+    first = json.loads(Path(metric_files[0]).read_text())
     figures = {
         "variants": lambda: variants(table, opts),
-        "data_efficiency": lambda: data_efficiency(pd.read_csv(gains), opts),
         "training": lambda: training(histories, opts),
-        "reconstruction": lambda: reconstruction(reconstructions, opts),
         "inputs": lambda: inputs(feature_files, opts),
+        "roc_models": lambda: roc_models({k: v for k, v in predictions.items() if k in full}, first, opts),
+    }
+    for name, paths in _by_figure(outputs, figures).items():
+        save(figures[name](), paths, opts)
+
+
+def study_figures(metric_files: list[Path], *, reconstructions: dict[str, Path], scan: Path, gains: Path,
+                  outputs: list[Path], opts: PlotOptions) -> None:
+    """The study's figures named by ``outputs`` (``<figure>.<format>``): the data-efficiency grid, the
+    encoders' reconstruction, and the anomaly search (``metric_files``: the models of the task scoring it)."""
+    _style(opts)
+    table = load_table(metric_files)
+    figures = {
+        "data_efficiency": lambda: data_efficiency(pd.read_csv(gains), opts),
+        "reconstruction": lambda: reconstruction(reconstructions, opts),
         "anomaly_auc": lambda: anomaly_auc(table, opts),
         "anomaly_scan": lambda: anomaly_scan(table, pd.read_csv(scan), opts),
-        "roc_models": lambda: roc_models({k: v for k, v in predictions.items() if k in full}, opts),
     }
     for name, paths in _by_figure(outputs, figures).items():
         save(figures[name](), paths, opts)

@@ -25,7 +25,11 @@ from colliderfm.standardize import to_arrays, transform_batch
 log = logging.getLogger(__name__)
 
 ROOT_TREE = "colliderfm"
-COLUMNS = [*scores.PROB_COLUMNS, *scores.SCORES]  # the per-event outputs: probabilities, then every score
+
+
+def columns(classes: list[str]) -> list[str]:
+    """The per-event outputs of a model of ``classes``: probabilities ``p0 … p{K-1}``, then every score."""
+    return [*scores.prob_columns(len(classes)), *scores.SCORES]
 
 
 def model_path(model: str | Path) -> Path:
@@ -41,7 +45,7 @@ def model_path(model: str | Path) -> Path:
 class ParquetOutput:
     """The selected events only: file, event, weight and the scores."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, names: list[str]):
         self.tmp, self.writer = tmp, None
 
     def add(self, frame: pd.DataFrame | None, start: int, n: int) -> None:
@@ -59,16 +63,16 @@ class ParquetOutput:
 class RootOutput:
     """One entry per input entry (``n`` per chunk, starting at entry ``start`` of its file)."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, names: list[str]):
         import uproot
 
-        self.file, self.tree = uproot.recreate(tmp), None
+        self.file, self.tree, self.names = uproot.recreate(tmp), None, names
 
     def add(self, frame: pd.DataFrame | None, start: int, n: int) -> None:
         rows = np.empty(0, np.int64) if frame is None else frame["event"].to_numpy() - start
         branches = {"event": np.arange(start, start + n, dtype=np.int64), "selected": np.zeros(n, bool)}
         branches["selected"][rows] = True
-        for name in COLUMNS:
+        for name in self.names:
             branches[name] = np.full(n, np.nan)
             if frame is not None:
                 branches[name][rows] = frame[name].to_numpy()
@@ -116,7 +120,7 @@ def predict_files(model: str | Path, files: list[str | Path], out: str | Path, d
     trees = [ingest.open_tree(p, sel.tree) for p in paths]
     stats = {"read": 0, "nonfinite": 0, "selected": 0}
     with atomic_path(out, overwrite) as tmp:
-        sink = output(tmp)
+        sink = output(tmp, columns(payload["classes"]))
         try:
             for path, tree in zip(paths, trees):
                 start, read = 0, stats["read"]

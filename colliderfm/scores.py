@@ -14,9 +14,11 @@ from typing import Callable
 import numpy as np
 from scipy.special import logsumexp, softmax
 
-from colliderfm import features as F
 
-PROB_COLUMNS = [f"p{k}" for k in range(F.N_CLASSES)]
+
+def prob_columns(n_classes: int) -> list[str]:
+    """``p0 … p{K-1}``: the class probabilities of a K-class model, index = label."""
+    return [f"p{k}" for k in range(n_classes)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,8 +72,9 @@ def labels() -> dict[str, str]:
 
 
 def from_logits(logits: np.ndarray) -> dict[str, np.ndarray]:
-    """The class probabilities ``p0 … p4`` and every registered score, per event."""
+    """The class probabilities ``p0 … p{K-1}`` and every registered score, per event, for any K >= 2
+    (the entropy then lies between 0 and log2 K bits)."""
     logits = np.asarray(logits, dtype=np.float64)
     p = softmax(logits, axis=1)
-    return {**{c: p[:, k] for k, c in enumerate(PROB_COLUMNS)},
+    return {**{c: p[:, k] for k, c in enumerate(prob_columns(p.shape[1]))},
             **{name: s.fn(logits) for name, s in SCORES.items()}}

@@ -87,27 +87,28 @@ def _split_of(rng: np.random.Generator, n: int, fractions: dict[str, float]) -> 
     return np.searchsorted(edges / edges[-1], rng.uniform(size=n), side="right").clip(0, 2)
 
 
-def fit_scaler(files: list[Path], fractions: dict[str, float], seeds: list[int]) -> dict:
-    """Means and standard deviations of the transformed variables over training events."""
+def fit_scaler(files: list[Path], fractions: dict[str, float], seeds: list[int], labels: list[int],
+               classes: list[str]) -> dict:
+    """Means and standard deviations of the transformed variables over training events; ``labels``: each
+    file's class (label = index of ``classes``), every class must have training events."""
     keys = scaler_keys()
     sums = {k: np.zeros(3) for k in keys}  # count, sum, sum of squares
     per_label: dict[int, int] = {}
-    for path, seed in zip(files, seeds):
+    for path, seed, label in zip(files, seeds, labels):
         rng = np.random.default_rng(seed)
         for batch in _batches(path):
             train = _split_of(rng, batch.num_rows, fractions) == 0
-            labels = np.asarray(batch.column("label"))[train]
-            for label, count in zip(*np.unique(labels, return_counts=True)):
-                per_label[int(label)] = per_label.get(int(label), 0) + int(count)
+            per_label[label] = per_label.get(label, 0) + int(train.sum())
             for key in keys:
                 kind = transform_of(_var(key))
                 for column, presence in _columns_of(key):
                     x, present = _values(batch, column, presence)
                     x = _apply(kind, x[train & present])
                     sums[key] += (x.size, x.sum(), np.square(x).sum())
-    for label in range(F.N_CLASSES):
+    for label, name in enumerate(classes):
         if per_label.get(label, 0) == 0:
-            raise DatasetError(f"no training events with label {label} in {', '.join(map(str, files))}")
+            raise DatasetError(f"no training events of class '{name}' (label {label}) in "
+                               f"{', '.join(str(f) for f, k in zip(files, labels) if k == label) or 'no file'}")
     scaler = {}
     for key, (count, total, squares) in sums.items():
         var = _var(key)
@@ -144,25 +145,66 @@ def _from_top(batch: pa.RecordBatch) -> dict[str, pa.Array]:
 
 
 def standardize(class_files: list[Path], anomaly_files: dict[str, list[Path]], *, splits: dict[str, Path],
-                scaler: Path, anomaly: dict[str, Path], fractions: dict[str, float], seed: int,
-                selection: dict, generator_inputs: bool = True, pool_files: list[Path] = (),
-                pool: Path | None = None) -> dict:
-    """Split the classification events into ``splits`` (train/val/test Parquet files), fit the scaler
-    on train and write it to ``scaler`` with the ``selection`` the features were made with and whether
-    generator-level variables are model inputs (what a trained model applies to new files), standardise
-    each anomaly sample into ``anomaly[name]`` and the unlabelled ``pool_files`` into ``pool``."""
+                scaler: Path, anomaly: dict[str, Path], fractions: dict[str, float], seed: int, selection: dict,
+                generator_inputs: bool = True, pool_files: list[Path] = (), pool: Path | None = None) -> dict:
+    """The workflow's standardisation in one call, for features ingested with their labels (``colliderfm
+    ingest --label``): one task whose classes are the stored labels 0, 1, ...; its splits, the scaler
+    fitted on its training events (written last), each anomaly sample and the unlabelled pool."""
+    labels = [_stored_label(p) for p in class_files]
+    classes = [str(k) for k in range(max(labels, default=-1) + 1)]
     seeds = [_file_seed(seed, p) for p in class_files]
-    fitted = {**fit_scaler(class_files, fractions, seeds), "selection": dict(selection),
+    fitted = {**fit_scaler(class_files, fractions, seeds, labels, classes), "selection": dict(selection),
               "generator_inputs": bool(generator_inputs)}
-    counts = _write_splits(class_files, seeds, splits, fractions, fitted)
-    for sample, files in anomaly_files.items():
-        _transform_files(files, anomaly[sample], fitted)
-    if pool is not None:
-        _transform_files(pool_files, pool, fitted)
+    label_of = dict(zip(map(str, class_files), labels))
+    counts = _write_splits(class_files, seeds, splits, fractions, fitted, label_of=lambda p: label_of[str(p)])
+    for sample, files in {**anomaly_files, **({"pool": list(pool_files)} if pool is not None else {})}.items():
+        _transform_files(files, pool if sample == "pool" and pool is not None else anomaly[sample], fitted)
     with atomic_path(scaler) as tmp:
         tmp.write_text(json.dumps(fitted, indent=1))
     log.info("split sizes: %s", counts)
     return {"counts": counts, "scaler": fitted}
+
+
+def _stored_label(path: Path) -> int:
+    """The label a feature file was ingested with (one per file)."""
+    for batch in _batches(path):
+        labels = np.unique(np.asarray(batch.column("label")))
+        if len(labels) != 1 or labels[0] < 0:
+            raise DatasetError(f"{path}: features without one class label ({labels.tolist()}); ingest them with "
+                               "--label, or name their sample in a task of the workflow config")
+        return int(labels[0])
+    raise DatasetError(f"{path}: no events")
+
+
+def fit(files: list[Path], labels: list[int], classes: list[str], *, out: Path, fractions: dict[str, float],
+        seed: int, selection: dict, generator_inputs: bool = True) -> dict:
+    """Fit the run's scaler on the training events of the reference task (its feature ``files`` with their
+    ``labels``) and write it to ``out`` with the ``selection`` the features were made with and whether
+    generator-level variables are model inputs: what a trained model applies to new files."""
+    seeds = [_file_seed(seed, p) for p in files]
+    fitted = {**fit_scaler(files, fractions, seeds, labels, classes), "selection": dict(selection),
+              "generator_inputs": bool(generator_inputs)}
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(fitted, indent=1))
+    return fitted
+
+
+def task_splits(files: list[Path], labels: list[int], *, scaler: Path, splits: dict[str, Path],
+                fractions: dict[str, float], seed: int) -> dict[str, int]:
+    """A task's events (feature ``files``, each with its class's label) drawn into train/val/test, each
+    file from its own random stream (the same draw in every task it feeds), standardised with ``scaler``."""
+    label_of = dict(zip(map(str, files), labels))
+    counts = _write_splits(files, [_file_seed(seed, p) for p in files], splits, fractions, load_scaler(scaler),
+                           label_of=lambda path: label_of[str(path)])
+    log.info("split sizes: %s", counts)
+    return counts
+
+
+def transform_samples(scaler: Path, samples: dict[str, list[Path]], outputs: dict[str, Path]) -> None:
+    """Each sample's feature files (the anomaly samples, the unlabelled pool) standardised into one file."""
+    fitted = load_scaler(scaler)
+    for name, files in samples.items():
+        _transform_files(files, outputs[name], fitted)
 
 
 def _file_seed(seed: int, path) -> int:
@@ -172,9 +214,9 @@ def _file_seed(seed: int, path) -> int:
 
 
 def _write_splits(files: list[Path], seeds: list[int], splits: dict[str, Path], fractions: dict, scaler: dict,
-                  label_of=None) -> dict[str, int]:
+                  label_of) -> dict[str, int]:
     """Each file's events drawn into train/val/test (its own random stream), standardised; the counts.
-    ``label_of``: file -> label written instead of the stored one (a task's own labels)."""
+    ``label_of``: file -> its label in the task."""
     counts = {s: 0 for s in SPLITS}
     with atomic_path(splits["train"]) as t0, atomic_path(splits["val"]) as t1, atomic_path(splits["test"]) as t2:
         writers = [None, None, None]
@@ -183,7 +225,7 @@ def _write_splits(files: list[Path], seeds: list[int], splits: dict[str, Path], 
                 rng = np.random.default_rng(file_seed)
                 for batch in _batches(path):
                     split = _split_of(rng, batch.num_rows, fractions)
-                    table = transform_batch(batch, scaler) if label_of is None else _relabel(batch, label_of(path))
+                    table = _relabel(transform_batch(batch, scaler), label_of(path))
                     for i, tmp in enumerate((t0, t1, t2)):
                         part = table.filter(pa.array(split == i))
                         writers[i] = writers[i] or pq.ParquetWriter(tmp, part.schema)
@@ -199,19 +241,9 @@ def _write_splits(files: list[Path], seeds: list[int], splits: dict[str, Path], 
     return counts
 
 
-def _relabel(batch: pa.RecordBatch, label: int) -> pa.Table:
-    table = pa.Table.from_batches([batch])
+def _relabel(table: pa.Table, label: int) -> pa.Table:
     column = table.schema.get_field_index("label")
-    return table.set_column(column, "label", pa.array(np.full(batch.num_rows, label, np.int8)))
-
-
-def task_splits(background: Path, signal: Path, *, splits: dict[str, Path], fractions: dict[str, float],
-                seed: int) -> dict[str, int]:
-    """The DM-vs-SM task: the standardised anomaly background (label 0) and signal (label 1), each split
-    into ``splits`` like the classification samples. A model trained here never scores the anomaly search."""
-    files = [Path(background), Path(signal)]
-    return _write_splits(files, [_file_seed(seed, p) for p in files], splits, fractions, None,
-                         label_of=lambda path: files.index(Path(path)))
+    return table.set_column(column, "label", pa.array(np.full(table.num_rows, label, np.int8)))
 
 
 def _transform_files(files: list[Path], out: Path, scaler: dict) -> None:

@@ -12,8 +12,9 @@ import pandas as pd
 from colliderfm import anomaly, scores
 from colliderfm.atomic import atomic_path
 
-IDENTITY = ["model", "variant", "init", "label_fraction"]
-METRICS = ["accuracy", "balanced_accuracy", "macro_auc", "rejection_4top_at_30", "rejection_4top_at_50"]
+IDENTITY = ["task", "model", "variant", "init", "label_fraction"]
+# rejection: 1/eps_B of the rest at 30 and 50 % efficiency of the task's signal class
+METRICS = ["accuracy", "balanced_accuracy", "macro_auc", "rejection_at_30", "rejection_at_50"]
 
 
 def search_columns(frame: pd.DataFrame) -> list[str]:
@@ -33,11 +34,16 @@ def load(metric_files: list[Path], records: list[dict] | None = None) -> pd.Data
     frame = pd.DataFrame(records if records is not None else read(metric_files))
     frame["init"] = frame["init"].fillna(frame["kind"])
     frame["variant"] = frame["variant"].fillna("")
-    return frame.sort_values(["init", "variant", "label_fraction"], key=_order).reset_index(drop=True)
+    tasks = {task: i for i, task in enumerate(dict.fromkeys(frame["task"]))}  # in the order given (the config's)
+    frame = frame.assign(_task=frame["task"].map(tasks))
+    return (frame.sort_values(["_task", "init", "variant", "label_fraction"], key=_order, kind="stable")
+            .drop(columns="_task").reset_index(drop=True))
 
 
 def table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The columns of summary.csv, from a loaded frame."""
+    """The columns of summary.csv, from a loaded frame (the anomaly-search columns empty for the models of
+    tasks that do not score it)."""
+    frame = frame.reindex(columns=list(dict.fromkeys([*frame.columns, "anomaly_auc_entropy"])))
     return frame[IDENTITY + METRICS + search_columns(frame) + ["val_accuracy"]]
 
 
@@ -69,27 +75,25 @@ def _weighting(frame: pd.DataFrame) -> str:
 
 
 def markdown(frame: pd.DataFrame) -> str:
-    shown = frame[IDENTITY + METRICS].copy()
-    shown["label_fraction"] = (shown["label_fraction"] * 100).map(lambda x: f"{x:g} %")
-    best = frame.loc[frame["accuracy"].idxmax()]
-    lines = [
-        "# colliderfm summary",
-        "",
-        "Test-split metrics of every model (top-quark multiplicity, 5 classes), " + _weighting(frame) + ".",
-        "",
-        shown.to_markdown(index=False, floatfmt=".4f"),
-        "",
-        f"Most accurate: **{best['model']}** (accuracy {best['accuracy']:.4f}, macro AUC {best['macro_auc']:.4f}).",
-        "",
-        "## Anomaly search",
-        "",
-        f"AUC of each score separating {best.get('anomaly_signal', 'the signal')} from "
-        f"{best.get('anomaly_background', 'the background')} (68 % bootstrap interval); signal efficiencies "
-        "at fixed background efficiency are in summary.csv.",
-        "",
-        pd.concat([frame[["model"]], _auc_cells(frame)], axis=1).to_markdown(index=False),
-        "",
-    ]
+    lines = ["# colliderfm summary", "", "Test-split metrics of every model of every task, " + _weighting(frame) + ";",
+             "rejection: 1/background efficiency at 30 and 50 % efficiency of the task's signal class.", ""]
+    for task, part in frame.groupby("task", sort=False):
+        shown = part[IDENTITY[1:] + METRICS].copy()
+        shown["label_fraction"] = (shown["label_fraction"] * 100).map(lambda x: f"{x:g} %")
+        best = part.loc[part["accuracy"].idxmax()]
+        classes = ", ".join(best["classes"]) if isinstance(best.get("classes"), list) else ""
+        lines += [f"## Task {task}", "", f"Classes: {classes}; signal: {best.get('signal', '')}.", "",
+                  shown.to_markdown(index=False, floatfmt=".4f"), "",
+                  f"Most accurate: **{best['model']}** (accuracy {best['accuracy']:.4f}, macro AUC "
+                  f"{best['macro_auc']:.4f}).", ""]
+    searched = frame[frame["anomaly_auc_entropy"].notna()] if "anomaly_auc_entropy" in frame else frame.iloc[:0]
+    if len(searched):
+        first = searched.iloc[0]
+        lines += ["## Anomaly search", "",
+                  f"Classifiers of task {first['task']} scoring {first.get('anomaly_signal', 'the signal')} against "
+                  f"{first.get('anomaly_background', 'the background')}: AUC of each score (68 % bootstrap interval); "
+                  "signal efficiencies at fixed background efficiency are in summary.csv.", "",
+                  pd.concat([searched[["model"]], _auc_cells(searched)], axis=1).to_markdown(index=False), ""]
     return "\n".join(lines)
 
 

@@ -1,14 +1,14 @@
-"""Rules finetune and scratch: the top-multiplicity classifier of one variant and label fraction."""
+"""Rules finetune and scratch: a task's classifier of one variant and label fraction."""
 
-import dataclasses
 import functools
 
 from colliderfm import classify, distributed
+from colliderfm.config import TrainingJob
 from colliderfm.logs import job
 
 with job(snakemake):
     i, o = snakemake.input, snakemake.output
-    training = dataclasses.replace(snakemake.params.job, threads=snakemake.threads)
+    training = TrainingJob.from_params(snakemake.params.job, threads=snakemake.threads)
     run = functools.partial(classify.run, training, train=i.train, val=i.val, scaler=i.scaler,
                             pretrained=i.get("pretrained"), model=o.model, history=o.history)
     distributed.launch(run, distributed.processes_for(snakemake.resources.gpu, training.device), device=training.device)

@@ -1,14 +1,14 @@
 """Rule efficiency: one model of the data-efficiency grid, trained, then scored on its task's test split."""
 
-import dataclasses
 import functools
 
 from colliderfm import classify, distributed, evaluate
+from colliderfm.config import TrainingJob
 from colliderfm.logs import job
 
 with job(snakemake):
     i, o, p = snakemake.input, snakemake.output, snakemake.params
-    training = dataclasses.replace(p.job, threads=snakemake.threads)
+    training = TrainingJob.from_params(p.job, threads=snakemake.threads)
     run = functools.partial(classify.run, training, train=i.train, val=i.val, scaler=i.scaler,
                             pretrained=i.get("pretrained"), model=o.model, history=o.history)
     distributed.launch(run, distributed.processes_for(snakemake.resources.gpu, training.device), device=training.device)

@@ -5,5 +5,5 @@ from colliderfm.logs import job
 
 with job(snakemake):
     p = snakemake.params
-    ingest.ingest_files([snakemake.input[0]], snakemake.output[0], snakemake.wildcards.sample, p.label,
+    ingest.ingest_files([snakemake.input[0]], snakemake.output[0], snakemake.wildcards.sample, -1,
                         ingest.Selection.from_config(p.config))

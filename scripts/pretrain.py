@@ -1,14 +1,18 @@
-"""Rule pretrain: one variant's encoder on its pretexts (one process per GPU when given several)."""
+"""Rule pretrain: one variant's encoder on its pretexts (one process per GPU when given several), then
+the rest of its bundle: scaler, bundle.json, MODEL_CARD.md."""
 
-import dataclasses
 import functools
 
-from colliderfm import distributed, pretrain
+from colliderfm import distributed, encoders, pretrain
+from colliderfm.config import TrainingJob
 from colliderfm.logs import job
 
 with job(snakemake):
     i, o = snakemake.input, snakemake.output
-    training = dataclasses.replace(snakemake.params.job, threads=snakemake.threads)
-    run = functools.partial(pretrain.run, training, train=i.train, val=i.val, pool=i.get("pool"), model=o.model,
+    training = TrainingJob.from_params(snakemake.params.job, threads=snakemake.threads)
+    run = functools.partial(pretrain.run, training, train=i.train, val=i.val, pool=i.get("pool"), model=o.encoder,
                             history=o.history, reconstruction=o.reconstruction)
     distributed.launch(run, distributed.processes_for(snakemake.resources.gpu, training.device), device=training.device)
+    encoders.write_description(training, encoder=o.encoder, history=o.history, scaler=i.scaler,
+                               pool=snakemake.params.pool, out_scaler=o.scaler, out_bundle=o.bundle,
+                               out_card=o.MODEL_CARD)

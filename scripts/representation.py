@@ -6,4 +6,5 @@ from colliderfm.logs import job
 with job(snakemake):
     p = snakemake.params
     representation.draw(dict(zip(p.labels, snakemake.input.models)), snakemake.input.test, list(snakemake.output),
-                        plots.PlotOptions.from_config(p.options), events=p.events, seed=p.seed)
+                        plots.PlotOptions.from_config(p.options), classes=p.classes, events=p.events,
+                        seed=p.seed)

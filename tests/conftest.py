@@ -77,7 +77,9 @@ def tiny_job(stage: str = "scratch", **changes):
     training = {**TINY_TRAINING, **changes.pop("training", {})}
     fields = dict(stage=stage, variant="tiny", architecture=TINY_VARIANT, dropout=0.1, training=training, seed=11,
                   device="cpu", threads=1, mask_fraction=0.3 if stage == "pretrain" else None,
-                  pretext=("variables",) if stage in ("pretrain", "finetune", "probe") else ())
+                  pretext=("variables",) if stage in ("pretrain", "finetune", "probe") else (),
+                  task=None if stage == "pretrain" else "tops",
+                  classes=() if stage == "pretrain" else tuple(f"{k} top" for k in range(5)))
     return TrainingJob(**{**fields, **changes})
 
 

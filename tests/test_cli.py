@@ -166,15 +166,15 @@ def test_unusable_output_or_input_paths(simulated, tmp_path):
         assert list(ro.iterdir()) == []
 
 
-def test_label_outside_minus_one_to_four_is_a_usage_error(simulated, tmp_path):
+def test_label_outside_the_int8_classes_is_a_usage_error(simulated, tmp_path):
     events, _ = simulated
     out = tmp_path / "f.parquet"
-    for label in ("9", "300", "-2", "two", "1.5"):
+    for label in ("128", "300", "-2", "two", "1.5"):
         result = colliderfm("ingest", events, "--out", out, "--label", label)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         error = result.stderr.strip().splitlines()[-1]
         assert error.startswith("colliderfm ingest: error: argument --label:") and f"'{label}'" in error, error
-        assert "-1 (unknown)" in error and "0-4" in error
+        assert "-1 (unknown)" in error and "0-127" in error
     assert not out.exists()
     result = colliderfm("ingest", events, "--out", out, "--label", "4")
     assert result.returncode == 0, result.stderr

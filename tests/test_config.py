@@ -40,8 +40,8 @@ def test_defaults_are_filled(base):
     (lambda c: c["classifier"].update(learning_rate=0.1), "classifier"),
     (lambda c: c["model"]["variants"].update(tiny={"dim": 12, "heads": 5}), "model.variants.tiny"),
     (lambda c: c["data_efficiency"].update(variants=["huge"]), "data_efficiency.variants"),
-    (lambda c: c["samples"].pop("tops3"), "samples"),
-    (lambda c: c["samples"].update({"../evil": {"label": 1, "generate": {"tchan": 10}}}), "samples"),
+    (lambda c: c["samples"].pop("tops3"), "tasks.tops.classes.3 top"),
+    (lambda c: c["samples"].update({"../evil": {"generate": {"tchan": 10}}}), "samples"),
     (lambda c: c["model"]["variants"].update({"a b": {"dim": 10, "heads": 1}}), "model.variants"),
     (lambda c: c["samples"]["tops2"].update(files=["x.root"]), "samples.tops2"),
     (lambda c: c["samples"]["tops2"]["generate"].update(qcd=10), "samples.tops2.generate"),
@@ -66,7 +66,7 @@ def test_yaml_is_loaded_safely(tmp_path):
 
 
 def test_missing_files_of_a_sample_are_named(base, tmp_path):
-    base["samples"]["tops2"] = {"label": 2, "files": [str(tmp_path / "nothing-*.root")]}
+    base["samples"]["tops2"] = {"files": [str(tmp_path / "nothing-*.root")]}
     with pytest.raises(cfg.ConfigError, match=r"samples\.tops2\.files\[0\]': no file matches"):
         cfg.validate(base)
 
@@ -75,20 +75,20 @@ def test_missing_files_of_a_sample_are_named(base, tmp_path):
 def test_a_file_given_twice_is_refused(base, tmp_path, where):
     given = tmp_path / "a.root"
     given.write_bytes(b"root")
-    base["samples"]["tops2"] = {"label": 2, "files": [str(given)]}
+    base["samples"]["tops2"] = {"files": [str(given)]}
     if where == "same sample":
         base["samples"]["tops2"]["files"].append(str(tmp_path / "*.root"))
     else:
         spelling = str(given) if where == "two samples" else f"{tmp_path}/../{tmp_path.name}/a.root"
-        base["samples"]["tops3"] = {"label": 3, "files": [spelling]}
+        base["samples"]["tops3"] = {"files": [spelling]}
     with pytest.raises(cfg.ConfigError, match=f"{given} is given twice"):
         cfg.validate(base)
 
 
 @pytest.mark.parametrize("text, key", [
-    ("samples: {a: {label: 2, generate: {ttbar: 600.0}}}", "samples.a.generate.ttbar"),
-    ("pretrain: {epochs: 2.0}\nsamples: {a: {label: 2, generate: {ttbar: 6}}}", "pretrain.epochs"),
-    ("seed: true\nsamples: {a: {label: 2, generate: {ttbar: 6}}}", "seed"),
+    ("samples: {a: {generate: {ttbar: 600.0}}}\ntasks: {t: {classes: {x: [a], y: [a]}}}", "samples.a.generate.ttbar"),
+    ("pretrain: {epochs: 2.0}\nsamples: {a: {generate: {ttbar: 6}}}\ntasks: {t: {classes: {x: [a], y: [a]}}}", "pretrain.epochs"),
+    ("seed: true\nsamples: {a: {generate: {ttbar: 6}}}\ntasks: {t: {classes: {x: [a], y: [a]}}}", "seed"),
 ])
 def test_integers_must_be_written_as_integers(tmp_path, text, key):
     path = tmp_path / "c.yaml"
@@ -116,9 +116,11 @@ def test_shards_cover_every_event(base):
 def test_model_list_and_names_round_trip(base):
     config = cfg.validate(base)
     specs = cfg.model_specs(config)
-    names = [s.name for s in specs]
-    assert names == ["small_1h-finetune-100pct", "small_1h-scratch-100pct", "small_5h-finetune-100pct",
-                     "small_5h-scratch-100pct", "bdt"], "the grid is efficiency_specs, not evaluated in full"
+    names = ["small_1h-finetune-100pct", "small_1h-scratch-100pct", "small_5h-finetune-100pct",
+             "small_5h-scratch-100pct", "bdt"]
+    assert [(s.task, s.name) for s in specs] == [(t, n) for t in ("tops", "dm") for n in names], \
+        "every task, every model; the grid is efficiency_specs, not evaluated in full"
+    assert len({s.directory for s in specs}) == len(specs)
     assert len(set(cfg.seed_for(config, "pretrain", v) for v in config["model"]["variants"])) == 2
 
 
@@ -141,12 +143,13 @@ def test_data_efficiency_grid_pairs_its_inits(base):
     assert cfg.encoders(config) == [("small_1h", "variables"), ("small_5h", "variables"),
                                     ("small_5h", "objects+generator")]
     probe = cfg.training_job(config, "probe", "small_5h", 0.001, task="dm", pretext=["objects", "generator"], replica=1)
-    assert (probe.classes, probe.pretext) == (2, ("objects", "generator"))
+    assert (len(probe.classes), probe.pretext) == (2, ("objects", "generator"))
     assert cfg.training_job(config, "scratch", "small_5h", 0.001, replica=1).pretext == ()
 
 
 @pytest.mark.parametrize("spec, needle", [
-    ({"pool": True, "label": 1, "generate": {"ttbar": 10}}, "exactly one of 'label'"),
+    ({"pool": True, "label": 1, "generate": {"ttbar": 10}}, "samples.extra.label"),
+    ({"pool": True, "anomaly": "scan", "generate": {"ttbar": 10}}, "at most one of 'anomaly' or 'pool: true'"),
     ({"pool": False, "generate": {"ttbar": 10}}, "samples.extra.pool"),
 ])
 def test_a_pool_sample_is_unlabelled(base, spec, needle):

@@ -137,12 +137,17 @@ def test_a_probe_learns_on_embeddings_what_it_learns_through_the_frozen_encoder(
         torch.testing.assert_close(probe["state_dict"][key], net.state_dict()[key], rtol=1e-4, atol=1e-5)
 
 
+def dm_features(dataset_dir):
+    """The feature files of the DM-vs-SM task's two classes (as conftest.dataset_dir ingested them)."""
+    return [dataset_dir.parent / "features" / s / "shard.parquet" for s in ("tchan_sm", "tchan_dm")]
+
+
 def test_dm_task_split_labels_sm_0_and_dm_1_without_overlap(dataset_dir, tmp_path):
     anomaly = dataset_dir / "anomaly"
     splits = {s: tmp_path / f"{s}.parquet" for s in standardize.SPLITS}
     fractions = {"train": 0.6, "val": 0.2, "test": 0.2}
-    counts = standardize.task_splits(anomaly / "tchan_sm.parquet", anomaly / "tchan_dm.parquet", splits=splits,
-                                     fractions=fractions, seed=3)
+    counts = standardize.task_splits(dm_features(dataset_dir), [0, 1], scaler=dataset_dir / "scaler.json",
+                                     splits=splits, fractions=fractions, seed=3)
     parts = {s: standardize.load_arrays(p) for s, p in splits.items()}
     keys = {s: set(zip(a["sample"], a["event_id"])) for s, a in parts.items()}
     assert not (keys["train"] & keys["test"]) and not (keys["train"] & keys["val"])
@@ -153,7 +158,7 @@ def test_dm_task_split_labels_sm_0_and_dm_1_without_overlap(dataset_dir, tmp_pat
     assert total == sum(len(standardize.load_arrays(anomaly / f"{s}.parquet")["label"]) for s in ("tchan_sm", "tchan_dm"))
     assert abs(counts["train"] / total - 0.6) < 0.06
     again = {s: tmp_path / f"again_{s}.parquet" for s in standardize.SPLITS}
-    standardize.task_splits(anomaly / "tchan_sm.parquet", anomaly / "tchan_dm.parquet", splits=again,
+    standardize.task_splits(dm_features(dataset_dir), [0, 1], scaler=dataset_dir / "scaler.json", splits=again,
                             fractions=fractions, seed=3)
     assert keys["test"] == set(zip(*(standardize.load_arrays(again["test"])[k] for k in ("sample", "event_id"))))
 
@@ -162,11 +167,10 @@ def test_task_scores_match_scikit_learn_and_numpy(dataset_dir, tmp_path, encoder
     from sklearn.metrics import roc_auc_score
 
     splits = {s: tmp_path / f"dm_{s}.parquet" for s in standardize.SPLITS}
-    anomaly = dataset_dir / "anomaly"
-    standardize.task_splits(anomaly / "tchan_sm.parquet", anomaly / "tchan_dm.parquet", splits=splits,
+    standardize.task_splits(dm_features(dataset_dir), [0, 1], scaler=dataset_dir / "scaler.json", splits=splits,
                             fractions={"train": 0.6, "val": 0.2, "test": 0.2}, seed=3)
     paths = dict(train_files(dataset_dir, tmp_path), train=splits["train"], val=splits["val"])
-    classify.run(tiny_job("finetune", task="dm", fraction=0.5), **paths, pretrained=encoder)
+    classify.run(tiny_job("finetune", task="dm", classes=("SM t-channel", "DM mediator"), fraction=0.5), **paths, pretrained=encoder)
     result = evaluate.score_task({"task": "dm"}, tmp_path / "classifier.pt", test=splits["test"],
                                  out=tmp_path / "scores.json")
     from colliderfm import inference

@@ -14,7 +14,7 @@ from colliderfm.model import Classifier, ModelConfig
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(3)
-    return Classifier(ModelConfig(dim=10, heads=2, layers=2, ff=20, dropout=0.0)).eval()
+    return Classifier(ModelConfig(dim=10, heads=2, layers=2, ff=20, dropout=0.0, n_classes=5)).eval()
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_attention_maps_and_blocks_agree_with_torch_attention(model, arrays):
 def test_group_attention_rows_sum_to_one_and_absent_groups_get_none(model, arrays):
     part = {k: v[:300].copy() for k, v in arrays.items()}
     part["present"][:, 12:] = False  # no leptons anywhere
-    table = representation.group_attention(model, part)
+    table = representation.group_attention(model, part, 5)
     seen = np.unique(part["label"])
     np.testing.assert_allclose(table[seen][:, [0, 1, 3]].sum(axis=-1), 1.0, rtol=1e-5)
     assert np.abs(table[:, :, 2]).max() == 0.0, "nothing attends to absent leptons"
@@ -61,7 +61,7 @@ def test_group_attention_rows_sum_to_one_and_absent_groups_get_none(model, array
 def test_embedding_and_figures_are_reproducible(model, arrays, dataset_dir, tmp_path):
     from colliderfm import train
 
-    rows = representation.sample(arrays["label"], 200, seed=1)
+    rows = representation.sample(arrays["label"], 200, seed=1, n_classes=5)
     assert np.bincount(arrays["label"][rows]).tolist() == [40] * 5
     subset = {k: v[rows] for k, v in arrays.items()}
     emb = representation.embeddings(model, subset)
@@ -70,9 +70,10 @@ def test_embedding_and_figures_are_reproducible(model, arrays, dataset_dir, tmp_
     np.testing.assert_allclose(emb, direct.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(representation.tsne(emb, 5), representation.tsne(emb, 5))
     path = tmp_path / "m.pt"
-    train.save_model({"format": "colliderfm-classifier", "model_config": vars(model.config),
-                      "state_dict": train.copy_state(model)}, path)
+    train.save_model({"format": "colliderfm-classifier", "model_config": vars(model.config), "task": "tops",
+                      "classes": [f"{k} top" for k in range(5)], "state_dict": train.copy_state(model)}, path)
     outputs = [tmp_path / "embedding.png", tmp_path / "attention.png"]
     opts = plots.PlotOptions(dpi=40, style="CMS", label="Simulation", bins=10)
-    representation.draw({"a": path, "b": path}, dataset_dir / "test.parquet", outputs, opts, events=100, seed=2)
+    representation.draw({"a": path, "b": path}, dataset_dir / "test.parquet", outputs, opts,
+                        classes=[f"{k} top" for k in range(5)], events=100, seed=2)
     assert all(p.stat().st_size > 1000 for p in outputs)

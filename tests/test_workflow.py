@@ -14,7 +14,8 @@ import yaml
 from sklearn import metrics as skm
 
 from colliderfm import config as cfg
-from colliderfm.scores import PROB_COLUMNS, labels
+from colliderfm import tasks
+from colliderfm.scores import labels, prob_columns
 from conftest import REPO, job_stats, snakemake_cmd, tool
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
@@ -37,7 +38,10 @@ def test_config() -> dict:
 def test_summary_has_every_model_with_sane_numbers(run, test_config):
     summary = pd.read_csv(run / "results" / "summary.csv")
     expected = {m.name for m in cfg.model_specs(test_config)}
-    assert set(summary["model"]) == expected
+    assert set(zip(summary["task"], summary["model"])) == {(m.task, m.name) for m in cfg.model_specs(test_config)}
+    tops = summary["task"] == "tops"
+    assert summary.loc[~tops, "anomaly_auc_entropy"].isna().all(), "only the anomaly task's models score the search"
+    summary = summary[tops]
     assert set(test_config["model"]["variants"]) <= set(summary["variant"].dropna())
     assert set(summary["init"]) == {"pretrained", "scratch", "bdt"}
     full = summary[summary["label_fraction"] == 1.0]
@@ -56,29 +60,48 @@ def test_summary_has_every_model_with_sane_numbers(run, test_config):
 
 
 def test_predictions_are_probabilities_with_their_entropy(run, test_config):
+    found = tasks.from_config(test_config)
     for spec in cfg.model_specs(test_config):
-        pred = pd.read_parquet(run / "results" / "eval" / spec.name / "predictions.parquet")
-        p = pred[PROB_COLUMNS].to_numpy()
+        k = found[spec.task].n_classes
+        pred = pd.read_parquet(run / "results" / "eval" / spec.task / spec.name / "predictions.parquet")
+        p = pred[prob_columns(k)].to_numpy()
+        assert f"p{k}" not in pred.columns
         assert np.allclose(p.sum(axis=1), 1.0, atol=1e-6)
         assert (p >= 0).all()
         by_hand = np.array([-sum(x * np.log2(x) for x in row if x > 0) for row in p[:200]])
         assert np.allclose(pred["entropy"].to_numpy()[:200], by_hand, atol=1e-9)
-        assert pred["entropy"].between(0, np.log2(5) + 1e-9).all()
-        assert set(pred["split"]) == {"test", "anomaly"}
-        assert set(pred.loc[pred["split"] == "anomaly", "sample"]) == set(cfg.anomaly_samples(test_config))
+        assert pred["entropy"].between(0, np.log2(k) + 1e-9).all()
+        if spec.task == test_config["anomaly"]["task"]:
+            assert set(pred["split"]) == {"test", "anomaly"}
+            assert set(pred.loc[pred["split"] == "anomaly", "sample"]) == set(cfg.anomaly_samples(test_config))
+        else:
+            assert set(pred["split"]) == {"test"}
 
 
 def test_metrics_recomputed_with_scikit_learn_match(run, test_config):
+    found = tasks.from_config(test_config)
     for spec in cfg.model_specs(test_config):
-        folder = run / "results" / "eval" / spec.name
+        task = found[spec.task]
+        folder = run / "results" / "eval" / spec.task / spec.name
         pred = pd.read_parquet(folder / "predictions.parquet")
         metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["task"] == task.name and metrics["classes"] == list(task.classes)
         test = pred[pred["split"] == "test"]
-        y, p = test["label"].to_numpy(), test[PROB_COLUMNS].to_numpy()
+        y, p = test["label"].to_numpy(), test[prob_columns(task.n_classes)].to_numpy()
         assert metrics["accuracy"] == pytest.approx(skm.accuracy_score(y, p.argmax(axis=1)))
         assert metrics["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, p.argmax(axis=1)))
-        assert metrics["macro_auc"] == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr", average="macro"))
+        macro = skm.roc_auc_score(y, p[:, 1]) if task.n_classes == 2 else skm.roc_auc_score(y, p, multi_class="ovr")
+        assert metrics["macro_auc"] == pytest.approx(macro)
         assert np.allclose(metrics["confusion"], skm.confusion_matrix(y, p.argmax(axis=1), normalize="true"))
+        # rejection by hand: background fraction above the score that keeps 30 % of the signal class
+        s = task.signal_label
+        signal, background = p[y == s, s], p[y != s, s]
+        cut = np.quantile(signal, 0.7)
+        if metrics["rejection_at_30"] is not None and (background >= cut).any():
+            assert metrics["rejection_at_30"] == pytest.approx(1 / np.mean(background >= cut), rel=0.25)
+        if spec.task != test_config["anomaly"]["task"]:
+            assert "anomaly_scan" not in metrics
+            continue
         for sample, mass in cfg.mass_scan(test_config).items():
             pair = pred[pred["sample"].isin(["tchan_sm", sample])]
             rows = {row["score"]: row for row in metrics["anomaly_scan"] if row["sample"] == sample}
@@ -88,11 +111,6 @@ def test_metrics_recomputed_with_scikit_learn_match(run, test_config):
                 assert rows[name]["auc"] == pytest.approx(auc) and rows[name]["mediator_mass"] == mass
                 if sample == "tchan_dm":
                     assert metrics[f"anomaly_auc_{name}"] == pytest.approx(auc)
-        # 4-top rejection by hand: background fraction above the score that keeps 30 % of the signal
-        signal, background = p[y == 4, 4], p[y != 4, 4]
-        cut = np.quantile(signal, 0.7)
-        if metrics["rejection_4top_at_30"] is not None and (background >= cut).any():
-            assert metrics["rejection_4top_at_30"] == pytest.approx(1 / np.mean(background >= cut), rel=0.25)
 
 
 def test_anomaly_scan_table_has_every_model_score_and_mass(run, test_config):
@@ -112,7 +130,8 @@ def test_the_supervised_reference_starts_from_the_tops_classifier(run):
     its frozen probe on the dm task carries exactly those weights."""
     import torch
 
-    start = torch.load(run / "results/models/small_5h/scratch_100pct/classifier.pt", weights_only=True)["state_dict"]
+    start = torch.load(run / "results/models/tops/small_5h/scratch_100pct/classifier.pt",
+                       weights_only=True)["state_dict"]
     probe = torch.load(run / "results/efficiency/dm/small_5h/probe_supervised/10pct_seed1/classifier.pt",
                        weights_only=True)
     assert probe["pretext"] == ["supervised"] and probe["init"] == "frozen"
@@ -145,7 +164,7 @@ def test_data_efficiency_tables_cover_the_grid(run, test_config):
                                          "best_val_loss"]
     assert set(zip(pretraining["variant"], pretraining["pretext"])) == set(cfg.encoders(test_config))
     pool = pd.read_parquet(run / "results" / "dataset" / "pool.parquet", columns=["label"])
-    train = pd.read_parquet(run / "results" / "dataset" / "train.parquet", columns=["label"])
+    train = pd.read_parquet(run / "results" / "dataset" / "tops" / "train.parquet", columns=["label"])
     assert (pretraining["pool_events"] == len(pool)).all() and (pool["label"] == -1).all()
     assert (pretraining["labelled_events"] == len(train)).all()
     assert "## Data efficiency" in (run / "results" / "summary.md").read_text()
@@ -164,7 +183,8 @@ def test_plot_option_reruns_only_plots(run, tmp_path):
     path.write_text(yaml.safe_dump(changed))  # keys sorted: a new order in the file is no change either
     result = snakemake(run, "-n", configfile=path)
     assert result.returncode == 0, result.stderr
-    assert set(job_stats(result.stdout)) == {"plots", "model_plots", "representation", "all"}
+    assert set(job_stats(result.stdout)) == {"plots", "task_plots", "model_plots", "anomaly_plots", "representation",
+                                             "all"}
 
 
 def test_cross_section_weights_rerun_the_evaluation_and_say_so(run, tmp_path):
@@ -175,13 +195,14 @@ def test_cross_section_weights_rerun_the_evaluation_and_say_so(run, tmp_path):
     path = tmp_path / "weighted.yaml"
     path.write_text(yaml.safe_dump(weighted))
     plan = snakemake(copy, "-n", configfile=path)
-    assert set(job_stats(plan.stdout)) == {"evaluate", "plots", "model_plots", "summary", "all"}, plan.stdout[-2000:]
+    assert set(job_stats(plan.stdout)) == {"evaluate", "plots", "task_plots", "model_plots", "anomaly_plots", "summary",
+                                           "all"}, plan.stdout[-2000:]
     result = snakemake(copy, configfile=path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "weighted: each test event counts with its Event.Weight" in (copy / "results" / "summary.md").read_text()
     for model in ("bdt", "small_1h-scratch-100pct"):
-        metrics = json.loads((copy / "results" / "eval" / model / "metrics.json").read_text())
-        test = pd.read_parquet(copy / "results" / "eval" / model / "predictions.parquet")
+        metrics = json.loads((copy / "results" / "eval" / "tops" / model / "metrics.json").read_text())
+        test = pd.read_parquet(copy / "results" / "eval" / "tops" / model / "predictions.parquet")
         test = test[test["split"] == "test"]
         predicted = test[[f"p{k}" for k in range(5)]].to_numpy().argmax(axis=1)
         assert metrics["weights"] == "cross_section"
@@ -197,7 +218,7 @@ def test_report_collects_every_figure(run):
     assert result.returncode == 0, result.stderr[-3000:]
     html = report.read_text(errors="replace")
     for figure in ("variants", "data_efficiency", "reconstruction", "anomaly_auc", "anomaly_scan", "confusion",
-                   "entropy", "embedding", "attention", "mass_peaks", "jet_response", "n_nu"):
+                   "scores", "entropy", "embedding", "attention", "mass_peaks", "jet_response", "n_nu"):
         assert f"{figure}.png" in html, figure
 
 

@@ -1,13 +1,13 @@
-# Gradient-boosted trees on the flat variables: the HEP baseline.
+# Gradient-boosted trees on the flat variables: the HEP baseline, one per task.
 
 
 rule bdt:
     input:
-        train=DATASET["train"],
+        train=L.split("{task}", "train"),
     output:
-        model="results/models/bdt/bdt.joblib",
+        model=f"{L.model_dir('{task}', None, 'bdt')}/bdt.joblib",
     log:
-        "results/logs/bdt.log",
+        L.log("bdt", "{task}"),
     conda:
         "../../envs/colliderfm.yaml"
     threads: config["threads"]

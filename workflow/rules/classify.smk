@@ -1,18 +1,17 @@
-# The top-multiplicity classifier: fine-tuned from the pretrained encoder, or from scratch
-# (the baseline that shows what pretraining buys). Both share seeds and settings.
+# Every task's classifier: fine-tuned from the pretrained encoder, or from scratch (the baseline
+# that shows what pretraining buys). Both share seeds and settings.
 
 
 rule finetune:
     input:
-        train=DATASET["train"],
-        val=DATASET["val"],
-        scaler="results/dataset/scaler.json",
-        pretrained=f"{encoder_dir('{variant}')}/pretrained.pt",
+        **L.splits("{task}"),
+        scaler=L.scaler(),
+        pretrained=L.encoder("{variant}", ENCODER),
     output:
-        model="results/models/{variant}/finetune_{pct}pct/classifier.pt",
-        history="results/models/{variant}/finetune_{pct}pct/history.csv",
+        model=f"{L.model_dir('{task}', '{variant}', 'finetune', '{pct}')}/classifier.pt",
+        history=f"{L.model_dir('{task}', '{variant}', 'finetune', '{pct}')}/history.csv",
     log:
-        "results/logs/finetune/{variant}_{pct}pct.log",
+        L.log("finetune", "{task}", "{variant}_{pct}pct"),
     conda:
         "../../envs/colliderfm.yaml"
     threads: config["threads"]
@@ -26,13 +25,12 @@ rule finetune:
 
 use rule finetune as scratch with:
     input:
-        train=DATASET["train"],
-        val=DATASET["val"],
-        scaler="results/dataset/scaler.json",
+        **L.splits("{task}"),
+        scaler=L.scaler(),
     output:
-        model="results/models/{variant}/scratch_{pct}pct/classifier.pt",
-        history="results/models/{variant}/scratch_{pct}pct/history.csv",
+        model=f"{L.model_dir('{task}', '{variant}', 'scratch', '{pct}')}/classifier.pt",
+        history=f"{L.model_dir('{task}', '{variant}', 'scratch', '{pct}')}/history.csv",
     log:
-        "results/logs/scratch/{variant}_{pct}pct.log",
+        L.log("scratch", "{task}", "{variant}_{pct}pct"),
     params:
         job=training_job("scratch"),

@@ -1,10 +1,13 @@
-# Helpers shared by the rules: validated config, sample/shard/model lists, resources.
+# Helpers shared by the rules: validated config, tasks, sample/shard/model lists, resources.
+# Every path comes from the one results layout (colliderfm.layout.RESULTS, here L).
 
 import sys
 
 from colliderfm import config as cfg
+from colliderfm import tasks as T
 from colliderfm.features import SUPERVISED
 from colliderfm.inference import KINDS
+from colliderfm.layout import BUNDLE_FILES, RESULTS as L, SPLITS
 
 try:
     # duplicate keys and the like, which Snakemake's YAML reader lets through
@@ -15,26 +18,25 @@ try:
 except cfg.ConfigError as err:
     sys.exit(f"colliderfm: {err}")
 
-CLASS_SAMPLES = cfg.classification_samples(config)
+TASKS = T.from_config(config)  # name -> tasks.Task
+REFERENCE = next(iter(TASKS))  # its training events fit the scaler and join the pretraining pool
+ANOMALY_TASK = config["anomaly"]["task"]  # whose classifiers score the anomaly samples
 BACKGROUND = cfg.anomaly_sample(config, "background")
 SIGNAL = cfg.anomaly_sample(config, "signal")
 ANOMALY_SAMPLES = cfg.anomaly_samples(config)  # background, signal, mediator-mass scan
 SCAN = cfg.mass_scan(config)  # signal samples of the scan -> mediator mass
+# the search's settings (which task scores it is the rule's input, not a setting of the scores)
+ANOMALY_OPTIONS = {k: v for k, v in config["anomaly"].items() if k != "task"}
 POOL_SAMPLES = cfg.pool_samples(config)  # unlabelled, for pretraining
 VARIANTS = list(config["model"]["variants"])
-MODELS = {spec.name: spec for spec in cfg.model_specs(config)}
+MODELS = {(spec.task, spec.name): spec for spec in cfg.model_specs(config)}
 ENCODER = cfg.pretext_name(config["pretrain"]["pretext"])  # the main models' encoder
 ENCODERS = cfg.encoders(config)  # (variant, encoder name) of every pretraining
+FROM = config["pretrain"]["from"]  # another run's results/encoders: reused, nothing pretrained
 # the variant whose embedding and attention are drawn: the study's, else the first
 REPRESENTED = (config["data_efficiency"]["variants"] or VARIANTS)[0]
 EFFICIENCY = cfg.efficiency_specs(config)  # the data-efficiency grid
-SPLITS = ("train", "val", "test")
-DATASET = {split: f"results/dataset/{split}.parquet" for split in SPLITS}
-TASK_DATA = {  # downstream task -> its splits
-    "tops": DATASET,
-    "dm": {split: f"results/dataset/dm/{split}.parquet" for split in SPLITS},
-}
-POOL = {"pool": "results/dataset/pool.parquet"} if POOL_SAMPLES else {}
+POOL = {"pool": L.pool()} if POOL_SAMPLES else {}
 # figures that count events are drawn as the metrics are computed (weighted or not)
 PLOT_OPTIONS = {**config["plots"], "weights": config["evaluation"]["weights"]}
 # any sample made by the embedded simulation: then its validation page is part of the run
@@ -50,17 +52,13 @@ wildcard_constraints:
     pct=r"[0-9.]+",
     model=r"[A-Za-z0-9_.\-]+",
     pretext=r"[a-z+]+",
-    task=r"[a-z]+",
+    task=r"[A-Za-z][A-Za-z0-9_]*",
     stage=r"finetune|probe|scratch",
     replica=r"[0-9]+",
 
 
 def feature_files(samples):
-    return [
-        f"results/features/{sample}/{shard}.parquet"
-        for sample in samples
-        for shard in SHARDS[sample]
-    ]
+    return [L.features(sample, shard) for sample in samples for shard in SHARDS[sample]]
 
 
 def events_file(wildcards):
@@ -71,51 +69,97 @@ def events_file(wildcards):
 
 def anomaly_files(prefix=""):
     """Standardised anomaly samples as named inputs/outputs (``anomaly_<sample>``)."""
-    return {
-        f"{prefix}{s}": f"results/dataset/anomaly/{s}.parquet" for s in ANOMALY_SAMPLES
-    }
+    return {f"{prefix}{s}": L.anomaly(s) for s in ANOMALY_SAMPLES}
 
 
-def sample_label(wildcards):
-    return config["samples"][wildcards.sample].get("label", -1)
+# ------------------------------------------------------------------------- tasks
+
+
+def task_features(wildcards):
+    """A task's feature files, class by class (the order of its events in the splits)."""
+    return feature_files(TASKS[wildcards.task].samples)
+
+
+def file_labels(name):
+    """The label of each of a task's feature files."""
+    task = TASKS[name]
+    return [task.labels[s] for s in task.samples for _ in SHARDS[s]]
+
+
+def task_labels(wildcards):
+    return file_labels(wildcards.task)
+
+
+def task_data(wildcards):
+    return {**L.splits(wildcards.task), "scaler": L.scaler()}
+
+
+def class_features(task):
+    """Class name -> its feature files (the input figures)."""
+    return {c: feature_files(m) for c, m in zip(task.classes, task.members)}
+
+
+# ---------------------------------------------------------------------- training
 
 
 def training_job(stage):
-    """The params of a training rule: one description of the job (colliderfm.config.TrainingJob)."""
+    """The params of a training rule: the job's settings as plain values (config.TrainingJob.params),
+    which Snakemake compares, so a changed setting re-runs the jobs that use it."""
 
     def job(wildcards):
         fraction = float(wildcards.get("pct", 100)) / 100
-        return cfg.training_job(config, stage, wildcards.variant, fraction)
+        task = wildcards.get("task")
+        return cfg.training_job(
+            config, stage, wildcards.variant, fraction, task=task
+        ).params()
 
     return job
 
 
 def pretrain_job(wildcards):
     pretexts = wildcards.pretext.split("+")
-    return cfg.training_job(config, "pretrain", wildcards.variant, pretext=pretexts)
+    return cfg.training_job(
+        config, "pretrain", wildcards.variant, pretext=pretexts
+    ).params()
 
 
-def encoder_dir(variant, pretext=ENCODER):
-    return f"results/models/{variant}/pretrain_{pretext}"
+def pool_sources():
+    """The pool's samples and where their events come from (the encoders' model cards)."""
+    return {
+        s: config["samples"][s].get("generate") or config["samples"][s].get("files")
+        for s in POOL_SAMPLES
+    }
+
+
+def bundle(pretext=ENCODER):
+    """The outputs of an encoder bundle of variant ``{variant}``, by file stem."""
+    return {
+        name.split(".")[0]: L.encoder("{variant}", pretext, name)
+        for name in BUNDLE_FILES
+    }
 
 
 def encoder_files(name, pairs=None):
-    """One file of every encoder (pretrained.pt, history.csv, reconstruction.csv)."""
-    return [f"{encoder_dir(v, p)}/{name}" for v, p in (pairs or ENCODERS)]
+    """One file of every encoder bundle (encoder.pt, history.csv, reconstruction.csv)."""
+    return [L.encoder(v, p, name) for v, p in (pairs or ENCODERS)]
+
+
+def gpu_resources():
+    """Resources of the jobs that train or run a network (GPU nodes on a cluster)."""
+    r = config["resources"]
+    return dict(gpu=r["gpu"], mem_mb=r["train_mem_mb"], runtime=r["train_runtime"])
 
 
 # ----------------------------------------------------------- data-efficiency grid
 
 
 def efficiency_inputs(wildcards):
-    inputs = {**TASK_DATA[wildcards.task], "scaler": "results/dataset/scaler.json"}
-    if wildcards.pretext == SUPERVISED:  # the tops classifier's encoder
-        spec = cfg.ModelSpec("transformer", wildcards.variant, "scratch")
-        inputs["pretrained"] = f"{model_dir(spec)}/classifier.pt"
+    inputs = task_data(wildcards)
+    if wildcards.pretext == SUPERVISED:  # the reference task's classifier's encoder
+        spec = cfg.ModelSpec(REFERENCE, "transformer", wildcards.variant, "scratch")
+        inputs["pretrained"] = f"{spec.directory}/classifier.pt"
     elif wildcards.stage != "scratch":
-        inputs["pretrained"] = (
-            f"{encoder_dir(wildcards.variant, wildcards.pretext)}/pretrained.pt"
-        )
+        inputs["pretrained"] = L.encoder(wildcards.variant, wildcards.pretext)
     return inputs
 
 
@@ -131,6 +175,10 @@ def efficiency_job(wildcards):
         pretext=encoder,
         replica=int(wildcards.replica),
     )
+
+
+def efficiency_params(wildcards):
+    return efficiency_job(wildcards).params()
 
 
 def efficiency_fields(wildcards):
@@ -152,34 +200,47 @@ def efficiency_scores():
     return [f"{spec.directory}/scores.json" for spec in EFFICIENCY]
 
 
-def gpu_resources():
-    """Resources of the jobs that train or run a network (GPU nodes on a cluster)."""
-    r = config["resources"]
-    return dict(gpu=r["gpu"], mem_mb=r["train_mem_mb"], runtime=r["train_runtime"])
-
-
-def model_dir(spec):
-    if spec.variant:
-        return f"results/models/{spec.variant}/{spec.stage}_{spec.pct}pct"
-    return f"results/models/{spec.kind}"
+# -------------------------------------------------------------------- evaluation
 
 
 def model_file(wildcards):
-    spec = MODELS[wildcards.model]
-    return f"{model_dir(spec)}/{KINDS[spec.kind].checkpoint}"
+    spec = MODELS[(wildcards.task, wildcards.model)]
+    return f"{spec.directory}/{KINDS[spec.kind].checkpoint}"
+
+
+def evaluate_inputs(wildcards):
+    """The task's splits, the model, and the anomaly samples when the task scores the search."""
+    inputs = {**L.splits(wildcards.task), "model": model_file(wildcards)}
+    if wildcards.task == ANOMALY_TASK:
+        inputs.update(anomaly_files("anomaly_"))
+    return inputs
+
+
+def searched(wildcards):
+    """The anomaly samples a model scores: all of them for the anomaly task's, none otherwise."""
+    return ANOMALY_SAMPLES if wildcards.task == ANOMALY_TASK else []
 
 
 def model_fields(wildcards):
     """The model's identity, recorded in its metrics.json."""
-    return cfg.model_fields(config, MODELS[wildcards.model])
+    return cfg.model_fields(config, MODELS[(wildcards.task, wildcards.model)])
 
 
 def model_gpus(wildcards):
-    return config["resources"]["gpu"] if KINDS[MODELS[wildcards.model].kind].gpu else 0
+    kind = MODELS[(wildcards.task, wildcards.model)].kind
+    return config["resources"]["gpu"] if KINDS[kind].gpu else 0
 
 
-def metrics_files():
-    return [f"results/eval/{name}/metrics.json" for name in MODELS]
+def models_of(task, full=False):
+    return [
+        name
+        for (t, name), spec in MODELS.items()
+        if t == task and (not full or spec.fraction == 1.0)
+    ]
+
+
+def metrics_files(task=None):
+    return [L.metrics(t, name) for (t, name) in MODELS if task in (None, t)]
 
 
 # ------------------------------------------------------------------------- figures
@@ -190,16 +251,14 @@ REPRESENTATION_FIGURES = {  # drawn by colliderfm.representation
     "attention": "Representation",
 }
 STUDY_FIGURES = {
-    "variants": "Classification",
     "data_efficiency": "Classification",
-    "training": "Pretraining and training",
     "reconstruction": "Pretraining and training",
-    "inputs": "Input variables",
     "anomaly_auc": "Anomaly search",
     "anomaly_scan": "Anomaly search",
-    "roc_models": "Classification",
 }
-MODEL_FIGURES = ("confusion", "roc", "entropy", "anomaly_roc")
+TASK_FIGURES = ("variants", "roc_models", "training", "inputs")  # one set per task
+MODEL_FIGURES = ("confusion", "roc", "scores")  # every model
+ANOMALY_FIGURES = ("entropy", "anomaly_roc")  # the models of the anomaly task
 # drawn by colliderfm.validation (rule physics_validation)
 PHYSICS_FIGURES = ("mass_peaks", "jet_response", "n_jets", "met", "n_nu")
 
@@ -225,30 +284,44 @@ def figure_outputs(directory, names, category=None, subcategory=None):
     return outputs
 
 
-def full_models():
-    return [name for name, spec in MODELS.items() if spec.fraction == 1.0]
-
-
-def history_files():
-    files = {f"{v}/pretrain": f"{encoder_dir(v)}/history.csv" for v in VARIANTS}
+def history_files(task):
+    """'variant/stage' -> history of the pretraining and of the task's classifiers on all labels."""
+    files = {f"{v}/pretrain": L.encoder(v, ENCODER, "history.csv") for v in VARIANTS}
     for v in VARIANTS:
         for stage in ("finetune", "scratch"):
-            files[f"{v}/{stage}"] = f"results/models/{v}/{stage}_100pct/history.csv"
+            files[f"{v}/{stage}"] = f"{L.model_dir(task, v, stage)}/history.csv"
     return files
+
+
+def task_history_files(wildcards):
+    return list(history_files(wildcards.task).values())
+
+
+def task_history_names(wildcards):
+    return list(history_files(wildcards.task))
+
+
+def task_predictions(wildcards):
+    names = models_of(wildcards.task, full=True)
+    return [L.predictions(wildcards.task, name) for name in names]
 
 
 def all_figures():
     ext = config["plots"]["formats"]
     names = [*STUDY_FIGURES, *REPRESENTATION_FIGURES]
-    figures = expand("results/plots/study/{name}.{ext}", name=names, ext=ext)
+    figures = expand(f"{L.study_plots()}/{{name}}.{{ext}}", name=names, ext=ext)
     if SIMULATED:
         figures += expand(
             "results/plots/simulation/{name}.{ext}", name=PHYSICS_FIGURES, ext=ext
         )
         figures.append("results/simulation/physics.md")
-    return figures + expand(
-        "results/plots/models/{model}/{name}.{ext}",
-        model=list(MODELS),
-        name=MODEL_FIGURES,
-        ext=ext,
-    )
+    for task in TASKS:
+        figures += expand(
+            f"{L.task_plots(task)}/{{name}}.{{ext}}", name=TASK_FIGURES, ext=ext
+        )
+        shown = MODEL_FIGURES + (ANOMALY_FIGURES if task == ANOMALY_TASK else ())
+        for model in models_of(task):
+            figures += expand(
+                f"{L.model_plots(task, model)}/{{name}}.{{ext}}", name=shown, ext=ext
+            )
+    return figures

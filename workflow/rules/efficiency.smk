@@ -1,24 +1,29 @@
-# The data-efficiency study: every task, variant, init (fine-tuned, from scratch, frozen-encoder
-# linear probe), encoder, label fraction and seed of data_efficiency; each model trained, then
-# scored on its task's test split. Seeds are shared by a point's inits: gains are paired.
+# The data-efficiency study: every task of data_efficiency.tasks, variant, init (fine-tuned, from
+# scratch, frozen-encoder linear probe), encoder, label fraction and seed; each model trained, then
+# scored on its task's test split like every model. Seeds are shared by a point's inits: gains are paired.
 
 
 rule efficiency:
     input:
         unpack(efficiency_inputs),
     output:
-        model="results/efficiency/{task}/{variant}/{stage}_{pretext}/{pct}pct_seed{replica}/classifier.pt",
-        history="results/efficiency/{task}/{variant}/{stage}_{pretext}/{pct}pct_seed{replica}/history.csv",
-        scores="results/efficiency/{task}/{variant}/{stage}_{pretext}/{pct}pct_seed{replica}/scores.json",
+        model=f"{L.efficiency_dir('{task}', '{variant}', '{stage}', '{pretext}', '{pct}', '{replica}')}/classifier.pt",
+        history=f"{L.efficiency_dir('{task}', '{variant}', '{stage}', '{pretext}', '{pct}', '{replica}')}/history.csv",
+        scores=f"{L.efficiency_dir('{task}', '{variant}', '{stage}', '{pretext}', '{pct}', '{replica}')}/scores.json",
     log:
-        "results/logs/efficiency/{task}/{variant}/{stage}_{pretext}_{pct}pct_seed{replica}.log",
+        L.log(
+            "efficiency",
+            "{task}",
+            "{variant}",
+            "{stage}_{pretext}_{pct}pct_seed{replica}",
+        ),
     conda:
         "../../envs/colliderfm.yaml"
     threads: config["threads"]
     resources:
         **gpu_resources(),
     params:
-        job=efficiency_job,
+        job=efficiency_params,
         fields=efficiency_fields,
     script:
         "../../scripts/efficiency.py"
@@ -27,14 +32,14 @@ rule efficiency:
 rule data_efficiency:
     input:
         scores=efficiency_scores(),
-        encoders=encoder_files("pretrained.pt"),
+        encoders=encoder_files("encoder.pt"),
         histories=encoder_files("history.csv"),
     output:
         table="results/data_efficiency.csv",
         gains="results/data_efficiency_gains.csv",
         pretraining="results/pretraining.csv",
     log:
-        "results/logs/data_efficiency.log",
+        L.log("data_efficiency"),
     conda:
         "../../envs/colliderfm.yaml"
     script:

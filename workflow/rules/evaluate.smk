@@ -1,17 +1,16 @@
-# Metrics and per-event predictions of each model, with every anomaly score (the signal and
-# the mediator-mass scan against the SM background, without retraining).
+# Metrics and per-event predictions of each model of each task; the anomaly task's models also
+# score the anomaly samples (the signal and the mediator-mass scan against the SM background,
+# without retraining).
 
 
 rule evaluate:
     input:
-        **DATASET,
-        **anomaly_files("anomaly_"),
-        model=model_file,
+        unpack(evaluate_inputs),
     output:
-        predictions="results/eval/{model}/predictions.parquet",
-        metrics="results/eval/{model}/metrics.json",
+        predictions=L.predictions("{task}", "{model}"),
+        metrics=L.metrics("{task}", "{model}"),
     log:
-        "results/logs/evaluate/{model}.log",
+        L.log("evaluate", "{task}", "{model}"),
     conda:
         "../../envs/colliderfm.yaml"
     threads: config["threads"]
@@ -19,11 +18,11 @@ rule evaluate:
         gpu=model_gpus,
     params:
         model=model_fields,
-        anomaly=ANOMALY_SAMPLES,
+        anomaly=searched,
         background=BACKGROUND,
         signal=SIGNAL,
         scan=SCAN,
-        options=config["anomaly"],
+        options=ANOMALY_OPTIONS,
         weights=config["evaluation"]["weights"],
         device=config["device"],
     script:
@@ -36,14 +35,14 @@ rule anomaly_reference:
     output:
         "results/eval/supervised/scan.csv",
     log:
-        "results/logs/anomaly_reference.log",
+        L.log("anomaly_reference"),
     conda:
         "../../envs/colliderfm.yaml"
     threads: config["threads"]
     params:
         background=BACKGROUND,
         scan=SCAN,
-        options=config["anomaly"],
+        options=ANOMALY_OPTIONS,
         seed=cfg.seed_for(config, "anomaly_reference"),
     script:
         "../../scripts/anomaly_reference.py"

@@ -4,43 +4,64 @@
 
 rule plots:
     input:
-        metrics=metrics_files(),
-        predictions=expand(
-            "results/eval/{model}/predictions.parquet", model=full_models()
-        ),
-        histories=list(history_files().values()),
+        metrics=metrics_files(ANOMALY_TASK),
         reconstructions=encoder_files("reconstruction.csv"),
-        features=feature_files(CLASS_SAMPLES),
         scan="results/anomaly_scan.csv",
         gains="results/data_efficiency_gains.csv",
     output:
-        **figure_outputs("results/plots/study", STUDY_FIGURES),
+        **figure_outputs(L.study_plots(), STUDY_FIGURES),
     log:
-        "results/logs/plots/study.log",
+        L.log("plots", "study"),
     conda:
         "../../envs/colliderfm.yaml"
     params:
         options=PLOT_OPTIONS,
-        models=full_models(),
-        histories=list(history_files()),
         encoders=[f"{v} {p}" for v, p in ENCODERS],
     script:
         "../../scripts/plots.py"
 
 
-rule model_plots:
+rule task_plots:
     input:
-        predictions="results/eval/{model}/predictions.parquet",
-        metrics="results/eval/{model}/metrics.json",
+        metrics=lambda w: metrics_files(w.task),
+        predictions=task_predictions,
+        histories=task_history_files,
+        features=lambda w: sum(class_features(TASKS[w.task]).values(), []),
     output:
         **figure_outputs(
-            "results/plots/models/{model}",
-            MODEL_FIGURES,
-            category="Per-model results",
-            subcategory="{model}",
+            L.task_plots("{task}"),
+            TASK_FIGURES,
+            category="Tasks",
+            subcategory="{task}",
         ),
     log:
-        "results/logs/plots/{model}.log",
+        L.log("plots", "task_{task}"),
+    conda:
+        "../../envs/colliderfm.yaml"
+    params:
+        options=PLOT_OPTIONS,
+        models=lambda w: models_of(w.task, full=True),
+        histories=task_history_names,
+        classes=lambda w: {
+            c: len(files) for c, files in class_features(TASKS[w.task]).items()
+        },
+    script:
+        "../../scripts/task_plots.py"
+
+
+rule model_plots:
+    input:
+        predictions=L.predictions("{task}", "{model}"),
+        metrics=L.metrics("{task}", "{model}"),
+    output:
+        **figure_outputs(
+            L.model_plots("{task}", "{model}"),
+            MODEL_FIGURES,
+            category="Per-model results",
+            subcategory="{task} {model}",
+        ),
+    log:
+        L.log("plots", "{task}", "{model}"),
     conda:
         "../../envs/colliderfm.yaml"
     params:
@@ -49,21 +70,34 @@ rule model_plots:
         "../../scripts/model_plots.py"
 
 
+use rule model_plots as anomaly_plots with:
+    output:
+        **figure_outputs(
+            L.model_plots("{task}", "{model}"),
+            ANOMALY_FIGURES,
+            category="Anomaly search",
+            subcategory="{task} {model}",
+        ),
+    log:
+        L.log("plots", "{task}", "{model}_anomaly"),
+
+
 rule representation:
     input:
         models=[
-            f"results/models/{REPRESENTED}/{stage}_100pct/classifier.pt"
+            f"{L.model_dir(REFERENCE, REPRESENTED, stage)}/classifier.pt"
             for stage in ("finetune", "scratch")
         ],
-        test=DATASET["test"],
+        test=L.split(REFERENCE, "test"),
     output:
-        **figure_outputs("results/plots/study", REPRESENTATION_FIGURES),
+        **figure_outputs(L.study_plots(), REPRESENTATION_FIGURES),
     log:
-        "results/logs/plots/representation.log",
+        L.log("plots", "representation"),
     conda:
         "../../envs/colliderfm.yaml"
     params:
         labels=[f"pretrained ({ENCODER})", "scratch"],
+        classes=list(TASKS[REFERENCE].classes),
         options=config["plots"],
         events=2000,
         seed=config["seed"],

@@ -1,24 +1,41 @@
 # Pretraining of an encoder per variant and pretext combination (pretrain.pretext; the data-efficiency
-# study may compare several), on the unlabelled pool and the training split, labels unused.
+# study may compare several), on the unlabelled pool and the reference task's training split (labels
+# unused), written as a self-describing bundle (colliderfm.encoders). With pretrain.from, the bundles
+# of another run are copied in instead, checked at start-up, and nothing is pretrained.
 
+if FROM:
 
-rule pretrain:
-    input:
-        **POOL,
-        train=DATASET["train"],
-        val=DATASET["val"],
-    output:
-        model="results/models/{variant}/pretrain_{pretext}/pretrained.pt",
-        history="results/models/{variant}/pretrain_{pretext}/history.csv",
-        reconstruction="results/models/{variant}/pretrain_{pretext}/reconstruction.csv",
-    log:
-        "results/logs/pretrain/{variant}_{pretext}.log",
-    conda:
-        "../../envs/colliderfm.yaml"
-    threads: config["threads"]
-    resources:
-        **gpu_resources(),
-    params:
-        job=pretrain_job,
-    script:
-        "../../scripts/pretrain.py"
+    rule import_encoder:
+        input:
+            [f"{FROM}/{{variant}}-{{pretext}}/{name}" for name in BUNDLE_FILES],
+        output:
+            **bundle("{pretext}"),
+        log:
+            L.log("import_encoder", "{variant}-{pretext}"),
+        conda:
+            "../../envs/colliderfm.yaml"
+        script:
+            "../../scripts/copy.py"
+
+else:
+
+    rule pretrain:
+        input:
+            **POOL,
+            train=L.split(REFERENCE, "train"),
+            val=L.split(REFERENCE, "val"),
+            scaler=L.scaler(),
+        output:
+            **bundle("{pretext}"),
+        log:
+            L.log("pretrain", "{variant}-{pretext}"),
+        conda:
+            "../../envs/colliderfm.yaml"
+        threads: config["threads"]
+        resources:
+            **gpu_resources(),
+        params:
+            job=pretrain_job,
+            pool=pool_sources(),
+        script:
+            "../../scripts/pretrain.py"

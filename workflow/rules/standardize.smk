@@ -1,30 +1,72 @@
-# Train/val/test split and a scaler fitted on the training split only; the anomaly samples
-# (background, signal, mediator-mass scan) and the unlabelled pretraining pool standardised with
-# the same scaler; the DM-vs-SM task split from the anomaly background and signal.
+# One scaler per run: fitted on the training events of the reference task (the first), or the
+# scaler of the reused encoders (pretrain.from), so they see inputs as they were trained. Each task
+# is split into train/val/test with it; the anomaly samples and the unlabelled pool standardised too.
+
+if FROM:
+
+    rule scaler:
+        input:
+            f"{FROM}/{ENCODERS[0][0]}-{ENCODERS[0][1]}/scaler.json",
+        output:
+            L.scaler(),
+        log:
+            L.log("scaler"),
+        conda:
+            "../../envs/colliderfm.yaml"
+        script:
+            "../../scripts/copy.py"
+
+else:
+
+    rule scaler:
+        input:
+            feature_files(TASKS[REFERENCE].samples),
+        output:
+            L.scaler(),
+        log:
+            L.log("scaler"),
+        conda:
+            "../../envs/colliderfm.yaml"
+        params:
+            labels=file_labels(REFERENCE),
+            classes=list(TASKS[REFERENCE].classes),
+            split=config["split"],
+            seed=config["seed"],
+            selection=cfg.selection_settings(config),
+            generator_inputs=config["model"]["generator_inputs"],
+        script:
+            "../../scripts/scaler.py"
+
+
+rule split:
+    input:
+        features=task_features,
+        scaler=L.scaler(),
+    output:
+        **L.splits("{task}"),
+    log:
+        L.log("split", "{task}"),
+    conda:
+        "../../envs/colliderfm.yaml"
+    params:
+        labels=task_labels,
+        split=config["split"],
+        seed=config["seed"],
+    script:
+        "../../scripts/split.py"
 
 
 rule standardize:
     input:
-        **{f"anomaly_{s}": feature_files([s]) for s in ANOMALY_SAMPLES},
-        classes=feature_files(CLASS_SAMPLES),
-        pool_features=feature_files(POOL_SAMPLES),
+        **{f"in_{s}": feature_files([s]) for s in ANOMALY_SAMPLES},
+        **({"in_pool": feature_files(POOL_SAMPLES)} if POOL_SAMPLES else {}),
+        scaler=L.scaler(),
     output:
-        **DATASET,
-        **anomaly_files("anomaly_"),
-        **POOL,
-        **{f"dm_{split}": path for split, path in TASK_DATA["dm"].items()},
-        scaler="results/dataset/scaler.json",
+        **{f"out_{s}": L.anomaly(s) for s in ANOMALY_SAMPLES},
+        **({"out_pool": L.pool()} if POOL_SAMPLES else {}),
     log:
-        "results/logs/standardize.log",
+        L.log("standardize"),
     conda:
         "../../envs/colliderfm.yaml"
-    params:
-        split=config["split"],
-        seed=config["seed"],
-        anomaly=ANOMALY_SAMPLES,
-        background=BACKGROUND,
-        signal=SIGNAL,
-        selection=cfg.selection_settings(config),
-        generator_inputs=config["model"]["generator_inputs"],
     script:
         "../../scripts/standardize.py"

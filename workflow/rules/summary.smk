@@ -13,7 +13,7 @@ rule summary:
         ),
         scan="results/anomaly_scan.csv",
     log:
-        "results/logs/summary.log",
+        L.log("summary"),
     conda:
         "../../envs/colliderfm.yaml"
     script:

@@ -1,0 +1,8 @@
+"""Rules scaler (with pretrain.from) and import_encoder: files of a reused encoder bundle, copied."""
+
+from colliderfm import encoders
+from colliderfm.logs import job
+
+with job(snakemake):
+    for source, out in zip(snakemake.input, snakemake.output):
+        encoders.copy(source, out)
