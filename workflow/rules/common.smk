@@ -19,7 +19,8 @@ except cfg.ConfigError as err:
     sys.exit(f"colliderfm: {err}")
 
 TASKS = T.from_config(config)  # name -> tasks.Task
-REFERENCE = next(iter(TASKS))  # its training events fit the scaler and join the pretraining pool
+# the reference task: its training events fit the scaler and join the pretraining pool
+REFERENCE = next(iter(TASKS))
 ANOMALY_TASK = config["anomaly"]["task"]  # whose classifiers score the anomaly samples
 BACKGROUND = cfg.anomaly_sample(config, "background")
 SIGNAL = cfg.anomaly_sample(config, "signal")
@@ -32,7 +33,8 @@ VARIANTS = list(config["model"]["variants"])
 MODELS = {(spec.task, spec.name): spec for spec in cfg.model_specs(config)}
 ENCODER = cfg.pretext_name(config["pretrain"]["pretext"])  # the main models' encoder
 ENCODERS = cfg.encoders(config)  # (variant, encoder name) of every pretraining
-FROM = config["pretrain"]["from"]  # another run's results/encoders: reused, nothing pretrained
+# another run's results/encoders: reused, nothing pretrained
+FROM = config["pretrain"]["from"]
 # the variant whose embedding and attention are drawn: the study's, else the first
 REPRESENTED = (config["data_efficiency"]["variants"] or VARIANTS)[0]
 EFFICIENCY = cfg.efficiency_specs(config)  # the data-efficiency grid
