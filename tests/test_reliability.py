@@ -322,7 +322,7 @@ def test_classification_set_missing_a_class_stops_standardize(dataset_dir, tmp_p
     assert len(features) == 5
     out = tmp_path / "dataset"
     without_3 = [f for f in features if f.parent.name != "tops3"]
-    with pytest.raises(standardize.DatasetError, match="no training events with label 3"):
+    with pytest.raises(standardize.DatasetError, match="no training events of class '3'"):
         standardize.standardize(without_3, {}, **dataset_files(out, anomaly=()), fractions=SPLIT, seed=1, selection={})
     assert files_under(out) == []
     cut = tmp_path / "tops4" / "shard.parquet"  # a damaged feature file of a class
@@ -340,7 +340,7 @@ def test_classification_set_missing_a_class_stops_standardize(dataset_dir, tmp_p
 
 def test_workflow_stops_in_the_ingest_job_of_a_bad_user_file(inputs, tmp_path):
     config = config_file(tmp_path, "config.yaml",
-                         lambda c: c["samples"].update(tops2={"label": 2, "files": [str(inputs["truncated"])]}))
+                         lambda c: c["samples"].update(tops2={"files": [str(inputs["truncated"])]}))
     shard = next(iter(cfg.shards(cfg.load(config), "tops2")))
     target = f"results/features/tops2/{shard}.parquet"
     result = snakemake(tmp_path / "run", config, target)
@@ -363,7 +363,7 @@ def test_workflow_refuses_a_bad_config_before_any_job(case, tmp_path):
         needles = ["config key 'data_efficiency.variants'", "unknown variant 'huge'"]
     elif case == "no_matching_files":
         config = config_file(tmp_path, "c.yaml", lambda c: c["samples"].update(
-            tops2={"label": 2, "files": [str(tmp_path / "nothing" / "*.root")]}))
+            tops2={"files": [str(tmp_path / "nothing" / "*.root")]}))
         needles = ["config key 'samples.tops2.files[0]'", "no file matches"]
     else:
         config = tmp_path / "c.yaml"
@@ -456,7 +456,7 @@ def interrupted(generated, tmp_path_factory) -> dict:
 
     def change(config: dict) -> None:
         for i, (sample, process) in enumerate(GIVEN.items()):
-            config["samples"][sample] = {"label": i, "files": [str(generated(process, 600, 40 + i))]}
+            config["samples"][sample] = {"files": [str(generated(process, 600, 40 + i))]}
         config["samples"]["tchan_sm"]["generate"] = {"tchan": 200}
         config["samples"]["tchan_dm"]["generate"] = {"tchan_dm": 200}
         config["model"]["variants"] = {RESUME_VARIANT: config["model"]["variants"][RESUME_VARIANT]}
@@ -465,7 +465,7 @@ def interrupted(generated, tmp_path_factory) -> dict:
 
     config = write_config(root / "config.yaml", change)
     a, b = root / "a", root / "b"
-    target = f"results/models/{RESUME_VARIANT}/pretrain_variables/pretrained.pt"
+    target = f"results/encoders/{RESUME_VARIANT}-variables/encoder.pt"
     checkpoint = Path(target).with_name("pretrain.resume.pt")
     with open(root / "first.log", "w") as log:
         proc = subprocess.Popen(snakemake_cmd(a, config, target), cwd=a, stdout=log, stderr=subprocess.STDOUT,
@@ -496,19 +496,20 @@ def test_killed_pretraining_resumes_to_the_result_of_an_uninterrupted_run(interr
     a, b = interrupted["a"], interrupted["b"]
     assert interrupted["second"].returncode == 0, interrupted["second"].stderr[-3000:]
     assert interrupted["reference_rc"] == 0, interrupted["reference_log"][-3000:]
-    log = (a / "results" / "logs" / "pretrain" / f"{RESUME_VARIANT}_variables.log").read_text()
+    log = (a / "results" / "logs" / "pretrain" / f"{RESUME_VARIANT}-variables.log").read_text()
     assert 1 <= interrupted["killed_at"] < RESUME_EPOCHS
     assert f"resuming after epoch {interrupted['killed_at']}" in log
-    assert "resuming" not in (b / "results" / "logs" / "pretrain" / f"{RESUME_VARIANT}_variables.log").read_text()
+    assert "resuming" not in (b / "results" / "logs" / "pretrain" / f"{RESUME_VARIANT}-variables.log").read_text()
     resumed = torch.load(a / interrupted["target"], weights_only=True)["state_dict"]
     uninterrupted = torch.load(b / interrupted["target"], weights_only=True)["state_dict"]
     assert resumed.keys() == uninterrupted.keys()
     for key, value in uninterrupted.items():
         assert torch.equal(resumed[key], value), key
-    history = [pd.read_csv(d / "results" / "models" / RESUME_VARIANT / "pretrain_variables" / "history.csv") for d in (a, b)]
+    history = [pd.read_csv(d / "results" / "encoders" / f"{RESUME_VARIANT}-variables" / "history.csv") for d in (a, b)]
     pd.testing.assert_frame_equal(*(h[["epoch", "train_loss", "val_loss", "lr"]] for h in history))
     assert len(history[0]) == RESUME_EPOCHS
-    assert not (a / "results" / "models" / RESUME_VARIANT / "pretrain.resume.pt").exists(), "removed when done"
+    assert not (a / "results" / "encoders" / f"{RESUME_VARIANT}-variables" / "pretrain.resume.pt").exists(), \
+        "removed when done"
 
 
 def test_interrupted_workflow_finishes_without_redoing_finished_jobs(interrupted):
@@ -516,7 +517,7 @@ def test_interrupted_workflow_finishes_without_redoing_finished_jobs(interrupted
     second = interrupted["second"]
     assert job_stats(second.stdout + second.stderr) == {"pretrain": 1}
     before, after = interrupted["before"], interrupted["after"]
-    assert any(k.startswith("resources/events") for k in before) and "results/dataset/train.parquet" in before
+    assert any(k.startswith("resources/events") for k in before) and "results/dataset/tops/train.parquet" in before
     assert after == before, "simulate, ingest and standardize outputs untouched"
     assert (interrupted["a"] / interrupted["target"]).exists()
 
@@ -549,7 +550,7 @@ def test_train_command_without_a_dataset_names_the_missing_file(tmp_path):
     result = subprocess.run([tool("colliderfm"), "train", "--config", str(TEST_CONFIG), "--stage", "pretrain",
                              "--variant", "small_1h"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
-    one_line_error(result.stderr, "colliderfm train: error:", "results/dataset/train.parquet", "does not exist")
+    one_line_error(result.stderr, "colliderfm train: error:", "results/dataset/tops/train.parquet", "does not exist")
     assert files_under(tmp_path) == []
 
 

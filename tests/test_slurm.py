@@ -146,14 +146,14 @@ def test_gpu_jobs_on_the_gpu_partition_with_a_gpu_and_no_other_job(slurm_run, cl
             seen["cpu", rule] += 1
     assert seen["gpu", "pretrain"] and seen["gpu", "finetune"] and seen["gpu", "scratch"] and seen["gpu", "evaluate"]
     assert seen["gpu", "efficiency"]
-    assert seen["cpu", "evaluate"] == 1 and seen["cpu", "simulate"] and seen["cpu", "bdt"] == 1
+    assert seen["cpu", "evaluate"] == 2 and seen["cpu", "simulate"] and seen["cpu", "bdt"] == 2  # a BDT per task
 
 
 def test_results_match_a_local_run(slurm_run, local_run):
     workdir, _ = slurm_run
-    on_slurm = pd.read_csv(workdir / "results" / "summary.csv").set_index("model").sort_index()
-    local = pd.read_csv(local_run / "results" / "summary.csv").set_index("model").sort_index()
-    expected = sorted(spec.name for spec in cfg.model_specs(cfg.load(REPO / "config" / "test.yaml")))
+    on_slurm = pd.read_csv(workdir / "results" / "summary.csv").set_index(["task", "model"]).sort_index()
+    local = pd.read_csv(local_run / "results" / "summary.csv").set_index(["task", "model"]).sort_index()
+    expected = sorted((spec.task, spec.name) for spec in cfg.model_specs(cfg.load(REPO / "config" / "test.yaml")))
     assert list(on_slurm.index) == list(local.index) == expected
     assert list(on_slurm.columns) == list(local.columns)
     numbers = local.select_dtypes("number").columns

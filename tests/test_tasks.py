@@ -263,7 +263,7 @@ def test_predict_three_class_model_and_export_two_class_model(three_tasks, real_
     assert sidecar["output"]["classes"] == ["W+jets", "ttbar"] and sidecar["output"]["shape"] == ["batch", 2]
     arrays = load_arrays(workdir / "results/dataset/pair/test.parquet")
     net, _ = load_classifier(pair / "classifier.pt")
-    expected = network_logits(net, arrays, "cpu")
+    expected = network_logits(net, arrays, torch.device("cpu"))
     session = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
     got = session.run(None, {"objects": arrays["objects"], "present": arrays["present"], "event": arrays["event"],
                              "known": arrays["known"]})[0]

@@ -58,7 +58,7 @@ def test_default_command_plans_every_rule_of_the_default_config(tmp_path):
 
 
 def test_own_files_recipe_with_a_real_delphes_file_plans_its_ingest_and_no_simulation(real_delphes, tmp_path):
-    config = my_config(tmp_path, lambda c: c["samples"].update(tops2={"label": 2, "files": [str(real_delphes)]}))
+    config = my_config(tmp_path, lambda c: c["samples"].update(tops2={"files": [str(real_delphes)]}))
     result = snakemake(tmp_path, config, "-n")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     outputs = planned_outputs(result.stdout)
@@ -89,6 +89,8 @@ def test_renamed_samples_plan_nothing_of_the_default(tmp_path):
         old = config["samples"]
         config["samples"] = {new: old[f"tops{k}"] for new, k in renamed.items()}
         config["samples"].update(sm=old["tchan_sm"], dm=old["tchan_dm"])
+        config["tasks"] = {"tops": {"classes": {f"{k} top": [new] for new, k in renamed.items()}},
+                           "dm": {"classes": {"SM": ["sm"], "DM": ["dm"]}}}
 
     result = snakemake(tmp_path, my_config(tmp_path, change), "-n")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -152,17 +154,19 @@ def _config_cases(tmp_path: Path, given: Path) -> dict[str, tuple[str, str | Non
         "float_events": (test.replace("ttbar: 600", "ttbar: 600.0"), "samples.tops2.generate.ttbar"),
         "float_epochs": (test.replace("epochs: 2,", "epochs: 2.0,"), "pretrain.epochs"),
         "duplicate_key": (test + "seed: 8\n", "'seed' is given twice"),
-        "glob_matches_nothing": (test.replace("{label: 2, generate: {ttbar: 600}}",
-                                              f"{{label: 2, files: ['{tmp_path}/none-*.root']}}"),
+        "glob_matches_nothing": (test.replace("{generate: {ttbar: 600}}", f"{{files: ['{tmp_path}/none-*.root']}}"),
                                  "samples.tops2.files[0]"),
-        "directory_as_file": (test.replace("{label: 2, generate: {ttbar: 600}}",
-                                           f"{{label: 2, files: ['{tmp_path}']}}"), "samples.tops2.files[0]"),
-        "same_file_twice": (test.replace("{label: 2, generate: {ttbar: 600}}", f"{{label: 2, files: ['{given}']}}")
-                                .replace("{label: 3, generate: {ttt: 600}}", f"{{label: 3, files: ['{given}']}}"),
+        "directory_as_file": (test.replace("{generate: {ttbar: 600}}", f"{{files: ['{tmp_path}']}}"),
+                              "samples.tops2.files[0]"),
+        "same_file_twice": (test.replace("{generate: {ttbar: 600}}", f"{{files: ['{given}']}}")
+                                .replace("{generate: {ttt: 600}}", f"{{files: ['{given}']}}"),
                             "is given twice"),
+        "old_label": (test.replace("{generate: {ttt: 600}}", "{label: 3, generate: {ttt: 600}}"),
+                      "samples.tops3.label"),
         "defaults_from_schema": ("samples:\n" + "".join(
-            f"  {s}: {{{'label: ' + str(i) if i < 5 else 'anomaly: ' + ('background' if s == 'tchan_sm' else 'signal')}"
-            f", generate: {{{p}: 100}}}}\n" for i, (s, p) in enumerate(SAMPLES.items())), None),
+            f"  {s}: {{{'' if i < 5 else 'anomaly: ' + ('background, ' if s == 'tchan_sm' else 'signal, ')}"
+            f"generate: {{{p}: 100}}}}\n" for i, (s, p) in enumerate(SAMPLES.items()))
+            + "tasks: {tops: {classes: {" + ", ".join(f"'{k} top': [tops{k}]" for k in range(5)) + "}}}\n", None),
     }
 
 

@@ -183,7 +183,7 @@ def test_plot_option_reruns_only_plots(run, tmp_path):
     path.write_text(yaml.safe_dump(changed))  # keys sorted: a new order in the file is no change either
     result = snakemake(run, "-n", configfile=path)
     assert result.returncode == 0, result.stderr
-    assert set(job_stats(result.stdout)) == {"plots", "task_plots", "model_plots", "anomaly_plots", "representation",
+    assert set(job_stats(result.stdout)) == {"plots", "task_plots", "model_plots", "anomaly_model_plots", "representation",
                                              "all"}
 
 
@@ -195,7 +195,7 @@ def test_cross_section_weights_rerun_the_evaluation_and_say_so(run, tmp_path):
     path = tmp_path / "weighted.yaml"
     path.write_text(yaml.safe_dump(weighted))
     plan = snakemake(copy, "-n", configfile=path)
-    assert set(job_stats(plan.stdout)) == {"evaluate", "plots", "task_plots", "model_plots", "anomaly_plots", "summary",
+    assert set(job_stats(plan.stdout)) == {"evaluate", "plots", "task_plots", "model_plots", "anomaly_model_plots", "summary",
                                            "all"}, plan.stdout[-2000:]
     result = snakemake(copy, configfile=path)
     assert result.returncode == 0, result.stderr[-3000:]

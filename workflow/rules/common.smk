@@ -1,6 +1,7 @@
 # Helpers shared by the rules: validated config, tasks, sample/shard/model lists, resources.
 # Every path comes from the one results layout (colliderfm.layout.RESULTS, here L).
 
+import re
 import sys
 
 from colliderfm import config as cfg
@@ -22,6 +23,8 @@ TASKS = T.from_config(config)  # name -> tasks.Task
 # the reference task: its training events fit the scaler and join the pretraining pool
 REFERENCE = next(iter(TASKS))
 ANOMALY_TASK = config["anomaly"]["task"]  # whose classifiers score the anomaly samples
+# a task wildcard matching any task but that one (the name, not followed by more of a name)
+OTHER_TASKS = rf"(?!{re.escape(ANOMALY_TASK)}(?!\w))[A-Za-z][A-Za-z0-9_]*"
 BACKGROUND = cfg.anomaly_sample(config, "background")
 SIGNAL = cfg.anomaly_sample(config, "signal")
 ANOMALY_SAMPLES = cfg.anomaly_samples(config)  # background, signal, mediator-mass scan

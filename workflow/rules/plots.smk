@@ -62,6 +62,8 @@ rule model_plots:
         ),
     log:
         L.log("plots", "{task}", "{model}"),
+    wildcard_constraints:
+        task=OTHER_TASKS,
     conda:
         "../../envs/colliderfm.yaml"
     params:
@@ -70,16 +72,28 @@ rule model_plots:
         "../../scripts/model_plots.py"
 
 
-use rule model_plots as anomaly_plots with:
+# the models of the anomaly task: their anomaly figures too, in the same job
+rule anomaly_model_plots:
+    input:
+        predictions=L.predictions("{task}", "{model}"),
+        metrics=L.metrics("{task}", "{model}"),
     output:
         **figure_outputs(
             L.model_plots("{task}", "{model}"),
-            ANOMALY_FIGURES,
-            category="Anomaly search",
+            MODEL_FIGURES + ANOMALY_FIGURES,
+            category="Per-model results",
             subcategory="{task} {model}",
         ),
     log:
-        L.log("plots", "{task}", "{model}_anomaly"),
+        L.log("plots", "{task}", "{model}"),
+    wildcard_constraints:
+        task=re.escape(ANOMALY_TASK),
+    conda:
+        "../../envs/colliderfm.yaml"
+    params:
+        options=PLOT_OPTIONS,
+    script:
+        "../../scripts/model_plots.py"
 
 
 rule representation:
