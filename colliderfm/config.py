@@ -130,11 +130,11 @@ def _check_consistency(config: dict) -> None:
         if key in grid and not isinstance(grid[key], list):
             grid[key] = [grid[key]] * len(grid["label_fractions"])
     config["pretrain"]["pretext"] = list(pretext_key(config["pretrain"]["pretext"]))
-    encoders = [pretext_key(p) for p in config["data_efficiency"]["pretexts"]]
-    if any(F.SUPERVISED in p and len(p) > 1 for p in encoders):
-        raise ConfigError(f"config key 'data_efficiency.pretexts': [{F.SUPERVISED}] is the tops classifier's "
-                          "encoder, not a pretext; it cannot be combined with pretexts")
-    config["data_efficiency"]["pretexts"] = [list(p) for p in dict.fromkeys(encoders)]  # same order, once each
+    chosen = [pretext_key(p) for p in config["data_efficiency"]["pretexts"]]
+    if any(F.SUPERVISED in p and len(p) > 1 for p in chosen):
+        raise ConfigError(f"config key 'data_efficiency.pretexts': [{F.SUPERVISED}] is the reference task's "
+                          "classifier's encoder, not a pretext; it cannot be combined with pretexts")
+    config["data_efficiency"]["pretexts"] = [list(p) for p in dict.fromkeys(chosen)]  # same order, once each
     total = sum(config["split"].values())
     if abs(total - 1.0) > 1e-6:
         raise ConfigError(f"config key 'split': train + val + test must be 1, got {total:g}")

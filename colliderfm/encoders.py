@@ -20,7 +20,7 @@ from colliderfm import __version__
 from colliderfm import features as F
 from colliderfm.atomic import atomic_path
 from colliderfm.errors import ConfigError
-from colliderfm.layout import BUNDLE_FILES, Layout
+from colliderfm.layout import BUNDLE_FILES, bundle_name
 
 ARCHITECTURE = ("dim", "heads", "layers", "ff")
 
@@ -112,11 +112,10 @@ def _refuse(name: str, key: str, detail: str) -> None:
 def check(config: dict, pairs: list[tuple[str, str]], selection: dict) -> None:
     """Every bundle the run needs (``pairs``: variant, pretext) exists under ``pretrain.from`` and fits this
     run: files, input layout, selection, generator inputs, architecture, and one scaler for them all."""
-    source = Layout(config["pretrain"]["from"])
     scalers: dict[str, str] = {}
     for variant, pretext in pairs:
-        name = f"{variant}-{pretext}"
-        folder = Path(source.encoder_dir(variant, pretext))
+        name = bundle_name(variant, pretext)
+        folder = Path(config["pretrain"]["from"]) / name
         for file in BUNDLE_FILES:
             if not (folder / file).is_file():
                 _refuse(name, file, f"is missing: no file {folder / file}")

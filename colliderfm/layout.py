@@ -39,7 +39,7 @@ class Layout:
         return f"{self.root}/encoders"
 
     def encoder_dir(self, variant: str, pretext: str) -> str:
-        return f"{self.encoders()}/{variant}-{pretext}"
+        return f"{self.encoders()}/{bundle_name(variant, pretext)}"
 
     def encoder(self, variant: str, pretext: str, name: str = "encoder.pt") -> str:
         """A file of an encoder bundle (``BUNDLE_FILES``)."""
@@ -76,6 +76,11 @@ class Layout:
 
     def log(self, *parts: str) -> str:
         return f"{self.root}/logs/{'/'.join(parts)}.log"
+
+
+def bundle_name(variant: str, pretext: str) -> str:
+    """An encoder bundle's folder name, here and in another run's encoders (pretrain.from)."""
+    return f"{variant}-{pretext}"
 
 
 # the files of an encoder bundle: weights, the scaler and selection it was trained with, its description

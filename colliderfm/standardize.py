@@ -190,12 +190,12 @@ def fit(files: list[Path], labels: list[int], classes: list[str], *, out: Path, 
 
 
 def task_splits(files: list[Path], labels: list[int], *, scaler: Path, splits: dict[str, Path],
-                fractions: dict[str, float], seed: int) -> dict[str, int]:
+                fractions: dict[str, float], seed: int, classes: list[str] = ()) -> dict[str, int]:
     """A task's events (feature ``files``, each with its class's label) drawn into train/val/test, each
     file from its own random stream (the same draw in every task it feeds), standardised with ``scaler``."""
     label_of = dict(zip(map(str, files), labels))
     counts = _write_splits(files, [_file_seed(seed, p) for p in files], splits, fractions, load_scaler(scaler),
-                           label_of=lambda path: label_of[str(path)])
+                           label_of=lambda path: label_of[str(path)], classes=classes)
     log.info("split sizes: %s", counts)
     return counts
 
@@ -214,10 +214,11 @@ def _file_seed(seed: int, path) -> int:
 
 
 def _write_splits(files: list[Path], seeds: list[int], splits: dict[str, Path], fractions: dict, scaler: dict,
-                  label_of) -> dict[str, int]:
+                  label_of, classes: list[str] = ()) -> dict[str, int]:
     """Each file's events drawn into train/val/test (its own random stream), standardised; the counts.
-    ``label_of``: file -> its label in the task."""
+    ``label_of``: file -> its label in the task; each of ``classes`` (label = index) must have training events."""
     counts = {s: 0 for s in SPLITS}
+    trained: dict[int, int] = {}
     with atomic_path(splits["train"]) as t0, atomic_path(splits["val"]) as t1, atomic_path(splits["test"]) as t2:
         writers = [None, None, None]
         try:
@@ -226,6 +227,7 @@ def _write_splits(files: list[Path], seeds: list[int], splits: dict[str, Path], 
                 for batch in _batches(path):
                     split = _split_of(rng, batch.num_rows, fractions)
                     table = _relabel(transform_batch(batch, scaler), label_of(path))
+                    trained[label_of(path)] = trained.get(label_of(path), 0) + int((split == 0).sum())
                     for i, tmp in enumerate((t0, t1, t2)):
                         part = table.filter(pa.array(split == i))
                         writers[i] = writers[i] or pq.ParquetWriter(tmp, part.schema)
@@ -238,6 +240,10 @@ def _write_splits(files: list[Path], seeds: list[int], splits: dict[str, Path], 
         for split, n in counts.items():
             if n == 0:
                 raise DatasetError(f"the {split} split is empty; more events or a larger split.{split} needed")
+        for label, name in enumerate(classes):
+            if not trained.get(label):
+                raise DatasetError(f"no training events of class '{name}' (label {label}) in "
+                                   f"{', '.join(str(f) for f in files if label_of(f) == label)}")
     return counts
 
 

@@ -119,6 +119,17 @@ def test_classification_metrics_of_three_classes_match_scikit_learn():
     assert m["rejection_at_50"] == pytest.approx(1 / np.interp(0.5, tpr, fpr))
 
 
+def test_a_class_without_training_events_stops_the_split_and_writes_nothing(dataset_dir, tmp_path):
+    from colliderfm import standardize
+
+    files = [dataset_dir.parent / "features" / s / "shard.parquet" for s in ("tchan_sm", "tchan_dm")]
+    splits = {s: tmp_path / f"{s}.parquet" for s in standardize.SPLITS}
+    with pytest.raises(standardize.DatasetError, match="no training events of class 'third' \\(label 2\\)"):
+        standardize.task_splits(files, [0, 1], scaler=dataset_dir / "scaler.json", splits=splits, seed=3,
+                                fractions={"train": 0.6, "val": 0.2, "test": 0.2}, classes=["sm", "dm", "third"])
+    assert list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------------- three tasks, end to end
 
 

@@ -8,7 +8,7 @@ from colliderfm import config as cfg
 from colliderfm import tasks as T
 from colliderfm.features import SUPERVISED
 from colliderfm.inference import KINDS
-from colliderfm.layout import BUNDLE_FILES, RESULTS as L, SPLITS
+from colliderfm.layout import BUNDLE_FILES, RESULTS as L, SPLITS, bundle_name
 
 try:
     # duplicate keys and the like, which Snakemake's YAML reader lets through

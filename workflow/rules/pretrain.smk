@@ -7,7 +7,10 @@ if FROM:
 
     rule import_encoder:
         input:
-            [f"{FROM}/{{variant}}-{{pretext}}/{name}" for name in BUNDLE_FILES],
+            [
+                f"{FROM}/{bundle_name('{variant}', '{pretext}')}/{f}"
+                for f in BUNDLE_FILES
+            ],
         output:
             **bundle("{pretext}"),
         log:

@@ -6,7 +6,7 @@ if FROM:
 
     rule scaler:
         input:
-            f"{FROM}/{ENCODERS[0][0]}-{ENCODERS[0][1]}/scaler.json",
+            f"{FROM}/{bundle_name(*ENCODERS[0])}/scaler.json",
         output:
             L.scaler(),
         log:
@@ -50,6 +50,7 @@ rule split:
         "../../envs/colliderfm.yaml"
     params:
         labels=task_labels,
+        classes=lambda w: list(TASKS[w.task].classes),
         split=config["split"],
         seed=config["seed"],
     script:
