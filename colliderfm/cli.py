@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def training_paths(job, pool: bool = False, reference: str | None = None) -> dic
     from colliderfm.layout import RESULTS as L
 
     encoder = "+".join(job.pretext)
-    if job.stage == "pretrain":
+    if job.stage == "pretrain":  # and the rest of the bundle: describe_encoder
         return dict(train=Path(L.split(reference, "train")), val=Path(L.split(reference, "val")),
                     model=Path(L.encoder(job.variant, encoder)),
                     history=Path(L.encoder(job.variant, encoder, "history.csv")),
@@ -72,18 +73,39 @@ def _train(args) -> None:
     import functools
 
     from colliderfm import config
+    from colliderfm.layout import RESULTS
 
     settings = config.load(args.config)
     job = config.training_job(settings, args.stage, args.variant, args.fraction, task=args.task)
     paths = training_paths(job, pool=bool(config.pool_samples(settings)), reference=next(iter(settings["tasks"])))
+    needed = {**paths, "scaler": Path(RESULTS.scaler())}  # pretraining: its bundle's scaler
     for key in ("train", "val", "scaler", "pretrained", "pool"):  # before torch, and before any process is spawned
-        if paths.get(key) is not None and not paths[key].is_file():
-            raise FileNotFoundError(f"{paths[key]}: input of --stage {job.stage} does not exist; run colliderfm "
+        if needed.get(key) is not None and not needed[key].is_file():
+            raise FileNotFoundError(f"{needed[key]}: input of --stage {job.stage} does not exist; run colliderfm "
                                     "train in a workflow directory, once snakemake has made it")
     from colliderfm import classify, distributed, pretrain  # torch: once the arguments are known to be good
 
     run = pretrain.run if job.stage == "pretrain" else classify.run
     distributed.launch(functools.partial(run, job, **paths), args.nproc, device=job.device)
+    if int(os.environ.get("RANK", "0")) == 0:  # one process writes (torchrun/srun start one per rank)
+        describe_encoder(job, settings)
+
+
+def describe_encoder(job, settings: dict) -> None:
+    """A pretrained encoder's bundle beside its weights (scaler, bundle.json, MODEL_CARD.md), as the rule
+    writes it: what its finetune jobs and another run's ``pretrain.from`` read."""
+    from colliderfm import config, encoders
+    from colliderfm.layout import RESULTS as L
+
+    if job.stage != "pretrain":
+        return
+    name = "+".join(job.pretext)
+    encoders.write_description(job, encoder=Path(L.encoder(job.variant, name)),
+                               history=Path(L.encoder(job.variant, name, "history.csv")), scaler=Path(L.scaler()),
+                               pool=config.pool_sources(settings),
+                               out_scaler=Path(L.encoder(job.variant, name, "scaler.json")),
+                               out_bundle=Path(L.encoder(job.variant, name, "bundle.json")),
+                               out_card=Path(L.encoder(job.variant, name, "MODEL_CARD.md")))
 
 
 def _check_config(args) -> None:

@@ -246,6 +246,12 @@ def pool_samples(config: dict) -> list[str]:
     return [n for n, s in config["samples"].items() if s.get("pool")]
 
 
+def pool_sources(config: dict) -> dict:
+    """The pool's samples and where their events come from (what an encoder's model card lists)."""
+    return {s: config["samples"][s].get("generate") or config["samples"][s].get("files")
+            for s in pool_samples(config)}
+
+
 def pretext_key(pretexts) -> tuple[str, ...]:
     """Pretexts in one canonical order (a combination is the same whichever order it is written in)."""
     return tuple(p for p in F.PRETEXTS + (F.SUPERVISED,) if p in pretexts)

@@ -341,3 +341,23 @@ def test_a_changed_setting_reruns_exactly_what_uses_it(three_tasks, tmp_path, ch
     trained = {r for r in job_stats(plan.stdout) if r in {"pretrain", "finetune", "scratch", "efficiency", "bdt"}}
     assert trained == expected
     assert not {"simulate", "ingest", "split", "scaler"} & set(job_stats(plan.stdout))
+
+
+def test_train_command_writes_the_same_encoder_bundle_as_the_rule(three_tasks, tmp_path):
+    """`colliderfm train --stage pretrain` (the rule's step, e.g. under torchrun) in a workflow directory:
+    the same weights as the workflow's job, and the rest of the bundle beside them."""
+    import shutil
+
+    import torch
+
+    workdir, path, _ = three_tasks
+    shutil.copytree(workdir / "results" / "dataset", tmp_path / "results" / "dataset")
+    run = subprocess.run([tool("colliderfm"), "train", "--config", str(path), "--stage", "pretrain", "--variant",
+                          "tiny"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    ours, theirs = (d / "results/encoders/tiny-variables" for d in (tmp_path, workdir))
+    for name in ("scaler.json", "bundle.json", "MODEL_CARD.md"):
+        assert (ours / name).is_file(), name
+    assert (ours / "scaler.json").read_text() == (theirs / "scaler.json").read_text()
+    a, b = (torch.load(d / "encoder.pt", weights_only=True)["state_dict"] for d in (ours, theirs))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -128,14 +128,6 @@ def pretrain_job(wildcards):
     ).params()
 
 
-def pool_sources():
-    """The pool's samples and where their events come from (the encoders' model cards)."""
-    return {
-        s: config["samples"][s].get("generate") or config["samples"][s].get("files")
-        for s in POOL_SAMPLES
-    }
-
-
 def bundle(pretext=ENCODER):
     """The outputs of an encoder bundle of variant ``{variant}``, by file stem."""
     return {

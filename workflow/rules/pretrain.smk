@@ -39,6 +39,6 @@ else:
             **gpu_resources(),
         params:
             job=pretrain_job,
-            pool=pool_sources(),
+            pool=cfg.pool_sources(config),
         script:
             "../../scripts/pretrain.py"
