@@ -67,7 +67,7 @@ def files_under(folder: Path) -> list[str]:
 def write_config(path: Path, change) -> Path:
     config = yaml.safe_load(TEST_CONFIG.read_text())
     change(config)
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))  # the order of tasks and classes means something
     return path
 
 
@@ -304,6 +304,7 @@ def test_longest_safe_name_is_accepted():
     config = yaml.safe_load(TEST_CONFIG.read_text())
     name = "T" + "a_1" * 21
     config["samples"][name] = config["samples"].pop("tops2")
+    config["tasks"]["tops"]["classes"]["2 top"] = [name]
     assert len(name) == 64 and name in cfg.validate(config)["samples"]
 
 
