@@ -22,6 +22,7 @@ import awkward as ak
 import fastjet
 import numpy as np
 
+from colliderfm.physics import delta_r2
 from colliderfm.sim import card
 from colliderfm.sim.quiet import quiet_stdout
 
@@ -104,12 +105,6 @@ def pairs(event_a: np.ndarray, event_b: np.ndarray, n: int) -> tuple[np.ndarray,
     first = np.repeat(np.cumsum(reps) - reps, reps)
     j = np.repeat(starts_b[event_a], reps) + np.arange(len(i)) - first
     return i, j
-
-
-def delta_r2(eta1, phi1, eta2, phi2):
-    dphi = np.abs(phi1 - phi2)
-    dphi = np.minimum(dphi, 2 * np.pi - dphi)
-    return (eta1 - eta2) ** 2 + dphi**2
 
 
 def _smear_energy(rng, e, sigma):
