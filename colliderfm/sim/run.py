@@ -54,14 +54,17 @@ def _events(pyth, n_events: int, seed: int, from_file: bool, chunk_events: int,
 
 def generate_chunks(process: str, n_events: int, seed: int, opts: SimulationOptions | None = None,
                     first_event: int = 0, weight: float | None = None,
-                    chunk_events: int = CHUNK_EVENTS) -> Iterator[dict[str, ak.Array]]:
-    """Delphes-layout collections of ``n_events`` of ``process``, chunk by chunk."""
+                    chunk_events: int = CHUNK_EVENTS, info: dict | None = None) -> Iterator[dict[str, ak.Array]]:
+    """Delphes-layout collections of ``n_events`` of ``process``, chunk by chunk. ``info``, if given, receives
+    Pythia's own cross-section estimate of what it generated (``sigma_pythia``, pb) at the end."""
     proc = check(process)
     opts = opts or SimulationOptions.default()
     weight = event_weight(process, n_events) if weight is None else weight
     if proc.lhe is None:
         pyth = pythia.make(proc.pythia, seed, opts)
         yield from _events(pyth, n_events, seed, False, chunk_events, first_event, weight)
+        if info is not None:
+            info["sigma_pythia"] = pyth.infoPython().sigmaGen() * 1e9  # mb -> pb
         return
     with tempfile.TemporaryDirectory(prefix="colliderfm-lhe-") as tmp:
         path = Path(tmp) / f"{process}.lhe"
@@ -74,11 +77,11 @@ def generate_chunks(process: str, n_events: int, seed: int, opts: SimulationOpti
 
 def generate(process: str, n_events: int, seed: int | np.random.Generator = 0,
              opts: SimulationOptions | None = None, first_event: int = 0,
-             weight: float | None = None) -> dict[str, ak.Array]:
-    """``n_events`` of ``process`` as one set of Delphes-layout collections (for tests and benchmarks)."""
+             weight: float | None = None, info: dict | None = None) -> dict[str, ak.Array]:
+    """``n_events`` of ``process`` as one set of Delphes-layout collections (tests, validation, benchmarks)."""
     if isinstance(seed, np.random.Generator):
         seed = int(seed.integers(pythia.SEED_RANGE))
-    chunks = list(generate_chunks(process, n_events, seed, opts, first_event, weight))
+    chunks = list(generate_chunks(process, n_events, seed, opts, first_event, weight, info=info))
     return {k: ak.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
 

@@ -200,8 +200,8 @@ STUDY_FIGURES = {
     "roc_models": "Classification",
 }
 MODEL_FIGURES = ("confusion", "roc", "entropy", "anomaly_roc")
-# drawn by colliderfm.validation (rule physics_validation)
-PHYSICS_FIGURES = ("mass_peaks", "jet_response", "n_jets", "met", "n_nu")
+# drawn by colliderfm.sim.validation (rule physics_validation)
+PHYSICS_FIGURES = ("mass_peaks", "n_jets", "met")
 
 
 def figure_outputs(directory, names, category=None, subcategory=None):

@@ -33,8 +33,14 @@ rule physics_validation:
     conda:
         "../../envs/colliderfm.yaml"
     params:
-        events=20000,
+        events=400,  # per process: every process of the library, about a minute on one core
         seed=config["seed"],
         formats=config["plots"]["formats"],
+        # the run's generated samples: their mixtures, for the page's composition table
+        composition={
+            name: spec["generate"]
+            for name, spec in config["samples"].items()
+            if "generate" in spec
+        },
     script:
         "../../scripts/physics_validation.py"
