@@ -22,10 +22,8 @@ from _common import interleaved, machine, single_thread, summary
 
 single_thread()  # before NumPy is imported
 
-import numpy as np  # noqa: E402
-
 from colliderfm import sim  # noqa: E402
-from colliderfm.sim import lhe, pythia, run  # noqa: E402
+from colliderfm.sim import pythia, run  # noqa: E402
 from colliderfm.sim.processes import PROCESSES  # noqa: E402
 from colliderfm.sim.quiet import quiet_stdout  # noqa: E402
 
@@ -39,9 +37,7 @@ def bare_pythia(process: str, events: int, workdir: Path):
     opts = sim.SimulationOptions.default()
     path = None
     if proc.lhe:
-        masses = run._masses(pythia.make(["ProcessLevel:all = off"], SEED, opts))
-        path = lhe.write_lhe(workdir / f"{process}.lhe", proc.lhe, events + 50, np.random.default_rng(SEED), masses,
-                             proc.sigma)
+        path = run.write_own_lhe(workdir / f"{process}.lhe", proc, events + 50, SEED, opts)
 
     def go():
         pyth = pythia.make(proc.pythia, SEED, opts, lhe=path)

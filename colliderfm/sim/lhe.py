@@ -74,16 +74,12 @@ N_TAU, N_Y = 160, 32  # grid of the (tau, y) sampling
 
 
 class PartonLuminosity:
-    """x f(x, Q^2) of the proton from Pythia's default PDF."""
+    """x f(x, Q^2) of the proton from Pythia's default PDF, of an initialised Pythia (one without a process
+    level will do: ``pythia.make(["ProcessLevel:all = off"], ...)``)."""
 
-    def __init__(self):
-        import pythia8mc
-
-        self._pythia = pythia8mc.Pythia("", False)
-        for s in ("Print:quiet = on", "ProcessLevel:all = off", "Beams:eCM = 13000"):
-            self._pythia.readString(s)
-        self._pythia.init()
-        self._pdf = self._pythia.getPDFPtr(PROTON)
+    def __init__(self, pythia):
+        self._pythia = pythia  # keeps the PDF's owner alive
+        self._pdf = pythia.getPDFPtr(PROTON)
 
     def xf(self, pid: int, x: np.ndarray, q2: float) -> np.ndarray:
         return np.array([self._pdf.xf(pid, float(v), q2) for v in np.ravel(x)]).reshape(np.shape(x))
@@ -145,10 +141,9 @@ def _boost_z(p: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def hard_events(name: str, n_events: int, rng: np.random.Generator, masses: dict[int, float],
-                pdf: PartonLuminosity | None = None) -> list[tuple[Channel, np.ndarray, np.ndarray]]:
+                pdf: PartonLuminosity) -> list[tuple[Channel, np.ndarray, np.ndarray]]:
     """Events of a hard process: per channel (with conjugates), (channel, incoming (k, 2, 4),
     outgoing (k, n, 4)) momenta in the lab."""
-    pdf = pdf or PartonLuminosity()
     s = (2 * E_BEAM) ** 2
     channels = [c for ch in HARD_PROCESSES[name] for c in (ch, _conjugate(ch))]
     counts = rng.multinomial(n_events, np.array([c.share for c in channels]) / sum(c.share for c in channels))
@@ -178,10 +173,10 @@ def hard_events(name: str, n_events: int, rng: np.random.Generator, masses: dict
 
 
 def write_lhe(path: str | Path, name: str, n_events: int, rng: np.random.Generator, masses: dict[int, float],
-              sigma_pb: float) -> Path:
+              sigma_pb: float, pdf: PartonLuminosity) -> Path:
     """Write ``n_events`` of hard process ``name`` as a Les Houches event file (events in random order)."""
     blocks = []
-    for ch, incoming, final in hard_events(name, n_events, rng, masses):
+    for ch, incoming, final in hard_events(name, n_events, rng, masses, pdf):
         parts = [(pid, -1, col, acol, m) for pid, col, acol in ch.incoming for m in [0.0]]
         parts += [(pid, 1, col, acol, masses.get(abs(pid), 0.0)) for pid, col, acol in ch.outgoing]
         mom = np.concatenate([incoming, final], axis=1)

@@ -32,6 +32,14 @@ def _masses(pyth) -> dict[int, float]:
     return {pid: pd.m0(pid) for pid in (1, 2, 3, 4, 5, 6, 23, 24, 25, 54)}
 
 
+def write_own_lhe(path: Path, proc: Process, n_events: int, seed: int, opts: SimulationOptions) -> Path:
+    """The project's LO hard process of ``proc`` as an LHE file; masses and PDF from one Pythia without a
+    process level."""
+    aux = pythia.make(["ProcessLevel:all = off"], seed, opts)
+    return lhe.write_lhe(path, proc.lhe, n_events, np.random.default_rng([seed, 0]), _masses(aux), proc.sigma,
+                         lhe.PartonLuminosity(aux))
+
+
 def _events(pyth, n_events: int, seed: int, from_file: bool, chunk_events: int,
             first_event: int, weight: float | None, file_events: int | None = None) -> Iterator[dict]:
     """Pythia batches -> detector -> Delphes collections, chunk by chunk."""
@@ -68,9 +76,8 @@ def generate_chunks(process: str, n_events: int, seed: int, opts: SimulationOpti
         return
     with tempfile.TemporaryDirectory(prefix="colliderfm-lhe-") as tmp:
         path = Path(tmp) / f"{process}.lhe"
-        masses = _masses(pythia.make(["ProcessLevel:all = off"], seed, opts))
         n_file = n_events + int(np.ceil(LHE_SPARE * n_events)) + 5
-        lhe.write_lhe(path, proc.lhe, n_file, np.random.default_rng([seed, 0]), masses, proc.sigma)
+        write_own_lhe(path, proc, n_file, seed, opts)
         pyth = pythia.make((), seed, opts, lhe=path)
         yield from _events(pyth, n_events, seed, True, chunk_events, first_event, weight, file_events=n_file)
 
