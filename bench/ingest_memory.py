@@ -37,10 +37,10 @@ def child(path: Path, out: Path, step_size: int) -> dict:
 
 def measure(process: str, events: int, seed: int, step_size: int, workdir: Path) -> dict:
     """Generate one file (in this process), ingest it in a child."""
-    from colliderfm import simulate
+    from colliderfm import sim
 
     path = workdir / f"{process}_{events}.root"
-    generation = timed(simulate.write_delphes, path, process, events, seed=seed)
+    generation = timed(sim.write_delphes, path, process, events, seed=seed)
     result = run_child(__file__, "--child", path, workdir / "features.parquet", "--step-size", step_size)
     result.update(file_mb=path.stat().st_size / 1e6, generation_seconds=generation)
     path.unlink()

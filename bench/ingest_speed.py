@@ -17,7 +17,7 @@ from pathlib import Path
 
 from _common import interleaved, machine, summary, timed
 
-from colliderfm import ingest, simulate
+from colliderfm import ingest, sim
 
 GOAL = 1.5
 
@@ -33,7 +33,7 @@ def raw_read(path: Path, sel: ingest.Selection) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=200_000)
-    ap.add_argument("--process", default="ttbar", choices=list(simulate.PROCESSES))
+    ap.add_argument("--process", default="ttbar", choices=list(sim.PROCESSES))
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--step-size", type=int, default=ingest.Selection.default().step_size)
     args = ap.parse_args(argv)
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     sel = ingest.Selection.default(step_size=args.step_size)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{args.process}.root"
-        seconds = timed(simulate.write_delphes, path, args.process, args.events, seed=1)
+        seconds = timed(sim.write_delphes, path, args.process, args.events, seed=1)
         print(f"input: {args.events} {args.process} events, {path.stat().st_size / 1e6:.1f} MB "
               f"(generated in {seconds:.1f} s); leaves: {', '.join(ingest._leaves(ingest.open_tree(path)))}")
         raw_read(path, sel)  # warm the page cache

@@ -40,7 +40,7 @@ from _common import interleaved, machine, summary, timed
 
 from colliderfm import features as F
 from colliderfm.config import load as load_config
-from colliderfm import inference, ingest, simulate, standardize
+from colliderfm import inference, ingest, sim, standardize
 from colliderfm import train as T
 from colliderfm.model import Classifier, ModelConfig, SelfAttention, classifier_loss
 
@@ -58,7 +58,7 @@ def real_dataset(workdir: Path, events_per_class: int, config: dict) -> tuple[di
     features = []
     for label, process in CLASSES.items():
         root = workdir / f"{process}.root"
-        simulate.write_delphes(root, process, events_per_class, seed=label + 1)
+        sim.write_delphes(root, process, events_per_class, seed=label + 1)
         features.append(workdir / f"tops{label}.parquet")
         ingest.ingest_files([root], features[-1], f"tops{label}", label, sel)
     splits = {s: workdir / "dataset" / f"{s}.parquet" for s in standardize.SPLITS}

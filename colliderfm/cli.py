@@ -12,11 +12,26 @@ from colliderfm import __version__
 
 
 def _simulate(args) -> None:
-    from colliderfm import simulate
+    from colliderfm import sim
+    from colliderfm.sim import processes
 
-    opts = simulate.SimulationOptions(args.mediator_mass, args.dm_mass, args.mediator_width)
+    if args.list:
+        print(processes.listing())
+        return
+    if (args.process is None) == (args.lhe is None):
+        raise ValueError("give either --process (with --events) or --lhe FILE")
+    if args.out is None:
+        raise ValueError("--out is required")
+    opts = sim.SimulationOptions.default(mediator_mass=args.mediator_mass, dm_mass=args.dm_mass,
+                                         mediator_width=args.mediator_width, mpi=args.mpi)
     _refuse_existing(args.out, args.overwrite)
-    simulate.write_delphes(args.out, args.process, args.events, args.seed, opts, first_event=args.first_event)
+    if args.lhe is not None:
+        _, n = sim.simulate_lhe([args.lhe], args.out, args.seed, opts, first_event=args.first_event)
+        print(f"{args.out}: {n} events from {args.lhe}")
+        return
+    if args.events is None:
+        raise ValueError("--events is required with --process")
+    sim.write_delphes(args.out, args.process, args.events, args.seed, opts, first_event=args.first_event)
     print(f"{args.out}: {args.events} {args.process} events")
 
 
@@ -131,18 +146,22 @@ def _refuse_existing(path: Path, overwrite: bool) -> None:
 
 def parser() -> argparse.ArgumentParser:
     from colliderfm.config import section_defaults
-    from colliderfm.simulate import PROCESSES
+    from colliderfm.sim.processes import PROCESSES
 
     top = argparse.ArgumentParser(prog="colliderfm", description=__doc__)
     top.add_argument("--version", action="version", version=f"colliderfm {__version__}")
     top.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = top.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("simulate", help="generate events into a Delphes-layout ROOT file")
-    p.add_argument("--process", required=True, choices=list(PROCESSES))
-    p.add_argument("--events", required=True, type=int)
-    p.add_argument("--seed", required=True, type=int)
-    p.add_argument("--out", required=True, type=Path)
+    p = sub.add_parser("simulate", help="generate events (Pythia 8 + the Delphes CMS card) into a Delphes-layout "
+                       "ROOT file")
+    p.add_argument("--list", action="store_true", help="print the processes (top count, sigma, source) and exit")
+    p.add_argument("--process", choices=list(PROCESSES))
+    p.add_argument("--lhe", type=Path, help="shower and detect this Les Houches file (plain or gzipped) instead")
+    p.add_argument("--events", type=int)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--mpi", action="store_true", help="switch on multiparton interactions")
     p.add_argument("--first-event", type=int, default=0, help="number of the first event (Event.Number)")
     defaults = section_defaults("simulation")  # the workflow's, from the config schema
     p.add_argument("--mediator-mass", type=float, default=defaults["mediator_mass"], help="tchan_dm mediator mass [GeV]")

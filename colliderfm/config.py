@@ -71,7 +71,8 @@ def validate(config: dict) -> dict:
         err = jsonschema.exceptions.best_match(errors)
         detail = err.message
         if err.validator in ("oneOf", "not") and "samples" in err.absolute_path:
-            detail = "a sample needs exactly one of 'generate' or 'files', and at most one of 'anomaly' or 'pool: true'"
+            detail = ("a sample needs exactly one of 'generate', 'lhe' or 'files', and at most one of 'anomaly' "
+                      "or 'pool: true'")
         raise ConfigError(f"config key '{_key(err.absolute_path)}': {detail}")
     _check_consistency(config)
     _fix_key_order(config)
@@ -150,11 +151,13 @@ def _check_given_files(config: dict) -> None:
     in two samples (or twice in one) would land in both train and test."""
     owner: dict[str, str] = {}
     for sample, spec in config["samples"].items():
-        for path in shards(config, sample).values():
+        spec = config["samples"][sample]
+        given = _matches(config, sample, "lhe") if "lhe" in spec else shards(config, sample).values()
+        for path in given:
             if path is None:
                 continue
             if path in owner:
-                raise ConfigError(f"config key 'samples.{sample}.files': {path} is given twice "
+                raise ConfigError(f"config key 'samples.{sample}': {path} is given twice "
                                   f"(also in samples.{owner[path]}); each file may be used once")
             owner[path] = sample
 
@@ -207,23 +210,36 @@ def seed_for(config: dict, *names: str) -> int:
     return zlib.crc32("/".join([str(config["seed"]), *names]).encode())
 
 
+def _matches(config: dict, sample: str, key: str) -> list[str]:
+    """The files a ``files:`` or ``lhe:`` sample's patterns match, in order, each an existing file."""
+    found: list[str] = []
+    for i, pattern in enumerate(config["samples"][sample][key]):
+        matches = sorted(glob.glob(str(Path(pattern).expanduser())))
+        if not matches:
+            raise ConfigError(f"config key 'samples.{sample}.{key}[{i}]': no file matches '{pattern}'")
+        for path in matches:
+            if not Path(path).is_file():
+                raise ConfigError(f"config key 'samples.{sample}.{key}[{i}]': '{path}' is not a file "
+                                  f"(a directory? give the files in it, e.g. 'dir/*.{'lhe' if key == 'lhe' else 'root'}')")
+            found.append(str(Path(path).resolve()))
+    return found
+
+
 def shards(config: dict, sample: str) -> dict[str, str | None]:
-    """Shard name -> input file (None for generated shards) of one sample."""
+    """Shard name -> input file (None for shards the workflow simulates: generated or from LHE files)."""
     spec = config["samples"][sample]
     if "generate" in spec:
         per = config["simulation"]["events_per_shard"]
         return {f"{proc}-{i}": None for proc, n in spec["generate"].items() for i in range(-(-n // per))}
-    found: dict[str, str] = {}
-    for i, pattern in enumerate(spec["files"]):
-        matches = sorted(glob.glob(str(Path(pattern).expanduser())))
-        if not matches:
-            raise ConfigError(f"config key 'samples.{sample}.files[{i}]': no file matches '{pattern}'")
-        for path in matches:
-            if not Path(path).is_file():
-                raise ConfigError(f"config key 'samples.{sample}.files[{i}]': '{path}' is not a file "
-                                  "(a directory? give the ROOT files in it, e.g. 'dir/*.root')")
-            found[f"{Path(path).stem}-{len(found)}"] = str(Path(path).resolve())
-    return found
+    if "lhe" in spec:
+        return {name: None for name in lhe_shards(config, sample)}
+    return {f"{Path(path).stem}-{i}": path for i, path in enumerate(_matches(config, sample, "files"))}
+
+
+def lhe_shards(config: dict, sample: str) -> dict[str, str]:
+    """Shard name -> Les Houches file of an ``lhe:`` sample (one shard per file)."""
+    paths = _matches(config, sample, "lhe")
+    return {f"{Path(path).name.split('.')[0]}-{i}": path for i, path in enumerate(paths)}
 
 
 def shard_events(config: dict, sample: str, shard: str) -> tuple[str, int, int]:
@@ -233,6 +249,28 @@ def shard_events(config: dict, sample: str, shard: str) -> tuple[str, int, int]:
     total = config["samples"][sample]["generate"][process]
     first = int(index) * per
     return process, min(per, total - first), first
+
+
+# the simulation settings each process uses besides mpi: a shard's params hold only those
+PROCESS_OPTIONS = {"tchan_dm": ("mediator_mass", "dm_mass", "mediator_width"),
+                   "zprime": ("zprime_mass", "zprime_width"), "thc": ("charged_higgs_mass",)}
+
+
+def simulate_job(config: dict, sample: str, shard: str) -> dict:
+    """Everything one simulate job uses, as plain values (the rule's params): changing one sample's or one
+    process's settings re-runs only the shards that use them."""
+    sim = config["simulation"]
+    seed = seed_for(config, "simulate", sample, shard)
+    if "lhe" in config["samples"][sample]:
+        return {"lhe": lhe_shards(config, sample)[shard], "seed": seed, "mpi": sim["mpi"]}
+    process, events, first = shard_events(config, sample, shard)
+    options = {k: sim[k] for k in PROCESS_OPTIONS.get(process, ())}
+    if process == "tchan_dm":
+        options["mediator_mass"] = mediator_mass(config, sample)
+    return {"process": process, "events": events, "first_event": first,
+            # Event.Weight = sigma x BR / (the process's events in the whole sample)
+            "sample_events": config["samples"][sample]["generate"][process],
+            "seed": seed, "mpi": sim["mpi"], **options}
 
 
 def selection_settings(config: dict) -> dict:

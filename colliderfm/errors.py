@@ -23,13 +23,17 @@ class CheckpointError(ValueError):
     """A checkpoint that can't be loaded safely: damaged, or holding more than tensors and plain values."""
 
 
+class EventFileError(ValueError):
+    """A Les Houches event file that can't be simulated (broken, truncated or not LHE); the message names it."""
+
+
 class OutputExistsError(FileExistsError):
     """An output would replace a file the user made."""
 
 
 # ends a command or a workflow job with its one-line message instead of a traceback
-USER_ERRORS = (ConfigError, IngestError, DatasetError, CheckpointError, OutputExistsError, FileNotFoundError,
-               IsADirectoryError, PermissionError)
+USER_ERRORS = (ConfigError, IngestError, DatasetError, CheckpointError, EventFileError, OutputExistsError,
+               FileNotFoundError, IsADirectoryError, PermissionError)
 
 
 def message(err: Exception) -> str:

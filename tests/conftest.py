@@ -110,7 +110,7 @@ def real_delphes() -> Path:
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory):
     """A function (process, events, seed) -> path of a generated Delphes-layout file, cached."""
-    from colliderfm import simulate
+    from colliderfm import sim
 
     root = tmp_path_factory.mktemp("events")
     cache: dict[tuple, Path] = {}
@@ -118,7 +118,7 @@ def generated(tmp_path_factory):
     def make(process: str, events: int = 2000, seed: int = 1) -> Path:
         key = (process, events, seed)
         if key not in cache:
-            cache[key] = simulate.write_delphes(root / f"{process}_{events}_{seed}.root", process, events, seed)
+            cache[key] = sim.write_delphes(root / f"{process}_{events}_{seed}.root", process, events, seed)
         return cache[key]
 
     return make

@@ -159,7 +159,7 @@ def test_a_pool_sample_is_unlabelled(base, spec, needle):
 
 
 def test_the_schema_names_exactly_the_simulated_processes():
-    from colliderfm import simulate
+    from colliderfm import sim as simulate
 
     schema = cfg._schema()["properties"]["samples"]["additionalProperties"]["properties"]["generate"]
     assert schema["propertyNames"]["enum"] == list(simulate.PROCESSES)

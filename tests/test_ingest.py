@@ -22,7 +22,7 @@ import pytest
 import uproot
 
 from colliderfm import features as F
-from colliderfm import config, ingest, simulate
+from colliderfm import config, ingest, sim
 from colliderfm.ingest import IngestError, Selection
 from conftest import REPO, write_tree
 
@@ -35,7 +35,7 @@ EVERY_EVENT = Selection.default(min_jets=0)  # the schema's selection, no event 
 
 
 def collections(process: str, n: int, seed: int) -> dict[str, ak.Array]:
-    return simulate.generate(process, n, np.random.default_rng(seed))
+    return sim.generate(process, n, np.random.default_rng(seed))
 
 
 def without_field(record: ak.Array, field: str) -> ak.Array:

@@ -68,12 +68,12 @@ def test_own_files_recipe_with_a_real_delphes_file_plans_its_ingest_and_no_simul
 
 
 def test_only_own_files_plan_no_simulation_and_no_validation_page(tmp_path):
-    from colliderfm import simulate
+    from colliderfm import sim
 
     def change(config):
         for name, sample in config["samples"].items():
             process = next(iter(sample.pop("generate")))
-            sample["files"] = [str(simulate.write_delphes(tmp_path / f"{name}.root", process, 100, seed=1))]
+            sample["files"] = [str(sim.write_delphes(tmp_path / f"{name}.root", process, 100, seed=1))]
 
     result = snakemake(tmp_path, my_config(tmp_path, change), "-n")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]

@@ -256,8 +256,8 @@ STUDY_FIGURES = {
 TASK_FIGURES = ("variants", "roc_models", "training", "inputs")  # one set per task
 MODEL_FIGURES = ("confusion", "roc", "scores")  # every model
 ANOMALY_FIGURES = ("entropy", "anomaly_roc")  # the models of the anomaly task
-# drawn by colliderfm.validation (rule physics_validation)
-PHYSICS_FIGURES = ("mass_peaks", "jet_response", "n_jets", "met", "n_nu")
+# drawn by colliderfm.sim.validation (rule physics_validation)
+PHYSICS_FIGURES = ("mass_peaks", "n_jets", "met")
 
 
 def figure_outputs(directory, names, category=None, subcategory=None):

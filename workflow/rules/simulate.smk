@@ -1,7 +1,11 @@
-# Embedded event generation: one Delphes-layout ROOT file per shard of a generated sample.
+# Embedded event generation (Pythia 8 + the Delphes CMS card): one Delphes-layout ROOT file per shard
+# of a generated sample or per Les Houches file of an lhe sample.
 
 
 rule simulate:
+    input:
+        # a sample of the user's Les Houches files: the shard's file; generated shards read nothing
+        lhe=lambda w: cfg.simulate_job(config, w.sample, w.shard).get("lhe", []),
     output:
         "resources/events/{sample}/{shard}.root",
     log:
@@ -9,18 +13,9 @@ rule simulate:
     conda:
         "../../envs/colliderfm.yaml"
     params:
-        process=lambda w: cfg.shard_events(config, w.sample, w.shard)[0],
-        events=lambda w: cfg.shard_events(config, w.sample, w.shard)[1],
-        first_event=lambda w: cfg.shard_events(config, w.sample, w.shard)[2],
-        # Event.Weight = sigma x BR / (the process's events in the whole sample)
-        sample_events=lambda w: config["samples"][w.sample]["generate"][
-            cfg.shard_events(config, w.sample, w.shard)[0]
-        ],
-        seed=lambda w: cfg.seed_for(config, "simulate", w.sample, w.shard),
-        mediator_mass=lambda w: cfg.mediator_mass(config, w.sample)
-        or config["simulation"]["mediator_mass"],
-        dm_mass=config["simulation"]["dm_mass"],
-        mediator_width=config["simulation"]["mediator_width"],
+        # only the settings this shard uses: changing one sample's or one process's settings
+        # re-runs only its shards
+        job=lambda w: cfg.simulate_job(config, w.sample, w.shard),
     script:
         "../../scripts/simulate.py"
 
@@ -38,8 +33,14 @@ rule physics_validation:
     conda:
         "../../envs/colliderfm.yaml"
     params:
-        events=20000,
+        events=400,  # per process: every process of the library, about a minute on one core
         seed=config["seed"],
         formats=config["plots"]["formats"],
+        # the run's generated samples: their mixtures, for the page's composition table
+        composition={
+            name: spec["generate"]
+            for name, spec in config["samples"].items()
+            if "generate" in spec
+        },
     script:
         "../../scripts/physics_validation.py"
