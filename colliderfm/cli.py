@@ -12,8 +12,13 @@ from colliderfm import __version__
 
 def _simulate(args) -> None:
     from colliderfm import simulate
+    from colliderfm.config import mediator_problem
 
+    problem = mediator_problem(args.mediator_mass, args.dm_mass, args.mediator_width)
+    if problem:
+        raise ValueError(f"--{problem[0].replace('_', '-')} {problem[1]}")
     opts = simulate.SimulationOptions(args.mediator_mass, args.dm_mass, args.mediator_width)
+    _require_suffix(args.out, ".root", "a Delphes-layout ROOT file")
     _refuse_existing(args.out, args.overwrite)
     simulate.write_delphes(args.out, args.process, args.events, args.seed, opts, first_event=args.first_event)
     print(f"{args.out}: {args.events} {args.process} events")
@@ -30,6 +35,8 @@ def _selection(args):
 def _ingest(args) -> None:
     from colliderfm import ingest
 
+    ingest.check_paths(args.files, args.out)  # an input as output: named as such, before its suffix
+    _require_suffix(args.out, ".parquet", "Parquet (the universal variables, one row per event)")
     stats = ingest.ingest_files(args.files, args.out, args.sample, args.label, _selection(args), args.overwrite)
     print(f"{args.out}: {stats['selected']} of {stats['read']} events ({ingest.drop_summary(stats)})")
 
@@ -95,6 +102,12 @@ def _label(text: str) -> int:
         return int(text)
     raise argparse.ArgumentTypeError(f"'{text}' is not a label: give -1 (unknown) or the number of top quarks, "
                                      f"0-{N_CLASSES - 1}")
+
+
+def _require_suffix(path: Path, suffix: str, what: str) -> None:
+    """The format a command writes, refused under another name (Parquet bytes in a .csv would mislead)."""
+    if path.suffix.lower() != suffix and not path.is_dir():  # a directory: named as such when written
+        raise ValueError(f"{path}: this command writes {what}; give --out a name ending in {suffix}")
 
 
 def _refuse_existing(path: Path, overwrite: bool) -> None:

@@ -17,6 +17,7 @@ import yaml
 
 from colliderfm import features as F
 from colliderfm.errors import ConfigError
+from colliderfm.inputs import same_events
 
 # Shipped inside the package, so a plain `pip install .` validates too (workflow/schemas/ links to it).
 SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.yaml"
@@ -72,8 +73,42 @@ def validate(config: dict) -> dict:
                       "'generate' or 'files'")
         raise ConfigError(f"config key '{_key(err.absolute_path)}': {detail}")
     _check_consistency(config)
+    _check_physics(config)
     _fix_key_order(config)
     return config
+
+
+# The ranges of the simulation's physics settings, with their reasons. The collision energy is the
+# simulation's (LHC Run 2, 13 TeV); the top mass is the PDG 2024 average, 172.57 +- 0.29 GeV.
+SQRT_S, TOP_MASS = 13000.0, 172.57
+
+
+def mediator_problem(mass: float, dm_mass: float, width: float | None) -> tuple[str, str] | None:
+    """(setting, reason) of the first unphysical setting of the t-channel DM mediator, else None."""
+    if not 0 < mass <= SQRT_S - TOP_MASS:
+        return "mediator_mass", (f"{mass:g} GeV is outside (0, {SQRT_S - TOP_MASS:g}] GeV: the mediator is made "
+                                 f"together with a top quark in {SQRT_S / 1000:g} TeV collisions, so M + m_t <= sqrt(s)")
+    if not 0 <= 2 * dm_mass < mass:
+        return "dm_mass", (f"{dm_mass:g} GeV is outside [0, M/2) = [0, {mass / 2:g}) GeV: the mediator of mass "
+                           f"{mass:g} GeV decays to two of these invisible particles")
+    if width is not None and not 0 < width <= mass / 2:
+        return "mediator_width", (f"{width:g} GeV is outside (0, M/2] = (0, {mass / 2:g}] GeV: a width is positive, "
+                                  "and a resonance wider than half its mass is not a particle a Breit-Wigner describes")
+    return None
+
+
+def _check_physics(config: dict) -> None:
+    """The DM mediator's settings, for the simulation's default and for every sample that sets its own mass."""
+    sim = config["simulation"]
+    masses = {"simulation.mediator_mass": sim["mediator_mass"]}
+    masses.update({f"samples.{name}.mediator_mass": spec["mediator_mass"]
+                   for name, spec in config["samples"].items() if "mediator_mass" in spec})
+    for key, mass in masses.items():
+        problem = mediator_problem(mass, sim["dm_mass"], sim["mediator_width"])
+        if problem:
+            setting, reason = problem
+            name = key if setting == "mediator_mass" else f"simulation.{setting}"
+            raise ConfigError(f"config key '{name}': {reason}" + ("" if name == key else f" (with {key})"))
 
 
 # Sections of plain settings: their key order carries no meaning (that of samples and variants does).
@@ -137,17 +172,17 @@ def _check_consistency(config: dict) -> None:
 
 
 def _check_given_files(config: dict) -> None:
-    """Every pattern of a ``files:`` sample matches files, and no file is given twice: the same events
-    in two samples (or twice in one) would land in both train and test."""
-    owner: dict[str, str] = {}
-    for sample, spec in config["samples"].items():
-        for path in shards(config, sample).values():
-            if path is None:
-                continue
-            if path in owner:
-                raise ConfigError(f"config key 'samples.{sample}.files': {path} is given twice "
-                                  f"(also in samples.{owner[path]}); each file may be used once")
-            owner[path] = sample
+    """Every pattern of a ``files:`` sample matches files, and no events are given twice (a file
+    twice, under two names, through a link, or a copy): the same events in two samples (or twice in
+    one) would land in two classes, or in both train and test."""
+    given = [(sample, path) for sample in config["samples"]
+             for path in shards(config, sample).values() if path is not None]
+    twice = same_events(path for _, path in given)
+    if twice:
+        (sample, path), (owner, first) = given[twice[0]], given[twice[1]]
+        how = "is given twice" if path == first else f"holds the same events as {first} ({twice[2]})"
+        raise ConfigError(f"config key 'samples.{sample}.files': {path} {how} "
+                          f"(also in samples.{owner}); each file may be used once")
 
 
 class _StrictLoader(yaml.SafeLoader):
