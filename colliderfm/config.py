@@ -71,6 +71,9 @@ def validate(config: dict) -> dict:
         if err.validator == "oneOf" and "samples" in err.absolute_path:
             detail = ("a sample needs exactly one of 'label' (0-4), 'anomaly' or 'pool: true', and exactly one of "
                       "'generate' or 'files'")
+        if err.validator == "pattern":  # a name: it becomes part of file names and shell words
+            detail = (f"{err.instance!r} is not a valid name: letters, digits and underscores, starting with a "
+                      "letter, at most 64 characters")
         raise ConfigError(f"config key '{_key(err.absolute_path)}': {detail}")
     _check_consistency(config)
     _check_physics(config)
@@ -181,8 +184,8 @@ def _check_given_files(config: dict) -> None:
     if twice:
         (sample, path), (owner, first) = given[twice[0]], given[twice[1]]
         how = "is given twice" if path == first else f"holds the same events as {first} ({twice[2]})"
-        raise ConfigError(f"config key 'samples.{sample}.files': {path} {how} "
-                          f"(also in samples.{owner}); each file may be used once")
+        raise ConfigError(f"config key 'samples.{sample}.files': {path} {how}, also in samples.{owner}; "
+                          "each file may be used once")
 
 
 class _StrictLoader(yaml.SafeLoader):

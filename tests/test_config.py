@@ -97,7 +97,7 @@ def test_the_same_events_under_two_names_are_refused(base, tmp_path, how):
     base["samples"]["tops2"] = {"label": 2, "files": [str(given), str(tmp_path / "c.root")]}
     base["samples"]["tops3"] = {"label": 3, "files": [str(other)]}
     with pytest.raises(cfg.ConfigError, match=rf"samples\.tops3\.files': {other} holds the same events as "
-                                                  rf"{given} \(.*\) \(also in samples\.tops2\)"):
+                                                  rf"{given} \(.*\), also in samples\.tops2;"):
         cfg.validate(base)
     base["samples"]["tops3"] = {"label": 3, "files": [str(tmp_path / "c.root")]}
     with pytest.raises(cfg.ConfigError, match="is given twice"):
