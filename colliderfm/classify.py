@@ -64,12 +64,12 @@ def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path
     net = Classifier(cfg)
     init = "scratch"
     if pretrained is not None:
-        encoder = T.load_model(pretrained)
+        encoder = T.check_checkpoint(pretrained, T.load_model(pretrained), ("model_config", "state_dict"))
         shape = {k: v for k, v in dataclasses.asdict(cfg).items() if k in ARCHITECTURE}
-        if {k: encoder["model_config"][k] for k in ARCHITECTURE} != shape:
+        if {k: encoder["model_config"].get(k) for k in ARCHITECTURE} != shape:
             raise ValueError(f"{pretrained}: pretrained with {encoder['model_config']}, "
                              f"but variant {job.variant} is {shape}")
-        net.encoder.load_state_dict(encoder_state(encoder))
+        T.load_weights(pretrained, net.encoder, encoder_state(encoder))
         init = "frozen" if cfg.probe else "pretrained"
     elif cfg.probe:
         raise ValueError(f"a linear probe of variant {job.variant} needs a pretrained encoder")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -13,6 +14,7 @@ from colliderfm import __version__
 
 def _simulate(args) -> None:
     from colliderfm import sim
+    from colliderfm.config import physics_problem
     from colliderfm.sim import processes
 
     if args.list:
@@ -24,6 +26,10 @@ def _simulate(args) -> None:
         raise ValueError("--out is required")
     opts = sim.SimulationOptions.default(mediator_mass=args.mediator_mass, dm_mass=args.dm_mass,
                                          mediator_width=args.mediator_width, mpi=args.mpi)
+    problem = physics_problem(dataclasses.asdict(opts))
+    if problem:
+        raise ValueError(f"--{problem[0].replace('_', '-')} {problem[1]}")
+    _require_suffix(args.out, ".root", "a Delphes-layout ROOT file")
     _refuse_existing(args.out, args.overwrite)
     if args.lhe is not None:
         _, n = sim.simulate_lhe([args.lhe], args.out, args.seed, opts, first_event=args.first_event)
@@ -46,6 +52,8 @@ def _selection(args):
 def _ingest(args) -> None:
     from colliderfm import ingest
 
+    ingest.check_paths(args.files, args.out)  # an input as output: named as such, before its suffix
+    _require_suffix(args.out, ".parquet", "Parquet (the universal variables, one row per event)")
     stats = ingest.ingest_files(args.files, args.out, args.sample, args.label, _selection(args), args.overwrite)
     print(f"{args.out}: {stats['selected']} of {stats['read']} events ({ingest.drop_summary(stats)})")
 
@@ -135,6 +143,12 @@ def _label(text: str) -> int:
         return int(text)
     raise argparse.ArgumentTypeError(f"'{text}' is not a label: give -1 (unknown) or a class's position in its "
                                      "task, 0-127")
+
+
+def _require_suffix(path: Path, suffix: str, what: str) -> None:
+    """The format a command writes, refused under another name (Parquet bytes in a .csv would mislead)."""
+    if path.suffix.lower() != suffix and not path.is_dir():  # a directory: named as such when written
+        raise ValueError(f"{path}: this command writes {what}; give --out a name ending in {suffix}")
 
 
 def _refuse_existing(path: Path, overwrite: bool) -> None:

@@ -19,6 +19,7 @@ from colliderfm import features as F
 from colliderfm import tasks as T
 from colliderfm.errors import ConfigError
 from colliderfm.layout import RESULTS
+from colliderfm.inputs import same_events
 
 # Shipped inside the package, so a plain `pip install .` validates too (workflow/schemas/ links to it).
 SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.yaml"
@@ -73,8 +74,12 @@ def validate(config: dict) -> dict:
         if err.validator in ("oneOf", "not") and "samples" in err.absolute_path:
             detail = ("a sample needs exactly one of 'generate', 'lhe' or 'files', and at most one of 'anomaly' "
                       "or 'pool: true'")
+        if err.validator == "pattern":  # a name: it becomes part of file names and shell words
+            detail = (f"{err.instance!r} is not a valid name: letters, digits and underscores, starting with a "
+                      "letter, at most 64 characters")
         raise ConfigError(f"config key '{_key(err.absolute_path)}': {detail}")
     _check_consistency(config)
+    _check_physics(config)
     _fix_key_order(config)
     return config
 
@@ -85,6 +90,58 @@ def _refuse_old_labels(config: dict) -> None:
     for name, spec in (samples.items() if isinstance(samples, dict) else ()):
         if isinstance(spec, dict) and "label" in spec:
             raise ConfigError(f"config key 'samples.{name}.label': {T.OLD_LABEL}")
+
+
+# The ranges of the simulation's physics settings, with their reasons. The collision energy is the
+# simulation's (LHC Run 2, 13 TeV); top and bottom masses are PDG 2024 values (172.57, 4.18 GeV).
+SQRT_S, TOP_MASS, BOTTOM_MASS = 13000.0, 172.57, 4.18
+
+
+def _ranges(s: dict) -> dict:
+    """setting -> (low, high, low included, why) for the physics settings present in ``s``."""
+    e, t, tev = SQRT_S, TOP_MASS, f"{SQRT_S / 1000:g} TeV"
+    m, z = s.get("mediator_mass", 0.0), s.get("zprime_mass", 0.0)
+    out = {
+        "mediator_mass": (0.0, e - t, False, f"the mediator is made together with a top quark in {tev} collisions, "
+                                             "so M + m_t <= sqrt(s)"),
+        "dm_mass": (0.0, m / 2, True, f"the mediator of mass {m:g} GeV decays to two of these invisible particles, "
+                                      "so below M/2"),
+        "mediator_width": (0.0, m / 2, False, "a width is positive, and a resonance wider than half its mass is not "
+                                              "a particle a Breit-Wigner describes"),
+        "zprime_mass": (2 * t, e, False, f"the Z' decays to a top-quark pair (M > 2 m_t) and is made in {tev} "
+                                         "collisions (M <= sqrt(s))"),
+        "zprime_width": (0.0, z / 2, False, "a width is positive, and a resonance wider than half its mass is not "
+                                            "a particle a Breit-Wigner describes"),
+        "charged_higgs_mass": (t + BOTTOM_MASS, e - t, False, "the H+- decays to t b (M > m_t + m_b) and is made "
+                                                             f"with a top quark in {tev} collisions (M + m_t <= sqrt(s))"),
+    }
+    return {k: v for k, v in out.items() if s.get(k) is not None}
+
+
+def physics_problem(settings: dict) -> tuple[str, str] | None:
+    """(setting, its range and reason) of the first unphysical simulation setting, else None."""
+    for key, (low, high, closed, why) in _ranges(settings).items():
+        value = settings[key]
+        if not ((low <= value) if closed else (low < value)) or value > high:
+            bracket = "[" if closed else "("
+            return key, f"{value:g} GeV is outside {bracket}{low:g}, {high:g}] GeV: {why}"
+    return None
+
+
+def _check_physics(config: dict) -> None:
+    """The simulation's physics settings, and those of every sample that sets its own mediator mass."""
+    sim = config["simulation"]
+    cases = {"simulation": sim}
+    cases.update({f"samples.{name}": {**sim, "mediator_mass": spec["mediator_mass"]}
+                  for name, spec in config["samples"].items() if "mediator_mass" in spec})
+    for where, settings in cases.items():
+        problem = physics_problem(settings)
+        if problem:
+            setting, reason = problem
+            own = where != "simulation" and setting == "mediator_mass"
+            key = f"{where}.{setting}" if own else f"simulation.{setting}"
+            raise ConfigError(f"config key '{key}': {reason}" + ("" if where == "simulation" or own
+                                                                   else f" (with {where}.mediator_mass)"))
 
 
 # Sections of plain settings: their key order carries no meaning (that of samples and variants does).
@@ -147,19 +204,18 @@ def _check_consistency(config: dict) -> None:
 
 
 def _check_given_files(config: dict) -> None:
-    """Every pattern of a ``files:`` sample matches files, and no file is given twice: the same events
-    in two samples (or twice in one) would land in both train and test."""
-    owner: dict[str, str] = {}
-    for sample, spec in config["samples"].items():
-        spec = config["samples"][sample]
-        given = _matches(config, sample, "lhe") if "lhe" in spec else shards(config, sample).values()
-        for path in given:
-            if path is None:
-                continue
-            if path in owner:
-                raise ConfigError(f"config key 'samples.{sample}': {path} is given twice "
-                                  f"(also in samples.{owner[path]}); each file may be used once")
-            owner[path] = sample
+    """Every pattern of a ``files:`` or ``lhe:`` sample matches files, and no events are given twice (a
+    file twice, under two names, through a link, or a copy): the same events in two samples (or twice in
+    one) would land in two classes, or in both train and test."""
+    given = [(sample, path) for sample, spec in config["samples"].items()
+             for path in (_matches(config, sample, "lhe") if "lhe" in spec else shards(config, sample).values())
+             if path is not None]
+    twice = same_events(path for _, path in given)
+    if twice:
+        (sample, path), (owner, first) = given[twice[0]], given[twice[1]]
+        how = "is given twice" if path == first else f"holds the same events as {first} ({twice[2]})"
+        raise ConfigError(f"config key 'samples.{sample}': {path} {how}, also in samples.{owner}; "
+                          "each file may be used once")
 
 
 class _StrictLoader(yaml.SafeLoader):

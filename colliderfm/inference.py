@@ -13,24 +13,31 @@ from typing import Callable
 
 import numpy as np
 
+from colliderfm.errors import CheckpointError
 from colliderfm.standardize import flat_matrix
 
+# what evaluation, prediction and export read from a classifier checkpoint
+CLASSIFIER_PARTS = ("model_config", "state_dict", "scaler", "selection")
 Logits = Callable[[dict], np.ndarray]  # model inputs (standardize.to_arrays) -> logits (N, classes)
 
 
 def load_classifier(path: Path, device="cpu"):
     """A transformer classifier checkpoint as (model in eval mode, payload)."""
     from colliderfm.model import Classifier, ModelConfig
-    from colliderfm.train import load_model
+    from colliderfm.train import check_checkpoint, load_model, load_weights, model_settings
 
     payload = load_model(path, map_location=device)
-    if payload.get("format") != "colliderfm-classifier":
-        raise ValueError(f"{path}: not a colliderfm classifier checkpoint")
+    if not isinstance(payload, dict) or payload.get("format") != "colliderfm-classifier":
+        raise CheckpointError(f"{path}: not a colliderfm classifier checkpoint")
+    check_checkpoint(path, payload, CLASSIFIER_PARTS)
+    try:
+        model = Classifier(ModelConfig(**model_settings(path, payload["model_config"], ModelConfig)))
+    except (TypeError, ValueError, RuntimeError) as err:  # a value of the wrong type or size
+        raise CheckpointError(f"{path}: damaged checkpoint: its 'model_config' can't build a model ({err})") from None
+    load_weights(path, model, payload["state_dict"])
     if not payload.get("classes") or not payload.get("task"):
-        raise ValueError(f"{path}: a classifier checkpoint without its task and classes (made by an older "
-                         "colliderfm); re-run its training")
-    model = Classifier(ModelConfig(**payload["model_config"]))
-    model.load_state_dict(payload["state_dict"])
+        raise CheckpointError(f"{path}: a classifier checkpoint without its task and classes (made by an older "
+                              "colliderfm); re-run its training")
     return model.to(device).eval(), payload
 
 

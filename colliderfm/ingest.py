@@ -32,6 +32,7 @@ from colliderfm.atomic import atomic_path
 from colliderfm.config import section_defaults
 from colliderfm.physics import delta_r2
 from colliderfm.errors import IngestError
+from colliderfm.inputs import identity, same_events
 
 log = logging.getLogger(__name__)
 
@@ -150,24 +151,16 @@ def _check_btag_type(t, path) -> None:
                           "word is tested bit by bit (btag_bit), so it must be of an integer type")
 
 
-def _identity(path: Path):
-    """What makes two spellings one file (./a, a symlink, a hard link): device and inode, else the resolved path."""
-    try:
-        st = path.stat()
-    except OSError:
-        return path.resolve()
-    return st.st_dev, st.st_ino
-
-
 def check_paths(paths: Iterable[str | Path], out: str | Path) -> None:
-    """Refuse an input given twice (its events would count twice) and an output that is one of the inputs."""
-    seen: dict = {}
-    for path in map(Path, paths):
-        first = seen.setdefault(_identity(path), path)
-        if first is not path:
-            also = f" (also as {first})" if str(first) != str(path) else ""
-            raise IngestError(f"{path}: input file given twice{also}; each file may be used once")
-    first = seen.get(_identity(Path(out)))
+    """Refuse the same events given twice (one file under two names, or a copy: they would count
+    twice) and an output that is one of the inputs."""
+    paths = list(map(Path, paths))
+    twice = same_events(paths)
+    if twice:
+        path, first = paths[twice[0]], paths[twice[1]]
+        also = f" ({twice[2]} as {first})" if str(first) != str(path) else ""
+        raise IngestError(f"{path}: input events given twice{also}; each file may be used once")
+    first = {identity(p): p for p in paths}.get(identity(Path(out)))
     if first is not None:
         raise IngestError(f"{out}: the output is the input file {first}; writing it would destroy the input")
 
@@ -254,6 +247,16 @@ def _event_index(offsets: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
 
 
+def wrap_phi(phi: np.ndarray) -> np.ndarray:
+    """Azimuths in (-pi, pi]: files written with phi in [0, 2 pi), or wrapped by 2 pi, give the same
+    features (phi and the px, py made from it). Values already inside are kept bit for bit."""
+    outside = (phi > np.pi) | (phi <= -np.pi)
+    if not outside.any():
+        return phi
+    wrapped = np.pi - np.mod(np.pi - phi.astype(np.float64), 2 * np.pi)
+    return np.where(outside, wrapped, phi).astype(phi.dtype)
+
+
 def _group(pt, eta, phi, event, n_events: int, n_max: int) -> dict[str, np.ndarray]:
     """Flat objects in event order -> energy-ordered (n_max, n_events) slot arrays + presence.
 
@@ -267,7 +270,8 @@ def _group(pt, eta, phi, event, n_events: int, n_max: int) -> dict[str, np.ndarr
     rank = np.argsort(key, axis=1, kind="stable")[:, :n_max].T  # (n_max, n_events) position in event
     present = np.arange(n_max)[:, None] < counts
     index = np.where(present, starts + rank, len(event))  # len(event): the zero appended below
-    dense = {name: np.append(x, 0).astype(np.float32)[index] for name, x in (("pt", pt), ("eta", eta), ("phi", phi))}
+    pairs = (("pt", pt), ("eta", eta), ("phi", wrap_phi(phi)))
+    dense = {name: np.append(x, 0).astype(np.float32)[index] for name, x in pairs}
     p, e, f = dense["pt"], dense["eta"], dense["phi"]
     dense["px"], dense["py"], dense["pz"] = p * np.cos(f), p * np.sin(f), p * np.sinh(e)
     dense["present"] = present

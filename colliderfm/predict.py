@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from colliderfm import ingest, scores
 from colliderfm.atomic import atomic_path
+from colliderfm.errors import CheckpointError
 from colliderfm.inference import network_logits
 from colliderfm.standardize import to_arrays, transform_batch
 
@@ -100,8 +101,12 @@ def _predicted(net, table: pa.Table, scaler: dict, dev, path: Path) -> pd.DataFr
     if table.num_rows == 0:
         return None
     arrays = to_arrays(transform_batch(table, scaler))
+    logits = network_logits(net, arrays, dev)
+    if not np.isfinite(logits).all():  # never written: a NaN probability looks like a result
+        raise CheckpointError(f"{path}: the model gives NaN or infinite outputs for "
+                              f"{int((~np.isfinite(logits).all(axis=1)).sum())} of its events")
     return pd.DataFrame({"file": str(path), "event": arrays["event_id"], "weight": arrays["weight"],
-                         **scores.from_logits(network_logits(net, arrays, dev))})
+                         **scores.from_logits(logits)})
 
 
 def predict_files(model: str | Path, files: list[str | Path], out: str | Path, device: str = "cpu",

@@ -166,6 +166,31 @@ def test_unusable_output_or_input_paths(simulated, tmp_path):
         assert list(ro.iterdir()) == []
 
 
+@pytest.mark.parametrize("command, out, needle", [
+    ("ingest", "features.csv", "writes Parquet"), ("ingest", "features.root", "writes Parquet"),
+    ("simulate", "events.parquet", "writes a Delphes-layout ROOT file"),
+    ("predict", "predictions.csv", "give a .parquet or .root file"),
+    ("export", "model.pt", "must end in .onnx")])
+def test_an_output_suffix_of_another_format_is_refused(simulated, tmp_path, command, out, needle):
+    events, _ = simulated
+    args = {"ingest": [events], "simulate": ["--process", "ttbar", "--events", "10", "--seed", "1"],
+            "predict": ["--model", tmp_path / "none", events], "export": ["--model", tmp_path / "none"]}[command]
+    result = colliderfm(command, *args, "--out", tmp_path / out)
+    assert_one_line_error(result, f"colliderfm {command}: error:", tmp_path / out, needle)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("option, value, needle", [
+    ("--mediator-mass", "0", "outside (0,"), ("--mediator-mass", "1e6", "M + m_t <= sqrt(s)"),
+    ("--mediator-width", "-1", "a width is positive"), ("--dm-mass", "400", "decays to two")])
+def test_unphysical_simulation_settings_are_refused(tmp_path, option, value, needle):
+    out = tmp_path / "dm.root"
+    result = colliderfm("simulate", "--process", "tchan_dm", "--events", "10", "--seed", "1", "--out", out,
+                        option, value)
+    assert_one_line_error(result, "colliderfm simulate: error:", option, needle)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_label_outside_the_int8_classes_is_a_usage_error(simulated, tmp_path):
     events, _ = simulated
     out = tmp_path / "f.parquet"

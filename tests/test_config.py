@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
+import shutil
 
 import pytest
 import yaml
@@ -83,6 +85,25 @@ def test_a_file_given_twice_is_refused(base, tmp_path, where):
         base["samples"]["tops3"] = {"files": [spelling]}
     with pytest.raises(cfg.ConfigError, match=f"{given} is given twice"):
         cfg.validate(base)
+
+
+@pytest.mark.parametrize("how", ["hard link", "copy"])
+def test_the_same_events_under_two_names_are_refused(base, tmp_path, how):
+    given, other = tmp_path / "a.root", tmp_path / "b.root"
+    given.write_bytes(b"root events")
+    (tmp_path / "c.root").write_bytes(b"root EVENTS")  # same size, other bytes: no duplicate
+    os.link(given, other) if how == "hard link" else shutil.copy(given, other)
+    original = base["samples"]["tops3"]
+    base["samples"]["tops2"] = {"label": 2, "files": [str(given), str(tmp_path / "c.root")]}
+    base["samples"]["tops3"] = {"label": 3, "files": [str(other)]}
+    with pytest.raises(cfg.ConfigError, match=rf"samples\.tops3\.files': {other} holds the same events as "
+                                                  rf"{given} \(.*\), also in samples\.tops2;"):
+        cfg.validate(base)
+    base["samples"]["tops3"] = {"label": 3, "files": [str(tmp_path / "c.root")]}
+    with pytest.raises(cfg.ConfigError, match="is given twice"):
+        cfg.validate(base)
+    base["samples"]["tops3"] = original
+    cfg.validate(base)  # c.root: same size as a.root, other events
 
 
 @pytest.mark.parametrize("text, key", [
@@ -201,4 +222,30 @@ def test_the_supervised_reference_encoder_is_the_tops_classifier_not_a_pretraini
     assert cfg.training_job(config, "finetune", "small_5h").training["encoder_lr_scale"] == 1.0, "main models"
     base["data_efficiency"]["pretexts"] = [["supervised", "variables"]]
     with pytest.raises(cfg.ConfigError, match=r"data_efficiency\.pretexts.*cannot be combined"):
+        cfg.validate(base)
+
+
+@pytest.mark.parametrize("change, key, needle", [
+    ({"mediator_mass": 1e6}, "simulation.mediator_mass", "M + m_t <= sqrt(s)"),
+    ({"mediator_mass": 1e-9, "dm_mass": 1.0}, "simulation.dm_mass", "decays to two"),
+    ({"dm_mass": 300.0}, "simulation.dm_mass", "[0, 250)"),
+    ({"mediator_width": 400.0}, "simulation.mediator_width", "(0, 250]"),
+])
+def test_unphysical_simulation_settings_are_refused_with_their_range(base, change, key, needle):
+    base["simulation"] = {**base.get("simulation", {}), "mediator_mass": 500.0, **change}
+    with pytest.raises(cfg.ConfigError, match=rf"config key '{re.escape(key)}': .*{re.escape(needle)}"):
+        cfg.validate(base)
+
+
+@pytest.mark.parametrize("value, key", [(0.0, "mediator_mass"), (-1.0, "mediator_width"), (-1.0, "dm_mass")])
+def test_zero_or_negative_masses_and_widths_are_refused_by_the_schema(base, value, key):
+    base["simulation"] = {**base.get("simulation", {}), key: value}
+    with pytest.raises(cfg.ConfigError, match=rf"config key 'simulation\.{key}'"):
+        cfg.validate(base)
+
+
+def test_a_scan_sample_beyond_the_collision_energy_is_named(base):
+    scan = next(name for name, spec in base["samples"].items() if "mediator_mass" in spec)
+    base["samples"][scan]["mediator_mass"] = 20000.0
+    with pytest.raises(cfg.ConfigError, match=rf"config key 'samples\.{scan}\.mediator_mass': 20000 GeV"):
         cfg.validate(base)

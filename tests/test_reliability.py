@@ -239,6 +239,98 @@ def test_predict_works_and_refuses_bad_models(inputs, model_dir, tmp_path, in_pr
     assert not marker.exists(), "nothing in a checkpoint is ever unpickled as code"
 
 
+def _edited(payload: dict, case: str) -> dict:
+    """A copy of a classifier checkpoint damaged or hand-edited as ``case`` says."""
+    edited = copy.deepcopy(payload)
+    if case in ("state_dict", "scaler", "model_config"):
+        del edited[case]
+    elif case == "wider":
+        edited["model_config"]["dim"] *= 2
+    elif case == "deeper":
+        edited["model_config"]["layers"] += 1
+    elif case == "unknown_setting":
+        edited["model_config"]["depth"] = 3
+    elif case == "nan_weights":
+        name = next(k for k, v in edited["state_dict"].items() if v.is_floating_point())
+        edited["state_dict"][name] = torch.full_like(edited["state_dict"][name], float("nan"))
+    elif case == "nan_scaler":
+        edited["scaler"] = {**edited["scaler"], "broken": [1.0, float("nan")]}
+    return edited
+
+
+DAMAGED = {"state_dict": "'state_dict' missing", "scaler": "'scaler' missing", "model_config": "'model_config' missing",
+           "wider": "disagree with its weights", "deeper": "disagree with its weights",
+           "unknown_setting": "unknown key 'depth'", "nan_weights": "NaN or infinite weights",
+           "nan_scaler": "NaN or infinite values in its 'scaler'"}
+
+
+def test_damaged_or_hand_edited_checkpoints_are_named_and_nothing_is_written(inputs, model_dir, tmp_path,
+                                                                            in_process):
+    payload = train.load_model(model_dir / "classifier.pt")
+    for case, needle in DAMAGED.items():
+        folder = tmp_path / case
+        folder.mkdir()
+        torch.save(_edited(payload, case), folder / "classifier.pt")
+        out = tmp_path / f"{case}.parquet"
+        code = cli.main(["predict", "--model", str(folder), str(inputs["good"]), "--out", str(out), "--device", "cpu"])
+        assert code == 1, case
+        one_line_error(in_process.readouterr().err, "colliderfm predict: error:", folder / "classifier.pt", needle)
+        code = cli.main(["export", "--model", str(folder), "--out", str(tmp_path / f"{case}.onnx")])
+        assert code == 1, case
+        one_line_error(in_process.readouterr().err, "colliderfm export: error:", folder / "classifier.pt", needle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(DAMAGED), "no output written"
+
+
+def _phi_shifted(cols: dict[str, ak.Array], how: str) -> dict[str, ak.Array]:
+    """The same events with every azimuth in [0, 2 pi) ('positive') or every other one moved by +-2 pi ('wrapped')."""
+    out = {}
+    for name, record in cols.items():
+        if "Phi" in record.fields:
+            flat = ak.to_numpy(ak.flatten(record["Phi"])).astype(np.float64)
+            if how == "positive":
+                flat = np.mod(flat, 2 * np.pi)
+            else:
+                flat = flat + 2 * np.pi * np.where(np.arange(len(flat)) % 2, 1.0, -1.0)
+            phi = ak.unflatten(flat.astype(np.float32), ak.num(record["Phi"]))
+            record = ak.with_field(record, phi, "Phi")
+        out[name] = record
+    return out
+
+
+@pytest.mark.parametrize("how", ["positive", "wrapped"])
+def test_any_phi_convention_gives_the_same_features_and_predictions(inputs, model_dir, tmp_path, in_process, how):
+    cols = read_collections(inputs["good"])
+    shifted = write_tree(tmp_path / "shifted.root", _phi_shifted(cols, how))
+    assert not np.allclose(ak.to_numpy(ak.flatten(read_collections(shifted)["Jet"]["Phi"])),
+                           ak.to_numpy(ak.flatten(cols["Jet"]["Phi"]))), "the test file does move phi"
+    results = {}
+    for name, path in (("original", inputs["good"]), ("shifted", shifted)):
+        features, predictions = tmp_path / f"{name}.parquet", tmp_path / f"{name}-p.parquet"
+        assert cli.main(["ingest", str(path), "--out", str(features)]) == 0
+        assert cli.main(["predict", "--model", str(model_dir), str(path), "--out", str(predictions),
+                         "--device", "cpu"]) == 0
+        results[name] = pd.read_parquet(features), pd.read_parquet(predictions)
+    (f0, p0), (f1, p1) = results["original"], results["shifted"]
+    phis = [c for c in f0.columns if c.endswith("_phi")]
+    assert f1[phis].abs().max().max() <= np.pi
+    cartesian = [c for c in f0.columns if c.endswith(("_phi", "_px", "_py"))]
+    np.testing.assert_allclose(f1[cartesian].to_numpy(), f0[cartesian].to_numpy(), atol=2e-3, rtol=1e-5)
+    probs = [c for c in p0.columns if re.fullmatch(r"p\d+", c)]
+    assert probs and len(p0) == len(p1)
+    assert np.abs(p1[probs].to_numpy() - p0[probs].to_numpy()).max() < 1e-5
+
+
+def test_predict_never_writes_nan(inputs, model_dir, tmp_path, in_process, monkeypatch):
+    """Finite weights that still overflow: the outputs are refused, not written as NaN probabilities."""
+    from colliderfm import predict
+
+    monkeypatch.setattr(predict, "network_logits", lambda net, arrays, dev: np.full((len(arrays["label"]), 5), np.nan))
+    out = tmp_path / "p.parquet"
+    assert cli.main(["predict", "--model", str(model_dir), str(inputs["good"]), "--out", str(out), "--device", "cpu"]) == 1
+    one_line_error(in_process.readouterr().err, "colliderfm predict: error:", inputs["good"], "NaN or infinite outputs")
+    assert not out.exists()
+
+
 # --------------------------------------------------------------- checkpoint safety
 
 
@@ -283,7 +375,7 @@ def test_unloadable_resume_checkpoint_is_not_run_and_training_starts_afresh(data
 
 
 @pytest.mark.parametrize("name", ["x;rm -rf ~", "$(id)", "a`b`", "tops 2", "1tops", "_x", "a/b", "..", "töps",
-                                  "a" * 65, ""])
+                                  "a" * 65, "", "tops\n", "tops2\n"])
 def test_unsafe_sample_and_variant_names_are_refused(name):
     base = yaml.safe_load(TEST_CONFIG.read_text())
     sample = copy.deepcopy(base)
@@ -531,8 +623,10 @@ def test_predict_refuses_a_file_given_twice_an_input_as_output_and_a_missing_gpu
     a, link, out = tmp_path / "a.root", tmp_path / "link.root", tmp_path / "predictions.parquet"
     shutil.copy(inputs["good"], a)
     link.symlink_to(a)
+    copy = shutil.copy(a, tmp_path / "copy.root")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     cases = [([a, a], out, a, "given twice"), ([a, link], out, link, "given twice"),
+             ([a, copy], out, copy, "given twice (a copy as"),
              ([a], a, a, "is the input file"), ([a], link, link, "is the input file")]
     for files, target, named, needle in cases:
         code = cli.main(["predict", "--model", str(model_dir), *map(str, files), "--out", str(target), "--overwrite",
