@@ -98,21 +98,22 @@ SQRT_S, TOP_MASS, BOTTOM_MASS = 13000.0, 172.57, 4.18
 
 
 def _ranges(s: dict) -> dict:
-    """setting -> (low, high, low included, why) for the physics settings present in ``s``."""
+    """setting -> (low, high, brackets, why) for the physics settings present in ``s``; brackets as
+    written in the message: "(]" excludes the low end and includes the high one."""
     e, t, tev = SQRT_S, TOP_MASS, f"{SQRT_S / 1000:g} TeV"
     m, z = s.get("mediator_mass", 0.0), s.get("zprime_mass", 0.0)
     out = {
-        "mediator_mass": (0.0, e - t, False, f"the mediator is made together with a top quark in {tev} collisions, "
+        "mediator_mass": (0.0, e - t, "(]", f"the mediator is made together with a top quark in {tev} collisions, "
                                              "so M + m_t <= sqrt(s)"),
-        "dm_mass": (0.0, m / 2, True, f"the mediator of mass {m:g} GeV decays to two of these invisible particles, "
+        "dm_mass": (0.0, m / 2, "[)", f"the mediator of mass {m:g} GeV decays to two of these invisible particles, "
                                       "so below M/2"),
-        "mediator_width": (0.0, m / 2, False, "a width is positive, and a resonance wider than half its mass is not "
+        "mediator_width": (0.0, m / 2, "(]", "a width is positive, and a resonance wider than half its mass is not "
                                               "a particle a Breit-Wigner describes"),
-        "zprime_mass": (2 * t, e, False, f"the Z' decays to a top-quark pair (M > 2 m_t) and is made in {tev} "
+        "zprime_mass": (2 * t, e, "(]", f"the Z' decays to a top-quark pair (M > 2 m_t) and is made in {tev} "
                                          "collisions (M <= sqrt(s))"),
-        "zprime_width": (0.0, z / 2, False, "a width is positive, and a resonance wider than half its mass is not "
+        "zprime_width": (0.0, z / 2, "(]", "a width is positive, and a resonance wider than half its mass is not "
                                             "a particle a Breit-Wigner describes"),
-        "charged_higgs_mass": (t + BOTTOM_MASS, e - t, False, "the H+- decays to t b (M > m_t + m_b) and is made "
+        "charged_higgs_mass": (t + BOTTOM_MASS, e - t, "(]", "the H+- decays to t b (M > m_t + m_b) and is made "
                                                              f"with a top quark in {tev} collisions (M + m_t <= sqrt(s))"),
     }
     return {k: v for k, v in out.items() if s.get(k) is not None}
@@ -120,11 +121,12 @@ def _ranges(s: dict) -> dict:
 
 def physics_problem(settings: dict) -> tuple[str, str] | None:
     """(setting, its range and reason) of the first unphysical simulation setting, else None."""
-    for key, (low, high, closed, why) in _ranges(settings).items():
+    for key, (low, high, brackets, why) in _ranges(settings).items():
         value = settings[key]
-        if not ((low <= value) if closed else (low < value)) or value > high:
-            bracket = "[" if closed else "("
-            return key, f"{value:g} GeV is outside {bracket}{low:g}, {high:g}] GeV: {why}"
+        above = low <= value if brackets[0] == "[" else low < value
+        below = value <= high if brackets[1] == "]" else value < high
+        if not (above and below):
+            return key, f"{value:g} GeV is outside {brackets[0]}{low:g}, {high:g}{brackets[1]} GeV: {why}"
     return None
 
 
@@ -214,7 +216,8 @@ def _check_given_files(config: dict) -> None:
     if twice:
         (sample, path), (owner, first) = given[twice[0]], given[twice[1]]
         how = "is given twice" if path == first else f"holds the same events as {first} ({twice[2]})"
-        raise ConfigError(f"config key 'samples.{sample}': {path} {how}, also in samples.{owner}; "
+        kind = "lhe" if "lhe" in config["samples"][sample] else "files"
+        raise ConfigError(f"config key 'samples.{sample}.{kind}': {path} {how}, also in samples.{owner}; "
                           "each file may be used once")
 
 

@@ -94,12 +94,12 @@ def test_the_same_events_under_two_names_are_refused(base, tmp_path, how):
     (tmp_path / "c.root").write_bytes(b"root EVENTS")  # same size, other bytes: no duplicate
     os.link(given, other) if how == "hard link" else shutil.copy(given, other)
     original = base["samples"]["tops3"]
-    base["samples"]["tops2"] = {"label": 2, "files": [str(given), str(tmp_path / "c.root")]}
-    base["samples"]["tops3"] = {"label": 3, "files": [str(other)]}
+    base["samples"]["tops2"] = {"files": [str(given), str(tmp_path / "c.root")]}
+    base["samples"]["tops3"] = {"files": [str(other)]}
     with pytest.raises(cfg.ConfigError, match=rf"samples\.tops3\.files': {other} holds the same events as "
                                                   rf"{given} \(.*\), also in samples\.tops2;"):
         cfg.validate(base)
-    base["samples"]["tops3"] = {"label": 3, "files": [str(tmp_path / "c.root")]}
+    base["samples"]["tops3"] = {"files": [str(tmp_path / "c.root")]}
     with pytest.raises(cfg.ConfigError, match="is given twice"):
         cfg.validate(base)
     base["samples"]["tops3"] = original
@@ -230,6 +230,8 @@ def test_the_supervised_reference_encoder_is_the_tops_classifier_not_a_pretraini
     ({"mediator_mass": 1e-9, "dm_mass": 1.0}, "simulation.dm_mass", "decays to two"),
     ({"dm_mass": 300.0}, "simulation.dm_mass", "[0, 250)"),
     ({"mediator_width": 400.0}, "simulation.mediator_width", "(0, 250]"),
+    ({"zprime_mass": 300.0}, "simulation.zprime_mass", "M > 2 m_t"),
+    ({"charged_higgs_mass": 20000.0}, "simulation.charged_higgs_mass", "M + m_t <= sqrt(s)"),
 ])
 def test_unphysical_simulation_settings_are_refused_with_their_range(base, change, key, needle):
     base["simulation"] = {**base.get("simulation", {}), "mediator_mass": 500.0, **change}
