@@ -224,7 +224,7 @@ def test_report_collects_every_figure(run):
     assert result.returncode == 0, result.stderr[-3000:]
     html = report.read_text(errors="replace")
     for figure in ("variants", "data_efficiency", "reconstruction", "anomaly_auc", "anomaly_scan", "confusion",
-                   "scores", "entropy", "embedding", "attention", "mass_peaks", "jet_response", "n_nu"):
+                   "scores", "entropy", "embedding", "attention", "mass_peaks", "n_jets", "met"):
         assert f"{figure}.png" in html, figure
 
 

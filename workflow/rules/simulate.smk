@@ -37,10 +37,11 @@ rule physics_validation:
         seed=config["seed"],
         formats=config["plots"]["formats"],
         # the run's generated samples: their mixtures, for the page's composition table
+        # (sorted: the order of keys in the config file is no change)
         composition={
-            name: spec["generate"]
-            for name, spec in config["samples"].items()
-            if "generate" in spec
+            name: dict(sorted(config["samples"][name]["generate"].items()))
+            for name in sorted(config["samples"])
+            if "generate" in config["samples"][name]
         },
     script:
         "../../scripts/physics_validation.py"
