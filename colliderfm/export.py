@@ -110,9 +110,9 @@ def export_onnx(model: str | Path, out: str | Path, overwrite: bool = False) -> 
     checkpoint = model_path(model)
     # both outputs are refused, if either exists, before the slow part
     with atomic_path(out, overwrite) as tmp, atomic_path(out.with_suffix(".json"), overwrite) as tmp_json:
-        from colliderfm.inference import load_classifier
+        from colliderfm.inference import APPLIED_PARTS, load_classifier
 
-        net, payload = load_classifier(checkpoint, "cpu")
+        net, payload = load_classifier(checkpoint, "cpu", APPLIED_PARTS)
         onnx_program(net).save(tmp, external_data=False)  # one self-contained file: the weights are small
         tmp_json.write_text(json.dumps(sidecar(payload), indent=1))
     log.info("%s: ONNX opset %d, sidecar %s", out, OPSET, out.with_suffix(".json"))

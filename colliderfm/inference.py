@@ -16,20 +16,22 @@ import numpy as np
 from colliderfm.errors import CheckpointError
 from colliderfm.standardize import flat_matrix
 
-# what evaluation, prediction and export read from a classifier checkpoint
-CLASSIFIER_PARTS = ("model_config", "state_dict", "scaler", "selection")
+# what every use of a classifier checkpoint reads; prediction and export also apply its inputs' scaler
+# and selection to new files (APPLIED_PARTS)
+CLASSIFIER_PARTS = ("model_config", "state_dict")
+APPLIED_PARTS = (*CLASSIFIER_PARTS, "scaler", "selection")
 Logits = Callable[[dict], np.ndarray]  # model inputs (standardize.to_arrays) -> logits (N, classes)
 
 
-def load_classifier(path: Path, device="cpu"):
-    """A transformer classifier checkpoint as (model in eval mode, payload)."""
+def load_classifier(path: Path, device="cpu", parts: tuple[str, ...] = CLASSIFIER_PARTS):
+    """A transformer classifier checkpoint as (model in eval mode, payload), every part in ``parts`` checked."""
     from colliderfm.model import Classifier, ModelConfig
     from colliderfm.train import check_checkpoint, load_model, load_weights, model_settings
 
     payload = load_model(path, map_location=device)
     if not isinstance(payload, dict) or payload.get("format") != "colliderfm-classifier":
         raise CheckpointError(f"{path}: not a colliderfm classifier checkpoint")
-    check_checkpoint(path, payload, CLASSIFIER_PARTS)
+    check_checkpoint(path, payload, parts)
     try:
         model = Classifier(ModelConfig(**model_settings(path, payload["model_config"], ModelConfig)))
     except (TypeError, ValueError, RuntimeError) as err:  # a value of the wrong type or size

@@ -111,13 +111,13 @@ def _predicted(net, table: pa.Table, scaler: dict, dev, path: Path) -> pd.DataFr
 
 def predict_files(model: str | Path, files: list[str | Path], out: str | Path, device: str = "cpu",
                   overwrite: bool = True) -> dict:
-    from colliderfm.inference import load_classifier
+    from colliderfm.inference import APPLIED_PARTS, load_classifier
     from colliderfm.train import pick_device
 
     output = output_format(out)  # before the slow part
     checkpoint = model_path(model)
     dev = pick_device(device)
-    net, payload = load_classifier(checkpoint, dev)
+    net, payload = load_classifier(checkpoint, dev, APPLIED_PARTS)
     # the stored selection over the defaults: it leaves out step_size, which only sets the chunk size
     sel = ingest.Selection.default(**{k: v for k, v in payload["selection"].items()
                                       if k in ingest.Selection.__dataclass_fields__})

@@ -8,6 +8,7 @@ level, PDG masses written out here, a Les Houches file written by hand.
 from __future__ import annotations
 
 import gzip
+import shutil
 import subprocess
 import sys
 
@@ -342,7 +343,7 @@ def base_config(samples: dict) -> dict:
 
 
 def test_a_shard_params_hold_only_its_settings():
-    config = cfg.validate(base_config({"tops1": {"label": 1, "generate": {"tchan_dm": 10, "tchan": 10}}}))
+    config = cfg.validate(base_config({"tops1": {"generate": {"tchan_dm": 10, "tchan": 10}}}))
     dm, sm = (cfg.simulate_job(config, "tops1", f"{p}-0") for p in ("tchan_dm", "tchan"))
     assert "mediator_mass" in dm and "mediator_mass" not in sm and sm["mpi"] is False
     config["simulation"]["mediator_mass"] = 321.0
@@ -351,8 +352,8 @@ def test_a_shard_params_hold_only_its_settings():
 
 def test_lhe_sample_makes_one_shard_per_file(tmp_path):
     for i in range(2):
-        write_ttbar_lhe(tmp_path / f"run{i}.lhe", 2)
-    config = cfg.validate(base_config({"tops2": {"label": 2, "lhe": [str(tmp_path / "run*.lhe")]}}))
+        write_ttbar_lhe(tmp_path / f"run{i}.lhe", 2 + i)  # other events: the same events twice are refused
+    config = cfg.validate(base_config({"tops2": {"lhe": [str(tmp_path / "run*.lhe")]}}))
     shards = cfg.shards(config, "tops2")
     assert list(shards) == ["run0-0", "run1-1"] and set(shards.values()) == {None}
     assert cfg.simulate_job(config, "tops2", "run1-1")["lhe"] == str((tmp_path / "run1.lhe").resolve())
@@ -361,6 +362,16 @@ def test_lhe_sample_makes_one_shard_per_file(tmp_path):
 def test_mpi_switch_reaches_pythia():
     assert "PartonLevel:MPI = on" in pythia.model_settings(sim.SimulationOptions.default(mpi=True))
     assert "PartonLevel:MPI = off" in pythia.model_settings(sim.SimulationOptions.default())
+
+
+
+
+def test_the_same_lhe_events_in_two_samples_are_refused(tmp_path):
+    write_ttbar_lhe(tmp_path / "a.lhe", 2)
+    shutil.copy(tmp_path / "a.lhe", tmp_path / "b.lhe")
+    config = base_config({"tops2": {"lhe": [str(tmp_path / "a.lhe")]}, "tops3": {"lhe": [str(tmp_path / "b.lhe")]}})
+    with pytest.raises(cfg.ConfigError, match=r"samples\.tops3\.lhe': .*b\.lhe holds the same events as .*a\.lhe"):
+        cfg.validate(config)
 
 
 if __name__ == "__main__":
