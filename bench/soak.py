@@ -51,22 +51,12 @@ def replicate(block: Path, out: Path, events: int) -> None:
     """Write the events of ``block`` again and again until ``out`` holds ``events``. Ingestion's memory
     depends on the number of events and objects per chunk, not on which events they are; generating
     2 million with Pythia would take about 40 minutes on 2 cores."""
-    import awkward as ak
-    import uproot
+    from colliderfm.sim.delphes import read_collections, write_collections
 
-    arrays = uproot.open(block)["Delphes"].arrays(library="ak", how=dict)
-    fields: dict[str, dict] = {}
-    for leaf, values in arrays.items():
-        if "." in leaf:
-            collection, field = leaf.split(".", 1)
-            fields.setdefault(collection, {})[field] = values
-    collections = {c: ak.zip(f) for c, f in fields.items()}
+    collections = read_collections(block)
     n = len(next(iter(collections.values())))
-    with uproot.recreate(out, compression=uproot.ZSTD(1)) as handle:
-        tree = handle.mktree("Delphes", {c: v.type.content for c, v in collections.items()},
-                             counter_name=lambda c: f"{c}_size", field_name=lambda outer, inner: f"{outer}.{inner}")
-        for start in range(0, events, n):
-            tree.extend({c: v[: min(n, events - start)] for c, v in collections.items()})
+    write_collections(out, ({c: v[: min(n, events - start)] for c, v in collections.items()}
+                            for start in range(0, events, n)))
 
 
 def child(big: Path, small: list[Path], workdir: Path) -> dict:

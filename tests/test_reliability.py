@@ -29,6 +29,7 @@ import uproot
 import yaml
 
 from colliderfm import classify, cli, inference, standardize, train
+from colliderfm.sim.delphes import read_collections
 from colliderfm import config as cfg
 from colliderfm.train import CheckpointError
 from conftest import REPO, dataset_files, job_stats, snakemake_cmd, tiny_job, tool, train_files, write_tree
@@ -69,17 +70,6 @@ def write_config(path: Path, change) -> Path:
     change(config)
     path.write_text(yaml.safe_dump(config, sort_keys=False))  # the order of tasks and classes means something
     return path
-
-
-def read_collections(path: Path) -> dict[str, ak.Array]:
-    """A Delphes-layout file back as {collection: jagged record}."""
-    arrays = uproot.open(path)["Delphes"].arrays(library="ak", how=dict)
-    fields: dict[str, dict] = {}
-    for leaf, values in arrays.items():
-        if "." in leaf:
-            collection, field = leaf.split(".", 1)
-            fields.setdefault(collection, {})[field] = values
-    return {c: ak.zip(f) for c, f in fields.items()}
 
 
 # --------------------------------------------------------------------- bad inputs

@@ -106,3 +106,13 @@ def write_collections(path: str | Path, chunks: Iterable[dict[str, ak.Array]]) -
         if tree is None:
             raise ValueError(f"{path}: no events to write")
     return Path(path)
+
+
+def read_collections(path: str | Path) -> dict[str, ak.Array]:
+    """A Delphes-layout file back as {collection: jagged record}, as :func:`write_collections` takes them."""
+    fields: dict[str, dict] = {}
+    for leaf, values in uproot.open(path)["Delphes"].arrays(library="ak", how=dict).items():
+        if "." in leaf:
+            collection, field = leaf.split(".", 1)
+            fields.setdefault(collection, {})[field] = values
+    return {c: ak.zip(f) for c, f in fields.items()}
