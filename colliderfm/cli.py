@@ -52,8 +52,6 @@ def _selection(args):
 def _ingest(args) -> None:
     from colliderfm import ingest
 
-    ingest.check_paths(args.files, args.out)  # an input as output: named as such, before its suffix
-    _require_suffix(args.out, ".parquet", "Parquet (the universal variables, one row per event)")
     stats = ingest.ingest_files(args.files, args.out, args.sample, args.label, _selection(args), args.overwrite)
     print(f"{args.out}: {stats['selected']} of {stats['read']} events ({ingest.drop_summary(stats)})")
 

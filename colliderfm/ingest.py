@@ -411,7 +411,10 @@ def ingest_files(paths: Iterable[str | Path], out: str | Path, sample: str, labe
     if not -128 <= label <= 127:
         raise ValueError(f"label {label}: must fit the int8 label column (-1: unknown, else the number of top quarks)")
     paths = [Path(p) for p in paths]
-    check_paths(paths, out)
+    check_paths(paths, out)  # an input as output is named as such, before the suffix
+    if Path(out).suffix.lower() != ".parquet" and not Path(out).is_dir():  # a directory: named when written
+        raise ValueError(f"{out}: ingestion writes Parquet (the universal variables, one row per event); "
+                         "give the output a name ending in .parquet")
     trees = [open_tree(p, sel.tree) for p in paths]  # every input checked before writing
     stats = {"read": 0, **{reason: 0 for reason in DROPPED}, "selected": 0}
     with atomic_path(out, overwrite) as tmp:
