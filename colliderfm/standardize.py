@@ -23,7 +23,9 @@ from colliderfm.errors import DatasetError
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-BATCH_ROWS = 200_000
+# rows per batch: ingest's default step_size, so a batch is one row group of a feature file and
+# nothing is concatenated; use_threads=False stops the reader decoding row groups ahead
+BATCH_ROWS = 100_000
 
 
 def transform_of(var: str) -> str:
@@ -76,7 +78,7 @@ def _batches(path: Path):
     try:
         # pre_buffer=False: the pre-buffer cache keeps every column chunk read until the file is
         # closed, so memory would grow with the file (about 30 MB per 200k events) instead of staying flat
-        yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS)
+        yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS, use_threads=False)
     except (OSError, pa.ArrowException) as err:
         raise DatasetError(f"{path}: can't read feature file ({err})") from None
 
@@ -105,6 +107,7 @@ def fit_scaler(files: list[Path], fractions: dict[str, float], seeds: list[int],
                     x, present = _values(batch, column, presence)
                     x = _apply(kind, x[train & present])
                     sums[key] += (x.size, x.sum(), np.square(x).sum())
+            del batch  # before the next is read: one batch alive at a time
     for label, name in enumerate(classes):
         if per_label.get(label, 0) == 0:
             raise DatasetError(f"no training events of class '{name}' (label {label}) in "
@@ -233,6 +236,7 @@ def _write_splits(files: list[Path], seeds: list[int], splits: dict[str, Path], 
                         writers[i] = writers[i] or pq.ParquetWriter(tmp, part.schema)
                         writers[i].write_table(part)
                         counts[SPLITS[i]] += part.num_rows
+                    del batch, table, part  # before the next is read: one batch alive at a time
         finally:
             for w in writers:
                 if w is not None:

@@ -1,5 +1,6 @@
 """Soak (marked ``soak``, left out of the default run): 2 million events through ingestion and
-standardisation in one process, with its peak memory bounded by that of a 200 000-event run.
+standardisation, each stage in its own process as in the workflow, with its peak memory bounded
+by that of a 200 000-event run.
 
     pytest -m soak -s      # about 4 minutes on an idle 2-core machine; prints the measured numbers
 """
