@@ -5,7 +5,8 @@ from colliderfm.logs import job
 
 with job(snakemake):
     i, o, p = snakemake.input, snakemake.output, snakemake.params
-    evaluate.run(p.model, i.model, train=i.train, val=i.val, test=i.test,
-                 anomaly={s: i[f"anomaly_{s}"] for s in p.anomaly}, background=p.background, signal=p.signal,
-                 scan=p.scan, options=p.options, device=p.device, threads=snakemake.threads,
+    search = dict(p.search)
+    anomaly = {s: i[f"anomaly_{s}"] for s in search.pop("samples")}
+    evaluate.run(p.model, i.model, train=i.train, val=i.val, test=i.test, anomaly=anomaly, **search,
+                 device=p.device, threads=snakemake.threads,
                  out_predictions=o.predictions, out_metrics=o.metrics, weights=p.weights)

@@ -26,6 +26,15 @@ def job_stats(output: str) -> Counter:
     return Counter({m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"})
 
 
+def planned_jobs(output: str) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job a dry run lists."""
+    jobs = []
+    for m in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n?)*)", output, re.M):
+        found = re.search(r"^    wildcards: (.*)$", m[2], re.M)
+        jobs.append((m[1], dict(kv.split("=", 1) for kv in found[1].split(", ")) if found else {}))
+    return jobs
+
+
 def clone(workdir: Path) -> Path:
     """``workdir`` made the root of a clone of this checkout (its tracked and unignored files), once."""
     if not (workdir / "Snakefile").exists():

@@ -251,3 +251,43 @@ def test_a_scan_sample_beyond_the_collision_energy_is_named(base):
     base["samples"][scan]["mediator_mass"] = 20000.0
     with pytest.raises(cfg.ConfigError, match=rf"config key 'samples\.{scan}\.mediator_mass': 20000 GeV"):
         cfg.validate(base)
+
+
+def rerun_table() -> list[list[str]]:
+    """The rows of config/README.md's table (cells without the outer bars), header and rule left out."""
+    lines = (REPO / "config" / "README.md").read_text().splitlines()
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("| `")]
+    assert rows and all(len(row) == 3 for row in rows)
+    return rows
+
+
+def in_schema(schema: dict, name: str) -> bool:
+    """Whether a dotted key is in the schema (an upper-case part stands for any name, as samples.NAME)."""
+    node = {"properties": schema}
+    for part in name.split("."):
+        if part not in node.get("properties", {}):
+            return part.isupper()
+        node = node["properties"][part]
+    return True
+
+
+def test_config_readme_lists_every_section_and_key_of_the_schema():
+    schema = yaml.safe_load((REPO / "colliderfm" / "config.schema.yaml").read_text())["properties"]
+    listed = set()
+    for keys, *_ in rerun_table():
+        first, *siblings = re.findall(r"`([\w.]+)`", keys)
+        section = first.split(".")[0]
+        listed.add(section)
+        parent = first.rsplit(".", 1)[0]
+        for name in [first, *(f"{parent}.{n}" for n in siblings)]:
+            assert in_schema(schema, name), f"config/README.md names {name}, which the schema lacks"
+    assert listed == set(schema), "a section of the schema without its row, or a row of no section"
+
+
+def test_config_readme_names_every_rule_of_the_workflow():
+    text = "\n".join(row[2] for row in rerun_table())
+    rules = set()
+    for path in [REPO / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")]:
+        rules |= set(re.findall(r"^\s*(?:rule|use rule \w+ as) (\w+)", path.read_text(), re.M))
+    missing = {rule for rule in rules - {"all"} if f"`{rule}`" not in text}
+    assert len(rules) > 10 and not missing, f"rules a config change re-runs, absent from config/README.md: {missing}"

@@ -16,7 +16,7 @@ from sklearn import metrics as skm
 from colliderfm import config as cfg
 from colliderfm import tasks
 from colliderfm.scores import labels, prob_columns
-from conftest import REPO, job_stats, snakemake_cmd, tool
+from conftest import REPO, job_stats, planned_jobs, snakemake_cmd, tool
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
 
@@ -182,15 +182,49 @@ def reordered(config: dict) -> dict:
     return {k: dict(sorted(v.items())) if k in cfg.SETTINGS else v for k, v in sorted(config.items())}
 
 
-def test_plot_option_reruns_only_plots(run, tmp_path):
+# rules before the evaluation and figures: each change names exactly those it re-runs
+PRODUCERS = {"simulate", "physics_validation", "ingest", "scaler", "split", "standardize", "pool", "pretrain",
+             "finetune", "scratch", "efficiency", "bdt", "anomaly_reference"}
+TRAINING = {"finetune", "scratch", "efficiency"}
+SAMPLE_CHAIN = {"simulate", "ingest", "standardize", "anomaly_reference"}  # one anomaly sample's
+SCAN_SAMPLE = "dm_m100"
+CHANGES = {  # key changed -> (the change, the producers it re-runs, samples simulated/ingested, tasks evaluated)
+    "classifier.epochs": (lambda c: c["classifier"].update(epochs=2), TRAINING, set(), {"tops", "dm"}),
+    "pretrain.mask_fraction": (lambda c: c["pretrain"].update(mask_fraction=0.25),
+                               {"pretrain", "finetune", "efficiency"}, set(), {"tops", "dm"}),
+    "model.variants.small_5h.layers": (lambda c: c["model"]["variants"]["small_5h"].update(layers=2),
+                                       {"pretrain", *TRAINING}, set(), {"tops", "dm"}),
+    "samples.dm_m100.mediator_mass": (lambda c: c["samples"][SCAN_SAMPLE].update(mediator_mass=150.0),
+                                      SAMPLE_CHAIN, {SCAN_SAMPLE}, {"tops"}),
+    "samples.dm_m100.generate": (lambda c: c["samples"][SCAN_SAMPLE]["generate"].update(tchan_dm=250),
+                                 {*SAMPLE_CHAIN, "physics_validation"}, {SCAN_SAMPLE}, {"tops"}),
+    "selection.jet_pt_min": (lambda c: c.setdefault("selection", {}).update(jet_pt_min=30.0),
+                             PRODUCERS - {"simulate", "physics_validation"}, "all", {"tops", "dm"}),
+    "anomaly.bootstrap": (lambda c: c["anomaly"].update(bootstrap=60), {"anomaly_reference"}, set(), {"tops"}),
+    "plots.dpi": (lambda c: c["plots"].update(dpi=c["plots"]["dpi"] + 1), set(), set(), set()),
+}
+
+
+@pytest.mark.parametrize("key", CHANGES)
+def test_a_changed_key_reruns_exactly_what_uses_it(run, test_config, tmp_path, key):
+    change, producers, samples, evaluated = CHANGES[key]
     changed = yaml.safe_load(TEST_CONFIG.read_text())
-    changed["plots"]["dpi"] = changed["plots"].get("dpi", 150) + 1
+    change(changed)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(reordered(changed), sort_keys=False))  # a new order of settings is no change
-    result = snakemake(run, "-n", configfile=path)
-    assert result.returncode == 0, result.stderr
-    assert set(job_stats(result.stdout)) == {"plots", "task_plots", "model_plots", "anomaly_model_plots", "representation",
-                                             "all"}
+    plan = snakemake(run, "-n", configfile=path)
+    assert plan.returncode == 0, plan.stdout[-2000:] + plan.stderr[-3000:]
+    jobs = planned_jobs(plan.stdout)
+    rules = {rule for rule, _ in jobs}
+    assert rules & PRODUCERS == producers and "all" in rules, rules
+    wanted = set(test_config["samples"]) if samples == "all" else samples
+    for rule in ("simulate", "ingest"):
+        assert {w["sample"] for r, w in jobs if r == rule} == (wanted if rule in producers else set()), rule
+    assert {w["task"] for r, w in jobs if r == "evaluate"} == evaluated
+    if key.startswith("model.variants."):
+        assert {w["variant"] for r, w in jobs if r in producers} == {"small_5h"}
+    if key.startswith("plots."):
+        assert rules == {"plots", "task_plots", "model_plots", "anomaly_model_plots", "representation", "all"}
 
 
 def test_cross_section_weights_rerun_the_evaluation_and_say_so(run, tmp_path):
@@ -203,7 +237,7 @@ def test_cross_section_weights_rerun_the_evaluation_and_say_so(run, tmp_path):
     plan = snakemake(copy, "-n", configfile=path)
     assert set(job_stats(plan.stdout)) == {"evaluate", "plots", "task_plots", "model_plots", "anomaly_model_plots", "summary",
                                            "all"}, plan.stdout[-2000:]
-    result = snakemake(copy, configfile=path)
+    result = snakemake(copy, "results/summary.md", configfile=path)  # the figures' re-run: planned above
     assert result.returncode == 0, result.stderr[-3000:]
     assert "weighted: each test event counts with its Event.Weight" in (copy / "results" / "summary.md").read_text()
     for model in ("bdt", "small_1h-scratch-100pct"):

@@ -29,8 +29,8 @@ BACKGROUND = cfg.anomaly_sample(config, "background")
 SIGNAL = cfg.anomaly_sample(config, "signal")
 ANOMALY_SAMPLES = cfg.anomaly_samples(config)  # background, signal, mediator-mass scan
 SCAN = cfg.mass_scan(config)  # signal samples of the scan -> mediator mass
-# the search's settings (which task scores it is the rule's input, not a setting of the scores)
-ANOMALY_OPTIONS = {k: v for k, v in config["anomaly"].items() if k != "task"}
+# the search's settings each score's separation reads (colliderfm.anomaly.separation)
+SEPARATION = ("bootstrap", "background_efficiencies", "luminosity")
 POOL_SAMPLES = cfg.pool_samples(config)  # unlabelled, for pretraining
 VARIANTS = list(config["model"]["variants"])
 MODELS = {(spec.task, spec.name): spec for spec in cfg.model_specs(config)}
@@ -213,9 +213,25 @@ def evaluate_inputs(wildcards):
     return inputs
 
 
-def searched(wildcards):
-    """The anomaly samples a model scores: all of them for the anomaly task's, none otherwise."""
-    return ANOMALY_SAMPLES if wildcards.task == ANOMALY_TASK else []
+def anomaly_options(*extra):
+    """The anomaly section's settings that a job reads (the separation's and ``extra``)."""
+    return {k: config["anomaly"][k] for k in (*SEPARATION, *extra)}
+
+
+def search_settings(wildcards):
+    """What evaluate uses of the anomaly search: the anomaly task's models score its samples,
+    every network computes its own scores (ODIN); other models re-run for none of it."""
+    kind = KINDS[MODELS[(wildcards.task, wildcards.model)].kind]
+    own = {"odin": config["anomaly"]["odin"]} if kind.model_scores else {}
+    if wildcards.task != ANOMALY_TASK:
+        return dict(samples=[], background=None, signal=None, scan={}, options=own)
+    return dict(
+        samples=ANOMALY_SAMPLES,
+        background=BACKGROUND,
+        signal=SIGNAL,
+        scan=SCAN,
+        options={**anomaly_options(), **own},
+    )
 
 
 def model_fields(wildcards):

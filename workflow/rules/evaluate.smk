@@ -18,11 +18,7 @@ rule evaluate:
         gpu=model_gpus,
     params:
         model=model_fields,
-        anomaly=searched,
-        background=BACKGROUND,
-        signal=SIGNAL,
-        scan=SCAN,
-        options=ANOMALY_OPTIONS,
+        search=search_settings,
         weights=config["evaluation"]["weights"],
         device=config["device"],
     script:
@@ -42,7 +38,7 @@ rule anomaly_reference:
     params:
         background=BACKGROUND,
         scan=SCAN,
-        options=ANOMALY_OPTIONS,
+        options=anomaly_options("reference"),
         seed=cfg.seed_for(config, "anomaly_reference"),
     script:
         "../../scripts/anomaly_reference.py"

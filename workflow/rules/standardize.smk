@@ -57,17 +57,28 @@ rule split:
         "../../scripts/split.py"
 
 
+# the anomaly samples and the pool apart: a changed scan sample re-runs no pretraining
 rule standardize:
     input:
         **{f"in_{s}": feature_files([s]) for s in ANOMALY_SAMPLES},
-        **({"in_pool": feature_files(POOL_SAMPLES)} if POOL_SAMPLES else {}),
         scaler=L.scaler(),
     output:
         **{f"out_{s}": L.anomaly(s) for s in ANOMALY_SAMPLES},
-        **({"out_pool": L.pool()} if POOL_SAMPLES else {}),
     log:
         L.log("standardize"),
     conda:
         "../../envs/colliderfm.yaml"
     script:
         "../../scripts/standardize.py"
+
+
+if POOL_SAMPLES:
+
+    use rule standardize as pool with:
+        input:
+            in_pool=feature_files(POOL_SAMPLES),
+            scaler=L.scaler(),
+        output:
+            out_pool=L.pool(),
+        log:
+            L.log("pool"),
