@@ -217,6 +217,15 @@ def _check_pretext_names(config: dict) -> None:
         if wrong:
             raise ConfigError(f"config key '{key}': unknown pretext {', '.join(map(repr, wrong))} "
                               f"(one of {', '.join(valid)})")
+        if "process" in names and config["pretrain"]["from"] is None and not _pretraining_processes(config):
+            raise ConfigError(f"config key '{key}': the process pretext needs generated events in the pool or the "
+                              "first task (only generated samples know their process)")
+
+
+def _pretraining_processes(config: dict) -> set[str]:
+    """The known processes of the pretraining events: the pool's and the reference task's samples."""
+    reference = next(iter(T.from_config(config).values())).samples
+    return sample_processes(config, list(reference) + pool_samples(config)) - {""}
 
 
 def _check_given_files(config: dict) -> None:
@@ -329,12 +338,13 @@ def encoder_processes(config: dict) -> dict[str, list[str]]:
     """The processes each encoder of the grid (by name) was trained on: the pool and the reference task
     (its training split joins the pool; the ``supervised`` encoder learnt its labels), or what the bundles
     of ``pretrain.from`` record."""
-    reference = sample_processes(config, next(iter(T.from_config(config).values())).samples)
-    names = {pretext_name(p) for p in config["data_efficiency"]["pretexts"]} or {pretext_name(config["pretrain"]["pretext"])}
-    out = {F.SUPERVISED: sorted(reference - {""})} if F.SUPERVISED in names else {}
+    reference = sample_processes(config, next(iter(T.from_config(config).values())).samples) - {""}
+    grid = config["data_efficiency"]["pretexts"] or [config["pretrain"]["pretext"]]
+    names = {pretext_name(p) for p in grid}
+    out = {F.SUPERVISED: sorted(reference)} if F.SUPERVISED in names else {}
     for name in names - {F.SUPERVISED}:
         if config["pretrain"]["from"] is None:
-            out[name] = sorted((reference | sample_processes(config, pool_samples(config))) - {""})
+            out[name] = sorted(_pretraining_processes(config))
         else:
             from colliderfm import encoders as E
 

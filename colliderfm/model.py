@@ -185,5 +185,5 @@ class MaskedModel(nn.Module):
         return out
 
 
-def classifier_loss(model: Classifier, batch: dict, generator=None) -> torch.Tensor:
-    return F.cross_entropy(model(**batch).float(), batch["label"])
+def classifier_loss(model: Classifier, batch: dict, generator=None, smoothing: float = 0.0) -> torch.Tensor:
+    return F.cross_entropy(model(**batch).float(), batch["label"], label_smoothing=smoothing)
