@@ -4,6 +4,7 @@ from a pretrained encoder, trained from scratch, or a linear probe on a frozen p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from pathlib import Path
 
@@ -44,8 +45,8 @@ def frozen_embeddings(net: Classifier, data: dict, batch_size: int = 4096) -> di
     return {"embedding": net.embed_all(data, batch_size), "label": data["label"]}
 
 
-def probe_loss(head: torch.nn.Module, batch: dict, generator=None) -> torch.Tensor:
-    return nnf.cross_entropy(head(batch["embedding"]), batch["label"])
+def probe_loss(head: torch.nn.Module, batch: dict, generator=None, smoothing: float = 0.0) -> torch.Tensor:
+    return nnf.cross_entropy(head(batch["embedding"]), batch["label"], label_smoothing=smoothing)
 
 
 def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path,
@@ -75,17 +76,19 @@ def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path
         raise ValueError(f"a linear probe of variant {job.variant} needs a pretrained encoder")
     net.to(dev)
     tc = T.TrainConfig.from_block(job.training, job.seed)
-    if init != "pretrained":  # a random encoder learns at the full rate
-        tc = dataclasses.replace(tc, encoder_lr_scale=1.0)
+    if init != "pretrained":  # a random encoder learns at the full rate, as its head
+        tc = dataclasses.replace(tc, encoder_lr_scale=1.0, head_lr_scale=1.0, encoder_hold=0.0, encoder_ramp=0.0)
     setup = T.fingerprint("classifier", init, dataclasses.asdict(cfg), dataclasses.asdict(tc), job.fraction,
                           len(subset), float(train_data["objects"].sum()))
     resume = Path(model).with_name("train.resume.pt")
     desc = f"{init} {job.variant} {job.fraction:g}"
     if cfg.probe:
-        rows = T.fit(net.head, probe_loss, frozen_embeddings(net, train_data), frozen_embeddings(net, val_data), tc,
+        loss = functools.partial(probe_loss, smoothing=tc.label_smoothing)
+        rows = T.fit(net.head, loss, frozen_embeddings(net, train_data), frozen_embeddings(net, val_data), tc,
                      checkpoint=resume, setup_id=setup, device=dev, desc=desc)
     else:
-        rows = T.fit(net, classifier_loss, train_data, val_data, tc, checkpoint=resume, setup_id=setup, device=dev,
+        loss = functools.partial(classifier_loss, smoothing=tc.label_smoothing)
+        rows = T.fit(net, loss, train_data, val_data, tc, checkpoint=resume, setup_id=setup, device=dev,
                      desc=desc)
     if T.rank_and_world()[0] != 0:
         return

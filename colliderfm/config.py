@@ -16,6 +16,7 @@ import jsonschema
 import yaml
 
 from colliderfm import features as F
+from colliderfm import pretexts as PX
 from colliderfm import tasks as T
 from colliderfm.errors import ConfigError
 from colliderfm.layout import RESULTS
@@ -189,6 +190,7 @@ def _check_consistency(config: dict) -> None:
                               f"{len(grid['label_fractions'])} label fractions; give one number, or one per fraction")
         if key in grid and not isinstance(grid[key], list):
             grid[key] = [grid[key]] * len(grid["label_fractions"])
+    _check_pretext_names(config)
     config["pretrain"]["pretext"] = list(pretext_key(config["pretrain"]["pretext"]))
     chosen = [pretext_key(p) for p in config["data_efficiency"]["pretexts"]]
     if any(F.SUPERVISED in p and len(p) > 1 for p in chosen):
@@ -203,6 +205,27 @@ def _check_consistency(config: dict) -> None:
         from colliderfm import encoders as E
 
         E.check(config, encoders(config), selection_settings(config))
+
+
+def _check_pretext_names(config: dict) -> None:
+    """Every pretext named is registered (``colliderfm.pretexts``); ``supervised`` only in the grid."""
+    named = [("pretrain.pretext", config["pretrain"]["pretext"], PX.NAMES)]
+    named += [("data_efficiency.pretexts", p, PX.NAMES + (F.SUPERVISED,))
+              for p in config["data_efficiency"]["pretexts"]]
+    for key, names, valid in named:
+        wrong = [n for n in names if n not in valid]
+        if wrong:
+            raise ConfigError(f"config key '{key}': unknown pretext {', '.join(map(repr, wrong))} "
+                              f"(one of {', '.join(valid)})")
+        if "process" in names and config["pretrain"]["from"] is None and not _pretraining_processes(config):
+            raise ConfigError(f"config key '{key}': the process pretext needs generated events in the pool or the "
+                              "first task (only generated samples know their process)")
+
+
+def _pretraining_processes(config: dict) -> set[str]:
+    """The known processes of the pretraining events: the pool's and the reference task's samples."""
+    reference = next(iter(T.from_config(config).values())).samples
+    return sample_processes(config, list(reference) + pool_samples(config)) - {""}
 
 
 def _check_given_files(config: dict) -> None:
@@ -295,6 +318,41 @@ def shards(config: dict, sample: str) -> dict[str, str | None]:
     return {f"{Path(path).stem}-{i}": path for i, path in enumerate(_matches(config, sample, "files"))}
 
 
+def shard_process(config: dict, sample: str, shard: str) -> str:
+    """The process a shard's events come from: a generated shard's; "" (unknown) for LHE and given files."""
+    return shard.rsplit("-", 1)[0] if "generate" in config["samples"][sample] else ""
+
+
+def sample_processes(config: dict, samples) -> set[str]:
+    """Every process the events of ``samples`` come from ("" where a sample's are unknown)."""
+    return {shard_process(config, s, shard) for s in samples for shard in shards(config, s)}
+
+
+def signal_processes(config: dict) -> dict[str, list[str]]:
+    """Each task's signal class's processes ("" where a sample's are unknown)."""
+    return {name: sorted(sample_processes(config, t.members[t.signal_label]))
+            for name, t in T.from_config(config).items()}
+
+
+def encoder_processes(config: dict) -> dict[str, list[str]]:
+    """The processes each encoder of the grid (by name) was trained on: the pool and the reference task
+    (its training split joins the pool; the ``supervised`` encoder learnt its labels), or what the bundles
+    of ``pretrain.from`` record."""
+    reference = sample_processes(config, next(iter(T.from_config(config).values())).samples) - {""}
+    grid = config["data_efficiency"]["pretexts"] or [config["pretrain"]["pretext"]]
+    names = {pretext_name(p) for p in grid}
+    out = {F.SUPERVISED: sorted(reference)} if F.SUPERVISED in names else {}
+    for name in names - {F.SUPERVISED}:
+        if config["pretrain"]["from"] is None:
+            out[name] = sorted(_pretraining_processes(config))
+        else:
+            from colliderfm import encoders as E
+
+            variant = (config["data_efficiency"]["variants"] or list(config["model"]["variants"]))[0]
+            out[name] = E.processes(Path(config["pretrain"]["from"]) / E.bundle_name(variant, name))
+    return out
+
+
 def lhe_shards(config: dict, sample: str) -> dict[str, str]:
     """Shard name -> Les Houches file of an ``lhe:`` sample (one shard per file)."""
     paths = _matches(config, sample, "lhe")
@@ -351,7 +409,7 @@ def pool_sources(config: dict) -> dict:
 
 def pretext_key(pretexts) -> tuple[str, ...]:
     """Pretexts in one canonical order (a combination is the same whichever order it is written in)."""
-    return tuple(p for p in F.PRETEXTS + (F.SUPERVISED,) if p in pretexts)
+    return tuple(p for p in PX.NAMES + (F.SUPERVISED,) if p in pretexts)
 
 
 def pretext_name(pretexts) -> str:

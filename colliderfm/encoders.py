@@ -31,7 +31,8 @@ def inputs() -> dict:
             "event_variables": list(F.EVENT_VARS)}
 
 
-def describe(job, *, scaler: dict, pool: dict, pool_events: int, labelled_events: int, history: pd.DataFrame) -> dict:
+def describe(job, *, scaler: dict, pool: dict, pool_events: int, labelled_events: int, history: pd.DataFrame,
+             processes=()) -> dict:
     """The bundle.json of an encoder trained by ``job`` (a config.TrainingJob)."""
     return {
         "format": "colliderfm-encoder", "version": 1, "colliderfm_version": __version__,
@@ -40,7 +41,8 @@ def describe(job, *, scaler: dict, pool: dict, pool_events: int, labelled_events
         "mask_fraction": job.mask_fraction, "training": dict(job.training), "seed": job.seed,
         "inputs": inputs(), "selection": dict(scaler["selection"]),
         "generator_inputs": bool(scaler.get("generator_inputs", True)),
-        "pool": {"samples": pool, "events": pool_events, "labelled_events": labelled_events},
+        "pool": {"samples": pool, "events": pool_events, "labelled_events": labelled_events,
+                 "processes": list(processes)},
         "epochs": int(len(history)), "best_val_loss": float(history["val_loss"].min()),
         "final_train_loss": float(history["train_loss"].iloc[-1]),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -91,7 +93,8 @@ def write_description(job, *, encoder: Path, history: Path, scaler: Path, pool: 
 
     payload, fitted = load_model(encoder), json.loads(Path(scaler).read_text())
     bundle = describe(job, scaler=fitted, pool=pool, pool_events=payload["pool_events"],
-                      labelled_events=payload["labelled_events"], history=pd.read_csv(history))
+                      labelled_events=payload["labelled_events"], history=pd.read_csv(history),
+                      processes=payload.get("seen_processes", ()))
     with atomic_path(out_scaler) as tmp:
         tmp.write_text(json.dumps(fitted, indent=1))
     with atomic_path(out_bundle) as tmp:
@@ -102,6 +105,15 @@ def write_description(job, *, encoder: Path, history: Path, scaler: Path, pool: 
 
 
 # ---------------------------------------------------------------- reuse
+
+
+def processes(folder: Path) -> list[str]:
+    """The processes a bundle's encoder was pretrained on: recorded, else its pool's generated processes
+    (a bundle from before they were recorded; its reference task's are then unknown)."""
+    pool = json.loads((Path(folder) / "bundle.json").read_text())["pool"]
+    if "processes" in pool:
+        return sorted(pool["processes"])
+    return sorted({p for source in pool["samples"].values() if isinstance(source, dict) for p in source})
 
 
 def _refuse(name: str, key: str, detail: str) -> None:

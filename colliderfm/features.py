@@ -33,7 +33,6 @@ COUNT_VARS: tuple[str, ...] = ("n_jets", "n_bjets", "n_nu", "n_leptons")
 GENERATOR_VARS: tuple[str, ...] = ("n_nu",)  # from the generator record, not the detector (model.generator_inputs)
 GENERATOR_TARGETS: tuple[str, ...] = ("gen_nu_px", "gen_nu_py", "gen_nu_pz")  # pretext targets, not inputs
 META_COLUMNS: tuple[str, ...] = ("event", "sample", "label", "weight")
-PRETEXTS: tuple[str, ...] = ("variables", "objects", "generator")  # pretraining tasks (colliderfm.model)
 # not a pretext: the encoder of a variant's classifier trained from scratch on all the labels of the reference
 # task (the first configured), the data-efficiency grid's reference of an encoder that holds its classes
 SUPERVISED = "supervised"

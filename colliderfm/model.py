@@ -6,10 +6,8 @@ tells b-jet, jet, lepton and event tokens apart. Missing objects are left out of
 attention by the key-padding mask. Hidden inputs (masked in pretraining, or unknown
 like ``n_nu`` without a generator record) are replaced by a learned value and flagged.
 
-Pretraining tasks (pretexts), combinable: ``variables`` hides single variables, ``objects`` whole
-tokens (Masked Particle Modelling, arXiv:2401.13537), both reconstructed from the rest of the event;
-``generator`` learns generator-level targets the detector does not see: the summed neutrino momentum
-(regressed from the event token) and which objects come from a top-quark decay (classified per token).
+Pretraining tasks (pretexts) and their losses are in ``colliderfm.pretexts``; ``MaskedModel`` gives
+them the encoder and its output heads.
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ from colliderfm import features as feat
 
 N_OBJ_VARS = len(feat.OBJECT_VARS)
 N_EVT_VARS = len(feat.EVENT_VARS)
-PRETEXTS = feat.PRETEXTS
 GROUP_IDS = [g for g, (_, n) in enumerate(feat.GROUPS) for _ in range(n)] + [len(feat.GROUPS)]
 
 
@@ -164,10 +161,11 @@ class Classifier(nn.Module):
 
 
 class MaskedModel(nn.Module):
-    """The pretraining model: reconstructs hidden standardised variables from the rest of the event,
-    regresses the generator targets from the event token and tells top-decay objects per token (logits)."""
+    """The pretraining model: the encoder and one head per kind of pretext target (``colliderfm.pretexts``):
+    hidden standardised variables per token and of the event, the generator targets from the event token,
+    the top-decay flag per token (logits) and, with ``processes`` > 0, the event's process (logits)."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, processes: int = 0):
         super().__init__()
         self.config = cfg
         self.encoder = Encoder(cfg)
@@ -175,72 +173,17 @@ class MaskedModel(nn.Module):
         self.evt_out = nn.Linear(cfg.dim, N_EVT_VARS)
         self.gen_out = nn.Linear(cfg.dim, len(feat.GENERATOR_TARGETS))
         self.top_out = nn.Linear(cfg.dim, 1)
+        # drawn last, and only when asked: the other heads start as they did before it existed
+        self.proc_out = nn.Linear(cfg.dim, processes) if processes else None
 
-    def forward(self, objects, present, event, known, obj_hidden, evt_hidden):
+    def forward(self, objects, present, event, known, obj_hidden, evt_hidden) -> dict:
         h, _ = self.encoder(objects, present, event, obj_hidden, evt_hidden | ~known)
-        return (self.obj_out(h[:, :-1]), self.evt_out(h[:, -1]), self.gen_out(h[:, -1]),
-                self.top_out(h[:, :-1])[..., 0])
+        out = {"objects": self.obj_out(h[:, :-1]), "event": self.evt_out(h[:, -1]),
+               "generator": self.gen_out(h[:, -1]), "from_top": self.top_out(h[:, :-1])[..., 0]}
+        if self.proc_out is not None:
+            out["process"] = self.proc_out(h[:, -1])
+        return out
 
 
-def _uniform(shape, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    where = generator.device if generator is not None else like.device
-    return torch.rand(shape, generator=generator, device=where).to(like.device)
-
-
-def random_mask(present, known, fraction: float, generator: torch.Generator | None = None):
-    """``variables``: hide each present object variable and known event variable with probability ``fraction``."""
-    b = present.shape[0]
-    obj = _uniform((b, present.shape[1], N_OBJ_VARS), present, generator) < fraction
-    evt = _uniform((b, N_EVT_VARS), present, generator) < fraction
-    return obj & present[..., None], evt & known
-
-
-def object_mask(present, known, fraction: float, generator: torch.Generator | None = None):
-    """``objects``: hide each present token whole (all its variables; the event token too) with probability
-    ``fraction``."""
-    b = present.shape[0]
-    tokens = _uniform((b, present.shape[1] + 1), present, generator) < fraction
-    obj = (tokens[:, :-1] & present)[..., None].expand(-1, -1, N_OBJ_VARS)
-    return obj, tokens[:, -1:] & known
-
-
-def pretext_mask(present, known, pretexts, fraction: float, generator=None):
-    """The union of the masks of the masking pretexts (nothing hidden for ``generator`` alone)."""
-    obj, evt = torch.zeros(present.shape + (N_OBJ_VARS,), dtype=torch.bool, device=present.device), torch.zeros_like(known)
-    for name, draw in (("variables", random_mask), ("objects", object_mask)):
-        if name in pretexts:
-            o, e = draw(present, known, fraction, generator)
-            obj, evt = obj | o, evt | e
-    return obj, evt
-
-
-def masked_errors(model: MaskedModel, batch: dict, obj_hidden, evt_hidden):
-    """Errors and their masks: squared errors (obj_se, obj_mask), (evt_se, evt_mask), (gen_se, gen_mask), and
-    the per-token cross-entropy of the top flags (top_ce, top_mask: present objects of events that know them)."""
-    obj_pred, evt_pred, gen_pred, top_logit = model(batch["objects"], batch["present"], batch["event"],
-                                                    batch["known"], obj_hidden, evt_hidden)
-    gen_known = batch["generator_known"][:, None].expand_as(batch["generator"])
-    top_ce = F.binary_cross_entropy_with_logits(top_logit.float(), batch["from_top"], reduction="none")
-    return (((obj_pred.float() - batch["objects"]) ** 2, obj_hidden),
-            ((evt_pred.float() - batch["event"]) ** 2, evt_hidden),
-            ((gen_pred.float() - batch["generator"]) ** 2, gen_known),
-            (top_ce, batch["present"] & batch["generator_known"][:, None]))
-
-
-def pretext_loss(model: MaskedModel, batch: dict, pretexts, fraction: float, generator=None) -> torch.Tensor:
-    """The pretexts' losses summed: the mean squared error over the hidden (present) entries, and over
-    the generator targets of events that have them."""
-    obj_hidden, evt_hidden = pretext_mask(batch["present"], batch["known"], pretexts, fraction, generator)
-    (obj_se, obj_m), (evt_se, evt_m), (gen_se, gen_m), (top_ce, top_m) = masked_errors(model, batch, obj_hidden,
-                                                                                         evt_hidden)
-    loss = torch.zeros((), device=obj_se.device)
-    if "variables" in pretexts or "objects" in pretexts:
-        loss = loss + ((obj_se * obj_m).sum() + (evt_se * evt_m).sum()) / (obj_m.sum() + evt_m.sum()).clamp(min=1)
-    if "generator" in pretexts:
-        loss = loss + (gen_se * gen_m).sum() / gen_m.sum().clamp(min=1)
-        loss = loss + (top_ce * top_m).sum() / top_m.sum().clamp(min=1)
-    return loss
-
-
-def classifier_loss(model: Classifier, batch: dict, generator=None) -> torch.Tensor:
-    return F.cross_entropy(model(**batch).float(), batch["label"])
+def classifier_loss(model: Classifier, batch: dict, generator=None, smoothing: float = 0.0) -> torch.Tensor:
+    return F.cross_entropy(model(**batch).float(), batch["label"], label_smoothing=smoothing)

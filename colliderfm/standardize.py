@@ -193,21 +193,25 @@ def fit(files: list[Path], labels: list[int], classes: list[str], *, out: Path, 
 
 
 def task_splits(files: list[Path], labels: list[int], *, scaler: Path, splits: dict[str, Path],
-                fractions: dict[str, float], seed: int, classes: list[str] = ()) -> dict[str, int]:
-    """A task's events (feature ``files``, each with its class's label) drawn into train/val/test, each
-    file from its own random stream (the same draw in every task it feeds), standardised with ``scaler``."""
+                fractions: dict[str, float], seed: int, classes: list[str] = (),
+                processes: list[str] | None = None) -> dict[str, int]:
+    """A task's events (feature ``files``, each with its class's label and its process, "" unknown) drawn into
+    train/val/test, each file from its own random stream (the same draw in every task it feeds), standardised
+    with ``scaler``."""
     label_of = dict(zip(map(str, files), labels))
     counts = _write_splits(files, [_file_seed(seed, p) for p in files], splits, fractions, load_scaler(scaler),
-                           label_of=lambda path: label_of[str(path)], classes=classes)
+                           label_of=lambda path: label_of[str(path)], classes=classes, processes=processes)
     log.info("split sizes: %s", counts)
     return counts
 
 
-def transform_samples(scaler: Path, samples: dict[str, list[Path]], outputs: dict[str, Path]) -> None:
-    """Each sample's feature files (the anomaly samples, the unlabelled pool) standardised into one file."""
+def transform_samples(scaler: Path, samples: dict[str, list[Path]], outputs: dict[str, Path],
+                      processes: dict[str, list[str]] | None = None) -> None:
+    """Each sample's feature files (the anomaly samples, the unlabelled pool) standardised into one file;
+    ``processes``: per sample, each file's process ("" unknown)."""
     fitted = load_scaler(scaler)
     for name, files in samples.items():
-        _transform_files(files, outputs[name], fitted)
+        _transform_files(files, outputs[name], fitted, (processes or {}).get(name))
 
 
 def _file_seed(seed: int, path) -> int:
@@ -217,19 +221,20 @@ def _file_seed(seed: int, path) -> int:
 
 
 def _write_splits(files: list[Path], seeds: list[int], splits: dict[str, Path], fractions: dict, scaler: dict,
-                  label_of, classes: list[str] = ()) -> dict[str, int]:
+                  label_of, classes: list[str] = (), processes: list[str] | None = None) -> dict[str, int]:
     """Each file's events drawn into train/val/test (its own random stream), standardised; the counts.
-    ``label_of``: file -> its label in the task; each of ``classes`` (label = index) must have training events."""
+    ``label_of``: file -> its label in the task; each of ``classes`` (label = index) must have training events;
+    ``processes``: each file's process ("" unknown; None: all unknown)."""
     counts = {s: 0 for s in SPLITS}
     trained: dict[int, int] = {}
     with atomic_path(splits["train"]) as t0, atomic_path(splits["val"]) as t1, atomic_path(splits["test"]) as t2:
         writers = [None, None, None]
         try:
-            for path, file_seed in zip(files, seeds):
+            for path, file_seed, process in zip(files, seeds, processes or [""] * len(files)):
                 rng = np.random.default_rng(file_seed)
                 for batch in _batches(path):
                     split = _split_of(rng, batch.num_rows, fractions)
-                    table = _relabel(transform_batch(batch, scaler), label_of(path))
+                    table = _with_process(_relabel(transform_batch(batch, scaler), label_of(path)), process)
                     trained[label_of(path)] = trained.get(label_of(path), 0) + int((split == 0).sum())
                     for i, tmp in enumerate((t0, t1, t2)):
                         part = table.filter(pa.array(split == i))
@@ -251,18 +256,23 @@ def _write_splits(files: list[Path], seeds: list[int], splits: dict[str, Path], 
     return counts
 
 
+def _with_process(table: pa.Table, process: str) -> pa.Table:
+    """The events' process ("" unknown) as a column: the target of the ``process`` pretext."""
+    return table.append_column("process", pa.array([process] * table.num_rows, pa.string()))
+
+
 def _relabel(table: pa.Table, label: int) -> pa.Table:
     column = table.schema.get_field_index("label")
     return table.set_column(column, "label", pa.array(np.full(table.num_rows, label, np.int8)))
 
 
-def _transform_files(files: list[Path], out: Path, scaler: dict) -> None:
+def _transform_files(files: list[Path], out: Path, scaler: dict, processes: list[str] | None = None) -> None:
     with atomic_path(out) as tmp:
         writer = None
         try:
-            for path in files:
+            for path, process in zip(files, processes or [""] * len(files)):
                 for batch in _batches(path):
-                    table = transform_batch(batch, scaler)
+                    table = _with_process(transform_batch(batch, scaler), process)
                     writer = writer or pq.ParquetWriter(tmp, table.schema)
                     writer.write_table(table)
         finally:
@@ -293,6 +303,9 @@ def to_arrays(table: pa.Table) -> dict[str, np.ndarray]:
         "sample": np.asarray(table.column("sample").to_pylist(), dtype=object),
         "event_id": np.asarray(table.column("event")).astype(np.int64),
         "weight": np.asarray(table.column("weight")).astype(np.float32),
+        # a dataset made before processes were kept: every process unknown
+        "process": (np.asarray(table.column("process").to_pylist(), dtype=object) if "process" in table.schema.names
+                    else np.full(n, "", dtype=object)),
         **_generator_targets(table),
     }
 

@@ -114,14 +114,23 @@ def run(metric_files: list[Path], reference: Path, out_csv: Path, out_md: Path, 
 
 # ------------------------------------------------------------- data efficiency
 
-EFFICIENCY = ["task", "variant", "pretext", "init", "label_fraction", "labelled_events", "replica", "seed",
+EFFICIENCY = ["task", "variant", "pretext", "seen", "init", "label_fraction", "labelled_events", "replica", "seed",
               "accuracy", "auc"]
 POINT = ["task", "variant", "label_fraction"]
 
 
-def efficiency_table(score_files: list[Path]) -> pd.DataFrame:
-    """One row per model of the grid and seed (its scores.json)."""
-    frame = pd.DataFrame(read(score_files), columns=EFFICIENCY)
+def seen(task: str, pretext: str, signal: dict, encoders: dict) -> bool:
+    """Whether the encoder has seen the task's signal: all its signal class's processes (known ones) are among
+    those the encoder's training events came from (a model from scratch has no encoder: False)."""
+    wanted = set(signal.get(task, []))
+    return bool(wanted) and "" not in wanted and wanted <= set(encoders.get(pretext, []))
+
+
+def efficiency_table(score_files: list[Path], signal: dict | None = None, encoders: dict | None = None) -> pd.DataFrame:
+    """One row per model of the grid and seed (its scores.json); ``signal``: each task's signal processes,
+    ``encoders``: each encoder's training processes (``config.signal_processes``, ``encoder_processes``)."""
+    rows = [{**r, "seen": seen(r["task"], r["pretext"], signal or {}, encoders or {})} for r in read(score_files)]
+    frame = pd.DataFrame(rows, columns=EFFICIENCY)
     order = {"scratch": 0, "pretrained": 1, "frozen": 2}
     return frame.sort_values(POINT + ["init", "pretext", "replica"],
                              key=lambda c: c.map(order) if c.name == "init" else c).reset_index(drop=True)
@@ -135,7 +144,7 @@ def efficiency_gains(frame: pd.DataFrame) -> pd.DataFrame:
     for metric in ("accuracy", "auc"):
         paired[f"gain_{metric}"] = paired[metric] - paired[f"{metric}_scratch"]
     stats = {m: (m, f) for m in ("accuracy", "auc", "gain_accuracy", "gain_auc") for f in ("mean",)}
-    grouped = paired.groupby(POINT + ["init", "pretext"], sort=False)
+    grouped = paired.groupby(POINT + ["init", "pretext", "seen"], sort=False)
     out = grouped.agg(seeds=("replica", "size"), labelled_events=("labelled_events", "mean"), **stats)
     for metric in ("accuracy", "auc", "gain_accuracy", "gain_auc"):
         out[f"{metric}_std"] = grouped[metric].std(ddof=1)
@@ -144,8 +153,9 @@ def efficiency_gains(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def efficiency(score_files: list[Path], *, out_table: Path, out_gains: Path) -> pd.DataFrame:
-    frame = efficiency_table(score_files)
+def efficiency(score_files: list[Path], *, out_table: Path, out_gains: Path, signal: dict | None = None,
+               encoders: dict | None = None) -> pd.DataFrame:
+    frame = efficiency_table(score_files, signal, encoders)
     with atomic_path(out_table) as tmp:
         frame.to_csv(tmp, index=False)
     gains = efficiency_gains(frame)

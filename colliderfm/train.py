@@ -47,7 +47,19 @@ class TrainConfig:
     min_delta: float
     min_epoch_events: int  # small training sets are cycled to at least this many events per epoch
     seed: int
-    encoder_lr_scale: float = 1.0  # classifier block only: a pretrained encoder's learning rate / lr
+    # the fine-tuning recipe (classifier block only; models from scratch and probes keep the defaults but
+    # label_smoothing): a pretrained encoder's rate / lr, the head's rate / lr, the fractions of the steps
+    # the encoder stays frozen (head first) and then takes to ramp up linearly to its rate
+    encoder_lr_scale: float = 1.0
+    head_lr_scale: float = 1.0
+    encoder_hold: float = 0.0
+    encoder_ramp: float = 0.0
+    label_smoothing: float = 0.0  # of the classifier's cross-entropy
+
+    @property
+    def two_rates(self) -> bool:
+        """Whether encoder and head learn at rates of their own (else: one group, one schedule)."""
+        return (self.encoder_lr_scale, self.head_lr_scale, self.encoder_hold, self.encoder_ramp) != (1.0, 1.0, 0, 0)
 
     @classmethod
     def from_block(cls, block: dict, seed: int) -> "TrainConfig":
@@ -159,7 +171,8 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, train: dict, val: dict, cfg: Tr
     n = len(train["label"])
     steps_per_epoch = math.ceil(max(n, cfg.min_epoch_events) / cfg.batch_size)
     opt = torch.optim.AdamW(_parameter_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.epochs * steps_per_epoch, cfg.warmup))
+    steps = cfg.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedules(cfg, steps, len(opt.param_groups)))
     state = {"epoch": 0, "best_loss": math.inf, "best_state": None, "bad_epochs": 0, "history": []}
     state = _resume(checkpoint, setup_id, (model, opt, sched), state, device)
 
@@ -202,13 +215,29 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, train: dict, val: dict, cfg: Tr
 
 
 def _parameter_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
-    """One group, or the encoder at ``encoder_lr_scale`` times the rate of the rest (fine-tuning keeps
-    more of what pretraining learnt)."""
-    if cfg.encoder_lr_scale == 1.0 or not hasattr(model, "encoder"):
+    """One group, or the encoder at ``encoder_lr_scale`` and the rest (the head) at ``head_lr_scale`` times
+    lr (fine-tuning keeps more of what pretraining learnt)."""
+    if not cfg.two_rates or not hasattr(model, "encoder"):
         return [{"params": list(model.parameters())}]
     encoder = set(model.encoder.parameters())
-    return [{"params": list(encoder), "lr": cfg.lr * cfg.encoder_lr_scale},
-            {"params": [p for p in model.parameters() if p not in encoder]}]
+    head = {"params": [p for p in model.parameters() if p not in encoder]}
+    if cfg.head_lr_scale != 1.0:
+        head["lr"] = cfg.lr * cfg.head_lr_scale
+    return [{"params": list(encoder), "lr": cfg.lr * cfg.encoder_lr_scale}, head]
+
+
+def schedules(cfg: TrainConfig, total_steps: int, groups: int) -> Callable | list[Callable]:
+    """The rate factor per step: warm-up and cosine for all; with two groups (encoder first) the encoder's
+    is 0 for the first ``encoder_hold`` of the steps, then rises linearly over ``encoder_ramp`` of them."""
+    base = lr_lambda(total_steps, cfg.warmup)
+    if groups == 1:
+        return base
+    hold, ramp = int(total_steps * cfg.encoder_hold), max(1, int(total_steps * cfg.encoder_ramp))
+
+    def encoder(step: int) -> float:
+        return 0.0 if step < hold else base(step) * min(1.0, (step - hold + 1) / ramp)
+
+    return [encoder, base]
 
 
 def _save_checkpoint(path: Path, setup_id, model, opt, sched, state) -> None:

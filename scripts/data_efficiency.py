@@ -5,5 +5,6 @@ from colliderfm.logs import job
 
 with job(snakemake):
     i, o = snakemake.input, snakemake.output
-    summary.efficiency(i.scores, out_table=o.table, out_gains=o.gains)
+    p = snakemake.params
+    summary.efficiency(i.scores, out_table=o.table, out_gains=o.gains, signal=p.signal, encoders=p.encoders)
     summary.pretraining(i.encoders, i.histories, out=o.pretraining)

@@ -8,7 +8,11 @@ import pytest
 import torch
 
 from colliderfm import classify, evaluate, pretrain, standardize, summary, train
-from colliderfm.model import MaskedModel, ModelConfig, object_mask, pretext_loss, pretext_mask
+from colliderfm.model import MaskedModel, ModelConfig
+from colliderfm.pretexts import get
+from colliderfm.pretexts.process import processes_of
+from colliderfm.pretexts.combined import hidden as pretext_mask
+from colliderfm.pretexts.combined import loss as pretext_loss
 from conftest import tiny_job, train_files
 
 TINY = ModelConfig(dim=8, heads=2, layers=1, ff=16, dropout=0.0)
@@ -18,12 +22,13 @@ def batch_of(dataset, n=256) -> dict:
     """``n`` training events spread over the file (its samples follow one another)."""
     arrays = standardize.load_arrays(dataset / "train.parquet")
     pick = np.linspace(0, len(arrays["label"]) - 1, n).astype(int)
-    return train.to_tensors({k: v[pick] for k, v in arrays.items()}, torch.device("cpu"), pretrain.INPUTS)
+    arrays = pretrain.with_process_ids({k: v[pick] for k, v in arrays.items()}, processes_of(arrays["process"]))
+    return train.to_tensors(arrays, torch.device("cpu"), pretrain.INPUTS)
 
 
 def test_object_mask_hides_whole_present_tokens(dataset_dir):
     batch = batch_of(dataset_dir, 2000)
-    obj, evt = object_mask(batch["present"], batch["known"], 0.3, torch.Generator().manual_seed(1))
+    obj, evt = get("objects").hide(batch["present"], batch["known"], 0.3, torch.Generator().manual_seed(1))
     per_token = obj.any(dim=-1)
     assert torch.equal(per_token, obj.all(dim=-1)), "a hidden token has every variable hidden"
     assert not (per_token & ~batch["present"]).any(), "absent objects are never hidden"
@@ -79,10 +84,11 @@ def test_pretraining_uses_the_pool_and_reports_each_pretext(dataset_dir, tmp_pat
     # the generator rows against a hand computation from the saved model's predictions on val
     model = MaskedModel(ModelConfig(**payload["model_config"]))
     model.load_state_dict(payload["state_dict"])
-    val = train.to_tensors(standardize.load_arrays(dataset_dir / "val.parquet"), torch.device("cpu"), pretrain.INPUTS)
+    val = train.to_tensors(pretrain.with_process_ids(standardize.load_arrays(dataset_dir / "val.parquet"), []),
+                           torch.device("cpu"), pretrain.INPUTS)
     with torch.no_grad():
-        _, _, pred, _ = model.eval()(val["objects"], val["present"], val["event"], val["known"],
-                                  torch.zeros_like(val["objects"], dtype=torch.bool), torch.zeros_like(val["known"]))
+        pred = model.eval()(val["objects"], val["present"], val["event"], val["known"],
+                                  torch.zeros_like(val["objects"], dtype=torch.bool), torch.zeros_like(val["known"]))["generator"]
     known = val["generator_known"].numpy()
     for i, name in enumerate(("gen_nu_px", "gen_nu_py", "gen_nu_pz")):
         target = val["generator"].numpy()[known, i]
@@ -163,6 +169,24 @@ def test_dm_task_split_labels_sm_0_and_dm_1_without_overlap(dataset_dir, tmp_pat
     assert keys["test"] == set(zip(*(standardize.load_arrays(again["test"])[k] for k in ("sample", "event_id"))))
 
 
+def test_splits_keep_each_events_process_and_the_process_pretext_learns_it(dataset_dir, tmp_path):
+    splits = {s: tmp_path / f"{s}.parquet" for s in standardize.SPLITS}
+    standardize.task_splits(dm_features(dataset_dir), [0, 1], scaler=dataset_dir / "scaler.json", splits=splits,
+                            fractions={"train": 0.6, "val": 0.2, "test": 0.2}, seed=3, processes=["tchan", "tchan_dm"])
+    arrays = standardize.load_arrays(splits["train"])
+    assert (arrays["process"] == np.where(arrays["sample"] == "tchan_dm", "tchan_dm", "tchan")).all()
+    assert set(standardize.load_arrays(dataset_dir / "train.parquet")["process"]) == {""}, "unknown: not given"
+    job = tiny_job("pretrain", pretext=("quantities", "process"), training={"epochs": 10})
+    out = dict(model=tmp_path / "p.pt", history=tmp_path / "h.csv", reconstruction=tmp_path / "r.csv")
+    pretrain.run(job, train=splits["train"], val=splits["val"], **out)
+    payload = train.load_model(out["model"])
+    assert payload["processes"] == payload["seen_processes"] == ["tchan", "tchan_dm"]
+    assert payload["state_dict"]["proc_out.weight"].shape[0] == 2
+    recon = pd.read_csv(out["reconstruction"]).set_index(["pretext", "variable"])
+    assert recon.loc[("process", "process"), "masked_entries"] == len(standardize.load_arrays(splits["val"])["label"])
+    assert recon.loc[("process", "process"), "mse"] < recon.loc[("process", "process"), "mean_prediction_mse"]
+
+
 def test_task_scores_match_scikit_learn_and_numpy(dataset_dir, tmp_path, encoder):
     from sklearn.metrics import roc_auc_score
 
@@ -188,7 +212,7 @@ def test_gains_are_paired_by_seed():
     rows = []
     for replica, (scratch, tuned) in enumerate([(0.50, 0.56), (0.40, 0.43), (0.60, 0.66)], start=1):
         for init, acc in (("scratch", scratch), ("pretrained", tuned)):
-            rows.append(dict(task="tops", variant="v", pretext="none" if init == "scratch" else "objects", init=init,
+            rows.append(dict(task="tops", variant="v", pretext="none" if init == "scratch" else "objects", seen=False, init=init,
                              label_fraction=0.01, labelled_events=10, replica=replica, seed=replica, accuracy=acc,
                              auc=acc))
     gains = summary.efficiency_gains(pd.DataFrame(rows)).set_index("init")

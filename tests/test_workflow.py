@@ -143,9 +143,12 @@ def test_data_efficiency_tables_cover_the_grid(run, test_config):
     table = pd.read_csv(run / "results" / "data_efficiency.csv")
     specs = cfg.efficiency_specs(test_config)
     assert len(table) == len(specs)
-    assert list(table.columns[:8]) == ["task", "variant", "pretext", "init", "label_fraction", "labelled_events",
-                                       "replica", "seed"]
+    assert list(table.columns[:9]) == ["task", "variant", "pretext", "seen", "init", "label_fraction",
+                                       "labelled_events", "replica", "seed"]
     assert set(table["task"]) == {"tops", "dm"} and set(table["init"]) == {"pretrained", "scratch", "frozen"}
+    # the pool and tops hold tttt, tops's signal; no encoder saw tchan_dm; scratch has no encoder
+    encoded = table["init"] != "scratch"
+    assert (table["seen"] == (encoded & (table["task"] == "tops"))).all()
     point = ["task", "label_fraction", "replica"]
     assert (table.groupby(point)["labelled_events"].nunique() == 1).all(), "every init of a point sees the same labels"
     assert (table.groupby(point)["seed"].nunique() == 1).all()

@@ -66,6 +66,11 @@ def feature_files(samples):
     return [L.features(sample, shard) for sample in samples for shard in SHARDS[sample]]
 
 
+def file_processes(samples):
+    """The process of each of the samples' feature files ("" where unknown), as feature_files lists them."""
+    return [cfg.shard_process(config, s, shard) for s in samples for shard in SHARDS[s]]
+
+
 def events_file(wildcards):
     """A generated shard, or the user's own Delphes file."""
     given = SHARDS[wildcards.sample][wildcards.shard]
@@ -93,6 +98,10 @@ def file_labels(name):
 
 def task_labels(wildcards):
     return file_labels(wildcards.task)
+
+
+def task_processes(wildcards):
+    return file_processes(TASKS[wildcards.task].samples)
 
 
 def task_data(wildcards):

@@ -42,5 +42,9 @@ rule data_efficiency:
         L.log("data_efficiency"),
     conda:
         "../../envs/colliderfm.yaml"
+    params:
+        # the processes of each task's signal and of each encoder's training events: the seen column
+        signal=cfg.signal_processes(config),
+        encoders=cfg.encoder_processes(config),
     script:
         "../../scripts/data_efficiency.py"

@@ -50,6 +50,7 @@ rule split:
         "../../envs/colliderfm.yaml"
     params:
         labels=task_labels,
+        processes=task_processes,
         classes=lambda w: list(TASKS[w.task].classes),
         split=config["split"],
         seed=config["seed"],
@@ -68,6 +69,12 @@ rule standardize:
         L.log("standardize"),
     conda:
         "../../envs/colliderfm.yaml"
+    params:
+        # each input file's process, the target of the process pretext
+        processes={
+            **{s: file_processes([s]) for s in ANOMALY_SAMPLES},
+            **({"pool": file_processes(POOL_SAMPLES)} if POOL_SAMPLES else {}),
+        },
     script:
         "../../scripts/standardize.py"
 
