@@ -247,6 +247,10 @@ def training(histories: dict[str, Path], opts: PlotOptions):
     return fig
 
 
+# the reconstruction table's error per pretext: classification pretexts report a Brier score
+RECONSTRUCTION_UNITS = {"process": "Brier score", "generator": "MSE (standardised); from_top: Brier score"}
+
+
 def reconstruction(tables: dict[str, Path], opts: PlotOptions):
     """Per pretext, each encoder's error per variable, beside that of predicting the training mean;
     ``tables`` maps an encoder's name to its reconstruction CSV."""
@@ -264,7 +268,7 @@ def reconstruction(tables: dict[str, Path], opts: PlotOptions):
             values = part[part["encoder"] == encoder].set_index("name")["mse"].reindex(names)
             ax.bar(x + i * width, values, width, label=encoder)
         ax.set_xticks(x + 0.4 - width / 2, names, rotation=90, fontsize=10)
-        ax.set_ylabel("MSE (standardised)")
+        ax.set_ylabel(RECONSTRUCTION_UNITS.get(pretext, "MSE (standardised)"))
         ax.set_title(f"Pretext: {pretext}")
         ax.legend(fontsize=11, ncol=min(len(encoders) + 1, 5))
         _label(ax, opts)
