@@ -222,10 +222,14 @@ def _check_pretext_names(config: dict) -> None:
                               "first task (only generated samples know their process)")
 
 
+def _reference_processes(config: dict) -> set[str]:
+    """The known processes of the reference (first) task's samples."""
+    return sample_processes(config, next(iter(T.from_config(config).values())).samples) - {""}
+
+
 def _pretraining_processes(config: dict) -> set[str]:
     """The known processes of the pretraining events: the pool's and the reference task's samples."""
-    reference = next(iter(T.from_config(config).values())).samples
-    return sample_processes(config, list(reference) + pool_samples(config)) - {""}
+    return _reference_processes(config) | (sample_processes(config, pool_samples(config)) - {""})
 
 
 def _check_given_files(config: dict) -> None:
@@ -338,10 +342,9 @@ def encoder_processes(config: dict) -> dict[str, list[str]]:
     """The processes each encoder of the grid (by name) was trained on: the pool and the reference task
     (its training split joins the pool; the ``supervised`` encoder learnt its labels), or what the bundles
     of ``pretrain.from`` record."""
-    reference = sample_processes(config, next(iter(T.from_config(config).values())).samples) - {""}
     grid = config["data_efficiency"]["pretexts"] or [config["pretrain"]["pretext"]]
     names = {pretext_name(p) for p in grid}
-    out = {F.SUPERVISED: sorted(reference)} if F.SUPERVISED in names else {}
+    out = {F.SUPERVISED: sorted(_reference_processes(config))} if F.SUPERVISED in names else {}
     for name in names - {F.SUPERVISED}:
         if config["pretrain"]["from"] is None:
             out[name] = sorted(_pretraining_processes(config))
