@@ -26,7 +26,7 @@ GOAL = 1.5
 
 def child(path: Path, out: Path, step_size: int) -> dict:
     """In the measured process: ingest one file, report peak RSS after imports and at the end."""
-    from colliderfm import ingest
+    from colliderfm.data import ingest
 
     floor = peak_rss_mb()
     start = time.perf_counter()

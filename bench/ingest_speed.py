@@ -17,7 +17,8 @@ from pathlib import Path
 
 from _common import interleaved, machine, summary, timed
 
-from colliderfm import ingest, sim
+from colliderfm.data import ingest
+from colliderfm import sim
 
 GOAL = 1.5
 

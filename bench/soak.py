@@ -64,7 +64,7 @@ def replicate(block: Path, out: Path, events: int) -> None:
 def child(stage: str, big: Path, small: list[Path], workdir: Path) -> dict:
     """In a measured process: one stage (``ingest`` every file, or ``standardize`` their features);
     its peak RSS and time."""
-    from colliderfm import ingest, standardize
+    from colliderfm.data import ingest, standardize
 
     start = time.perf_counter()
     features = [workdir / "features" / f"tops{label}.parquet" for label in (2, *OTHERS)]

@@ -38,11 +38,13 @@ import numpy as np
 import torch
 from _common import interleaved, machine, summary, timed
 
-from colliderfm import features as F
-from colliderfm.config import load as load_config
-from colliderfm import inference, ingest, sim, standardize
-from colliderfm import train as T
-from colliderfm.model import Classifier, ModelConfig, SelfAttention, classifier_loss
+from colliderfm.data import features as F
+from colliderfm.conf import load as load_config
+from colliderfm.evaluation import inference
+from colliderfm.data import ingest, standardize
+from colliderfm import sim
+from colliderfm.models import train as T
+from colliderfm.models.transformer import Classifier, ModelConfig, SelfAttention, classifier_loss
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "config.yaml"
 CLASSES = {0: "wjets", 1: "tchan", 2: "ttbar", 3: "ttt", 4: "tttt"}  # label -> generated process

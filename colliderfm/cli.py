@@ -14,7 +14,7 @@ from colliderfm import __version__
 
 def _simulate(args) -> None:
     from colliderfm import sim
-    from colliderfm.config import physics_problem
+    from colliderfm.conf import physics_problem
     from colliderfm.sim import processes
 
     if args.list:
@@ -42,7 +42,8 @@ def _simulate(args) -> None:
 
 
 def _selection(args):
-    from colliderfm import config, ingest
+    from colliderfm import conf as config
+    from colliderfm.data import ingest
 
     if args.config is None:
         return ingest.Selection.default()
@@ -50,14 +51,15 @@ def _selection(args):
 
 
 def _ingest(args) -> None:
-    from colliderfm import ingest
+    from colliderfm.data import ingest
 
     stats = ingest.ingest_files(args.files, args.out, args.sample, args.label, _selection(args), args.overwrite)
     print(f"{args.out}: {stats['selected']} of {stats['read']} events ({ingest.drop_summary(stats)})")
 
 
 def _predict(args) -> None:
-    from colliderfm import ingest, predict
+    from colliderfm.data import ingest
+    from colliderfm.serve import predict
 
     ingest.check_paths(args.files, args.out)  # a file given twice, or --out that is an input
     stats = predict.predict_files(args.model, args.files, args.out, args.device, args.overwrite)
@@ -65,7 +67,7 @@ def _predict(args) -> None:
 
 
 def _export(args) -> None:
-    from colliderfm import export
+    from colliderfm.serve import export
 
     out = export.export_onnx(args.model, args.out, args.overwrite)
     print(f"{out}: ONNX model (opset {export.OPSET}), inputs and scaler in {out.with_suffix('.json')}")
@@ -75,7 +77,7 @@ def training_paths(job, pool: bool = False, reference: str | None = None) -> dic
     """The files a training rule reads and writes, from the one results layout the rules use, so
     ``colliderfm train`` under torchrun or srun runs the rule's step in a workflow directory.
     ``reference``: the reference task (first configured), whose training split pretraining reads."""
-    from colliderfm.layout import RESULTS as L
+    from colliderfm.conf.layout import RESULTS as L
 
     encoder = "+".join(job.pretext)
     if job.stage == "pretrain":  # and the rest of the bundle: describe_encoder
@@ -93,8 +95,8 @@ def training_paths(job, pool: bool = False, reference: str | None = None) -> dic
 def _train(args) -> None:
     import functools
 
-    from colliderfm import config
-    from colliderfm.layout import RESULTS
+    from colliderfm import conf as config
+    from colliderfm.conf.layout import RESULTS
 
     settings = config.load(args.config)
     job = config.training_job(settings, args.stage, args.variant, args.fraction, task=args.task)
@@ -115,8 +117,9 @@ def _train(args) -> None:
 def describe_encoder(job, settings: dict) -> None:
     """A pretrained encoder's bundle beside its weights (scaler, bundle.json, MODEL_CARD.md), as the rule
     writes it: what its finetune jobs and another run's ``pretrain.from`` read."""
-    from colliderfm import config, encoders
-    from colliderfm.layout import RESULTS as L
+    from colliderfm import conf as config
+    from colliderfm.models import encoders
+    from colliderfm.conf.layout import RESULTS as L
 
     if job.stage != "pretrain":
         return
@@ -130,7 +133,7 @@ def describe_encoder(job, settings: dict) -> None:
 
 
 def _check_config(args) -> None:
-    from colliderfm import config
+    from colliderfm import conf as config
 
     cfg = config.load(args.config)
     print(f"{args.config}: valid; {len(cfg['samples'])} samples, {len(config.model_specs(cfg))} models")
@@ -157,7 +160,7 @@ def _refuse_existing(path: Path, overwrite: bool) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    from colliderfm.config import section_defaults
+    from colliderfm.schema import section_defaults
     from colliderfm.sim.processes import PROCESSES
 
     top = argparse.ArgumentParser(prog="colliderfm", description=__doc__)

@@ -1,6 +1,6 @@
 """Rule anomaly_reference: supervised DM-vs-SM trees at each mediator mass, the scan's upper bound."""
 
-from colliderfm import anomaly
+from colliderfm.evaluation import anomaly
 from colliderfm.logs import job
 
 with job(snakemake):

@@ -1,6 +1,6 @@
 """Rule bdt: gradient-boosted trees on the flat variables."""
 
-from colliderfm import bdt
+from colliderfm.models import bdt
 from colliderfm.logs import job
 
 with job(snakemake):

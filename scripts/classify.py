@@ -2,8 +2,8 @@
 
 import functools
 
-from colliderfm import classify, distributed
-from colliderfm.config import TrainingJob
+from colliderfm.models import classify, distributed
+from colliderfm.conf import TrainingJob
 from colliderfm.logs import job
 
 with job(snakemake):

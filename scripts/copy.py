@@ -1,6 +1,6 @@
 """Rules scaler (with pretrain.from) and import_encoder: files of a reused encoder bundle, copied."""
 
-from colliderfm import encoders
+from colliderfm.models import encoders
 from colliderfm.logs import job
 
 with job(snakemake):

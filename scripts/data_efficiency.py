@@ -1,6 +1,6 @@
 """Rule data_efficiency: the grid's scores and the encoders as tables."""
 
-from colliderfm import summary
+from colliderfm.report import summary
 from colliderfm.logs import job
 
 with job(snakemake):

@@ -2,8 +2,9 @@
 
 import functools
 
-from colliderfm import classify, distributed, evaluate
-from colliderfm.config import TrainingJob
+from colliderfm.models import classify, distributed
+from colliderfm.evaluation import evaluate
+from colliderfm.conf import TrainingJob
 from colliderfm.logs import job
 
 with job(snakemake):

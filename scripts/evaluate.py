@@ -1,6 +1,6 @@
 """Rule evaluate: predictions and metrics of one model."""
 
-from colliderfm import evaluate
+from colliderfm.evaluation import evaluate
 from colliderfm.logs import job
 
 with job(snakemake):

@@ -1,6 +1,6 @@
 """Rule ingest: one Delphes file -> universal variables (Parquet)."""
 
-from colliderfm import ingest
+from colliderfm.data import ingest
 from colliderfm.logs import job
 
 with job(snakemake):

@@ -1,6 +1,6 @@
 """Rule model_plots: confusion matrix, ROC curves and anomaly scores of one model."""
 
-from colliderfm import plots
+from colliderfm.report import plots
 from colliderfm.logs import job
 
 with job(snakemake):

@@ -1,6 +1,6 @@
 """Rule plots: the figures of the study across models (data efficiency, reconstruction, anomaly search)."""
 
-from colliderfm import plots
+from colliderfm.report import plots
 from colliderfm.logs import job
 
 with job(snakemake):

@@ -3,8 +3,8 @@ the rest of its bundle: scaler, bundle.json, MODEL_CARD.md."""
 
 import functools
 
-from colliderfm import distributed, encoders, pretrain
-from colliderfm.config import TrainingJob
+from colliderfm.models import distributed, encoders, pretrain
+from colliderfm.conf import TrainingJob
 from colliderfm.logs import job
 
 with job(snakemake):

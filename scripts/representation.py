@@ -1,6 +1,6 @@
 """Rule representation: the event embedding (t-SNE) and the attention between token groups."""
 
-from colliderfm import plots, representation
+from colliderfm.report import plots, representation
 from colliderfm.logs import job
 
 with job(snakemake):

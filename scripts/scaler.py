@@ -1,6 +1,6 @@
 """Rule scaler: the run's scaler, fitted on the training events of the reference task."""
 
-from colliderfm import standardize
+from colliderfm.data import standardize
 from colliderfm.logs import job
 
 with job(snakemake):

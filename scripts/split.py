@@ -1,6 +1,6 @@
 """Rule split: one task's events into train/val/test, standardised with the run's scaler."""
 
-from colliderfm import standardize
+from colliderfm.data import standardize
 from colliderfm.logs import job
 
 with job(snakemake):

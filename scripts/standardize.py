@@ -1,6 +1,6 @@
 """Rule standardize: the anomaly samples and the unlabelled pool, each standardised with the run's scaler."""
 
-from colliderfm import standardize
+from colliderfm.data import standardize
 from colliderfm.logs import job
 
 with job(snakemake):

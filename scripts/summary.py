@@ -1,6 +1,6 @@
 """Rule summary: tables across all models."""
 
-from colliderfm import summary
+from colliderfm.report import summary
 from colliderfm.logs import job
 
 with job(snakemake):

@@ -2,7 +2,7 @@
 
 import itertools
 
-from colliderfm import plots
+from colliderfm.report import plots
 from colliderfm.logs import job
 
 with job(snakemake):

@@ -81,7 +81,7 @@ TINY_TRAINING = {"epochs": 6, "batch_size": 64, "lr": 0.003, "weight_decay": 0.0
 def tiny_job(stage: str = "scratch", **changes):
     """A small training job as config.training_job builds it (``training`` entries given in ``changes``
     update the block; other entries replace the job's fields)."""
-    from colliderfm.config import TrainingJob
+    from colliderfm.conf import TrainingJob
 
     training = {**TINY_TRAINING, **changes.pop("training", {})}
     fields = dict(stage=stage, variant="tiny", architecture=TINY_VARIANT, dropout=0.1, training=training, seed=11,
@@ -146,7 +146,7 @@ SMALL_SAMPLES = {"tops0": ("wjets", 0), "tops1": ("tchan", 1), "tops2": ("ttbar"
 @pytest.fixture(scope="session")
 def dataset_dir(tmp_path_factory, generated) -> Path:
     """A small standardised dataset (train/val/test/anomaly + scaler) made through the library."""
-    from colliderfm import ingest, standardize
+    from colliderfm.data import ingest, standardize
 
     selection = ingest.Selection.default(min_jets=0)  # every event kept
     root = tmp_path_factory.mktemp("dataset")

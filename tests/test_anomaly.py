@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from colliderfm import anomaly
+from colliderfm.evaluation import anomaly
 
 OPTIONS = {"bootstrap": 300, "background_efficiencies": [0.01, 0.1], "luminosity": 139.0,
            "reference": {"folds": 2, "max_iter": 20}}

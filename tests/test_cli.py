@@ -18,7 +18,8 @@ import pytest
 import uproot
 import yaml
 
-from colliderfm import ingest, sim
+from colliderfm.data import ingest
+from colliderfm import sim
 from conftest import REPO, tool, write_tree
 
 

@@ -10,7 +10,8 @@ import shutil
 import pytest
 import yaml
 
-from colliderfm import config as cfg
+from colliderfm import conf as cfg
+from colliderfm import schema
 from conftest import REPO
 
 
@@ -182,8 +183,8 @@ def test_a_pool_sample_is_unlabelled(base, spec, needle):
 def test_the_schema_names_exactly_the_simulated_processes():
     from colliderfm import sim as simulate
 
-    schema = cfg._schema()["properties"]["samples"]["additionalProperties"]["properties"]["generate"]
-    assert schema["propertyNames"]["enum"] == list(simulate.PROCESSES)
+    generate = schema.document()["properties"]["samples"]["additionalProperties"]["properties"]["generate"]
+    assert generate["propertyNames"]["enum"] == list(simulate.PROCESSES)
     assert simulate.SimulationOptions.default() == simulate.SimulationOptions(
         **{k: v for k, v in cfg.section_defaults("simulation").items() if k != "events_per_shard"})
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from colliderfm import classify, distributed, train
+from colliderfm.models import classify, distributed, train
 from conftest import tiny_job, tool, train_files
 
 NO_DROPOUT = 0.0  # so one process and two ranks see identical arithmetic up to rounding

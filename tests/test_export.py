@@ -16,7 +16,10 @@ import pytest
 import torch
 import uproot
 
-from colliderfm import classify, export, inference, ingest, predict, standardize, train
+from colliderfm.models import classify, train
+from colliderfm.evaluation import inference
+from colliderfm.serve import export, predict
+from colliderfm.data import ingest, standardize
 from conftest import tiny_job, tool, train_files
 
 SELECTION = {"min_jets": 3, "step_size": 300}  # some events fail it; several chunks per file

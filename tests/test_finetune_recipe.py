@@ -9,9 +9,9 @@ import pytest
 import torch
 import yaml
 
-from colliderfm import config as cfg
-from colliderfm import train
-from colliderfm.model import Classifier, ModelConfig, classifier_loss
+from colliderfm import conf as cfg
+from colliderfm.models import train
+from colliderfm.models.transformer import Classifier, ModelConfig, classifier_loss
 from conftest import REPO
 
 TINY = ModelConfig(dim=10, heads=2, layers=1, ff=20, dropout=0.0, n_classes=3)

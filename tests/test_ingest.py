@@ -1,7 +1,7 @@
 """Ingestion: Delphes ROOT -> universal variables, checked against independent recomputations.
 
 The reference here is written from the raw leaves with plain NumPy (flattened arrays, event
-index, ``lexsort``), not with the awkward code of :mod:`colliderfm.ingest`, so a mistake in one is
+index, ``lexsort``), not with the awkward code of :mod:`colliderfm.data.ingest`, so a mistake in one is
 not repeated in the other.
 """
 
@@ -21,9 +21,10 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 
-from colliderfm import features as F
-from colliderfm import config, ingest, sim
-from colliderfm.ingest import IngestError, Selection
+from colliderfm.data import features as F
+from colliderfm import conf as config, sim
+from colliderfm.data import ingest
+from colliderfm.data.ingest import IngestError, Selection
 from conftest import REPO, write_tree
 
 GEN_EVENTS = 2000  # events per generated file; the default of the ``generated`` fixture
@@ -551,7 +552,7 @@ def test_events_without_missinget_are_dropped_counted_and_logged(tmp_path, caplo
     cols["MissingET"] = met[ak.unflatten(np.repeat(~empty, ak.to_numpy(ak.num(met))), ak.num(met))]
     path = write_tree(tmp_path / "no_met.root", cols)
     assert (uproot.open(path)["Delphes"]["MissingET_size"].array(library="np") == 0).sum() == 3
-    with caplog.at_level(logging.INFO, logger="colliderfm.ingest"):
+    with caplog.at_level(logging.INFO, logger="colliderfm.data.ingest"):
         df, stats = run_ingest(path, tmp_path / "features.parquet")  # policy fail: dropped all the same
     assert stats == {"read": 300, "nonfinite": 0, "negative_pt": 0, "no_met": 3, "selected": 297}
     np.testing.assert_array_equal(df["event"], np.flatnonzero(~empty))

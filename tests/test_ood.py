@@ -12,8 +12,10 @@ import scipy.linalg
 import torch
 from scipy.spatial.distance import mahalanobis
 
-from colliderfm import classify, inference, ood, scores
-from colliderfm.standardize import load_arrays
+from colliderfm.models import classify
+from colliderfm.evaluation import inference
+from colliderfm.evaluation import ood, scores
+from colliderfm.data.standardize import load_arrays
 from conftest import tiny_job, train_files
 
 INPUTS = ("objects", "present", "event", "known")
@@ -117,7 +119,7 @@ def test_fit_and_score_gives_both_scores_per_part(trained, caplog):
     model, data = trained
     parts = [data["test"], head(data["val"], 100)]
     options = {"temperature": 1000.0, "epsilons": [0.0, 0.002]}
-    with caplog.at_level("INFO", logger="colliderfm.ood"):
+    with caplog.at_level("INFO", logger="colliderfm.evaluation.ood"):
         start = time.perf_counter()
         out = ood.fit_and_score(model, "cpu", data["train"], data["val"], parts, options)
         print(f"fit_and_score: {time.perf_counter() - start:.2f} s")

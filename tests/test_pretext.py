@@ -7,12 +7,15 @@ import pandas as pd
 import pytest
 import torch
 
-from colliderfm import classify, evaluate, pretrain, standardize, summary, train
-from colliderfm.model import MaskedModel, ModelConfig
-from colliderfm.pretexts import get
-from colliderfm.pretexts.process import processes_of
-from colliderfm.pretexts.combined import hidden as pretext_mask
-from colliderfm.pretexts.combined import loss as pretext_loss
+from colliderfm.models import classify, pretrain, train
+from colliderfm.evaluation import evaluate
+from colliderfm.data import standardize
+from colliderfm.report import summary
+from colliderfm.models.transformer import MaskedModel, ModelConfig
+from colliderfm.models.pretexts import get
+from colliderfm.models.pretexts.process import processes_of
+from colliderfm.models.pretexts.combined import hidden as pretext_mask
+from colliderfm.models.pretexts.combined import loss as pretext_loss
 from conftest import tiny_job, train_files
 
 TINY = ModelConfig(dim=8, heads=2, layers=1, ff=16, dropout=0.0)
@@ -197,7 +200,7 @@ def test_task_scores_match_scikit_learn_and_numpy(dataset_dir, tmp_path, encoder
     classify.run(tiny_job("finetune", task="dm", classes=("SM t-channel", "DM mediator"), fraction=0.5), **paths, pretrained=encoder)
     result = evaluate.score_task({"task": "dm"}, tmp_path / "classifier.pt", test=splits["test"],
                                  out=tmp_path / "scores.json")
-    from colliderfm import inference
+    from colliderfm.evaluation import inference
 
     model, payload = inference.load_classifier(tmp_path / "classifier.pt")
     assert payload["classes"] == ["SM t-channel", "DM mediator"]
@@ -224,7 +227,7 @@ def test_gains_are_paired_by_seed():
 
 
 def test_fine_tuning_can_slow_the_pretrained_encoder():
-    from colliderfm.model import Classifier
+    from colliderfm.models.transformer import Classifier
 
     model = Classifier(TINY)
     block = dict(epochs=1, batch_size=8, lr=0.01, weight_decay=0.0, warmup=0.0, patience=1, min_delta=0.0,

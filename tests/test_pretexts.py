@@ -10,13 +10,13 @@ import torch
 import yaml
 from sklearn.metrics import log_loss
 
-from colliderfm import config as cfg
-from colliderfm import features as F
+from colliderfm import conf as cfg
+from colliderfm.data import features as F
 from colliderfm.errors import ConfigError
-from colliderfm.model import MaskedModel, ModelConfig
-from colliderfm.pretexts import NAMES, base, get
-from colliderfm.pretexts.combined import hidden, loss
-from colliderfm.pretexts.process import process_ids, processes_of
+from colliderfm.models.transformer import MaskedModel, ModelConfig
+from colliderfm.models.pretexts import NAMES, base, get
+from colliderfm.models.pretexts.combined import hidden, loss
+from colliderfm.models.pretexts.process import process_ids, processes_of
 from conftest import REPO
 
 TINY = ModelConfig(dim=10, heads=2, layers=2, ff=20, dropout=0.0)
@@ -150,7 +150,7 @@ def test_combined_masks_include_quantities_and_not_process():
 def test_seen_is_computed_from_the_pool_and_the_tasks_signal(tmp_path):
     import json
 
-    from colliderfm import summary
+    from colliderfm.report import summary
 
     config = base_config()
     config["samples"]["tth_sig"] = {"generate": {"tth": 300}}
@@ -179,7 +179,7 @@ def test_seen_is_computed_from_the_pool_and_the_tasks_signal(tmp_path):
 def test_a_bundle_says_which_processes_its_encoder_saw(tmp_path):
     import json
 
-    from colliderfm import encoders
+    from colliderfm.models import encoders
 
     pool = {"samples": {"pool": {"ttbar": 10, "wjets": 5}, "mine": ["/data/x.root"]}, "events": 15}
     (tmp_path / "bundle.json").write_text(json.dumps({"pool": pool}))

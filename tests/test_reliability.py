@@ -28,10 +28,13 @@ import torch
 import uproot
 import yaml
 
-from colliderfm import classify, cli, inference, standardize, train
+from colliderfm.models import classify, train
+from colliderfm import cli
+from colliderfm.evaluation import inference
+from colliderfm.data import standardize
 from colliderfm.sim.delphes import read_collections
-from colliderfm import config as cfg
-from colliderfm.train import CheckpointError
+from colliderfm import conf as cfg
+from colliderfm.models.train import CheckpointError
 from conftest import REPO, dataset_files, job_stats, snakemake_cmd, tiny_job, tool, train_files, write_tree
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
@@ -312,7 +315,7 @@ def test_any_phi_convention_gives_the_same_features_and_predictions(inputs, mode
 
 def test_predict_never_writes_nan(inputs, model_dir, tmp_path, in_process, monkeypatch):
     """Finite weights that still overflow: the outputs are refused, not written as NaN probabilities."""
-    from colliderfm import predict
+    from colliderfm.serve import predict
 
     monkeypatch.setattr(predict, "network_logits", lambda net, arrays, dev: np.full((len(arrays["label"]), 5), np.nan))
     out = tmp_path / "p.parquet"

@@ -7,8 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from colliderfm import plots, representation, standardize
-from colliderfm.model import Classifier, ModelConfig
+from colliderfm.report import plots, representation
+from colliderfm.data import standardize
+from colliderfm.models.transformer import Classifier, ModelConfig
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_group_attention_rows_sum_to_one_and_absent_groups_get_none(model, array
 
 
 def test_embedding_and_figures_are_reproducible(model, arrays, dataset_dir, tmp_path):
-    from colliderfm import train
+    from colliderfm.models import train
 
     rows = representation.sample(arrays["label"], 200, seed=1, n_classes=5)
     assert np.bincount(arrays["label"][rows]).tolist() == [40] * 5

@@ -19,8 +19,9 @@ import pytest
 import uproot
 import yaml
 
-from colliderfm import config as cfg
-from colliderfm import ingest, sim
+from colliderfm import conf as cfg
+from colliderfm.data import ingest
+from colliderfm import sim
 from colliderfm.sim import processes, pythia
 from colliderfm.sim.detector import Flat, ParticleTable, detector
 from conftest import REPO, tool

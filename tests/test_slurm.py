@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from colliderfm import config as cfg
+from colliderfm import conf as cfg
 from conftest import REPO, job_stats, snakemake_cmd
 from slurm_cluster import SlurmCluster, missing_programs
 

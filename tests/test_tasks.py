@@ -18,10 +18,11 @@ import pytest
 import yaml
 from sklearn import metrics as skm
 
-from colliderfm import config as cfg
-from colliderfm import evaluate, scores, tasks
+from colliderfm import conf as cfg
+from colliderfm.evaluation import evaluate, scores
+from colliderfm.data import tasks
 from colliderfm.errors import ConfigError
-from colliderfm.layout import RESULTS as L
+from colliderfm.conf.layout import RESULTS as L
 from conftest import REPO, job_stats, snakemake_cmd, tool, write_tree
 
 # ------------------------------------------------------------------ the config
@@ -121,7 +122,7 @@ def test_classification_metrics_of_three_classes_match_scikit_learn():
 
 
 def test_a_class_without_training_events_stops_the_split_and_writes_nothing(dataset_dir, tmp_path):
-    from colliderfm import standardize
+    from colliderfm.data import standardize
 
     files = [dataset_dir.parent / "features" / s / "shard.parquet" for s in ("tchan_sm", "tchan_dm")]
     splits = {s: tmp_path / f"{s}.parquet" for s in standardize.SPLITS}
@@ -255,9 +256,9 @@ def test_predict_three_class_model_and_export_two_class_model(three_tasks, real_
     import onnxruntime as ort
     import torch
 
-    from colliderfm import export
-    from colliderfm.inference import load_classifier, network_logits
-    from colliderfm.standardize import load_arrays
+    from colliderfm.serve import export
+    from colliderfm.evaluation.inference import load_classifier, network_logits
+    from colliderfm.data.standardize import load_arrays
 
     workdir, _, _ = three_tasks
     model = workdir / "results/models/mine/tiny/finetune_100pct"

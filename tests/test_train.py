@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 import torch
 
-from colliderfm import classify, inference, pretrain, train
+from colliderfm.models import classify, pretrain, train
+from colliderfm.evaluation import inference
 from conftest import TINY_TRAINING, tiny_job, train_files
 
 def run_classifier(dataset: Path, out: Path, pretrained: Path | None = None, fraction: float = 1.0):

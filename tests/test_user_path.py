@@ -20,9 +20,10 @@ import uproot
 import yaml
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from colliderfm import bdt, logs
-from colliderfm.layout import RESULTS as L
-from colliderfm.standardize import flat_matrix, load_arrays
+from colliderfm.models import bdt
+from colliderfm import logs
+from colliderfm.conf.layout import RESULTS as L
+from colliderfm.data.standardize import flat_matrix, load_arrays
 from conftest import REPO, clone, job_stats, snakemake_cmd, tool, write_tree
 
 SAMPLES = {"tops0": "wjets", "tops1": "tchan", "tops2": "ttbar", "tops3": "ttt", "tops4": "tttt",
@@ -258,8 +259,8 @@ def test_unexpected_error_lands_in_the_job_log_with_its_traceback(tmp_path):
 
 
 def test_detector_only_study_hides_generator_variables_in_training_and_prediction(dataset_dir, tmp_path):
-    from colliderfm import features as F
-    from colliderfm import standardize
+    from colliderfm.data import features as F
+    from colliderfm.data import standardize
     from conftest import SMALL_SAMPLES, dataset_files
 
     features = {s: dataset_dir.parent / "features" / s / "shard.parquet" for s in SMALL_SAMPLES}

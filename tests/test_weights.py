@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 import uproot
 
-from colliderfm import evaluate, sim, summary
-from colliderfm import features as F
+from colliderfm.evaluation import evaluate
+from colliderfm import sim
+from colliderfm.report import summary
 from colliderfm.errors import DatasetError
 
 

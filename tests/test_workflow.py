@@ -13,9 +13,9 @@ import pytest
 import yaml
 from sklearn import metrics as skm
 
-from colliderfm import config as cfg
-from colliderfm import tasks
-from colliderfm.scores import labels, prob_columns
+from colliderfm import conf as cfg
+from colliderfm.data import tasks
+from colliderfm.evaluation.scores import labels, prob_columns
 from conftest import REPO, job_stats, planned_jobs, snakemake_cmd, tool
 
 TEST_CONFIG = REPO / "config" / "test.yaml"

@@ -8,7 +8,7 @@ and :mod:`~colliderfm.sim.detector` (the detector), :mod:`~colliderfm.sim.delphe
 
 # The workflow's config code imports the registry (colliderfm.sim.processes) without Pythia, FastJet or
 # awkward: the generator is loaded on first use of a name below (PEP 562).
-_RUN = ("CHUNK_EVENTS", "COMPRESSION", "SimulationOptions", "event_weight", "generate", "generate_chunks",
+_RUN = ("CHUNK_EVENTS", "SimulationOptions", "event_weight", "generate", "generate_chunks",
         "simulate_lhe", "write_collections", "write_delphes")
 
 
@@ -17,6 +17,10 @@ def __getattr__(name):
         from colliderfm.sim import run
 
         return getattr(run, name)
+    if name == "COMPRESSION":
+        from colliderfm.sim import delphes
+
+        return delphes.COMPRESSION
     if name in ("PROCESSES", "Process"):
         from colliderfm.sim import processes
 

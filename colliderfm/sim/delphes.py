@@ -1,5 +1,5 @@
 """Delphes-layout output: the collections a real Delphes file has, from the detector's objects and
-Pythia's record, written with uproot as tree ``Delphes`` so that :mod:`colliderfm.ingest` reads them
+Pythia's record, written with uproot as tree ``Delphes`` so that :mod:`colliderfm.data.ingest` reads them
 through the same code as real files."""
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import awkward as ak
 import fastjet
 import numpy as np
 
-from colliderfm.physics import delta_r2
+from colliderfm.data.physics import delta_r2
 from colliderfm.sim import card
 from colliderfm.sim.quiet import quiet_stdout
 

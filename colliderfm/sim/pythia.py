@@ -41,7 +41,7 @@ class SimulationOptions:
 
     @classmethod
     def default(cls, **overrides) -> "SimulationOptions":
-        from colliderfm.config import section_defaults
+        from colliderfm.schema import section_defaults
 
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{**{k: v for k, v in section_defaults("simulation").items() if k in names}, **overrides})

@@ -12,9 +12,9 @@ import numpy as np
 
 from colliderfm.errors import EventFileError
 from colliderfm.sim import delphes, lhe, pythia
-from colliderfm.sim.delphes import COMPRESSION, write_collections
+from colliderfm.sim.delphes import write_collections
 from colliderfm.sim.detector import Flat, ParticleTable, detector
-from colliderfm.sim.processes import PROCESSES, Process, check
+from colliderfm.sim.processes import Process, check
 from colliderfm.sim.pythia import SimulationOptions
 
 CHUNK_EVENTS = 500  # events per nextBatch: a tt̄ batch with Pythia's full record is about 100 MB

@@ -18,7 +18,7 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-from colliderfm.physics import delta_r
+from colliderfm.data.physics import delta_r
 from colliderfm.sim import lhe, run
 from colliderfm.sim.processes import PROCESSES
 
@@ -313,7 +313,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     composition = None
     if args.config is not None:
-        from colliderfm import config
+        from colliderfm import conf as config
 
         samples = config.load(args.config)["samples"]
         composition = {name: spec["generate"] for name, spec in samples.items() if "generate" in spec}

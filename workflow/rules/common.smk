@@ -1,14 +1,14 @@
 # Helpers shared by the rules: validated config, tasks, sample/shard/model lists, resources.
-# Every path comes from the one results layout (colliderfm.layout.RESULTS, here L).
+# Every path comes from the one results layout (colliderfm.conf.layout.RESULTS, here L).
 
 import re
 import sys
 
-from colliderfm import config as cfg
-from colliderfm import tasks as T
-from colliderfm.features import SUPERVISED
-from colliderfm.inference import KINDS
-from colliderfm.layout import BUNDLE_FILES, RESULTS as L, SPLITS, bundle_name
+from colliderfm import conf as cfg
+from colliderfm.data import tasks as T
+from colliderfm.data.features import SUPERVISED
+from colliderfm.evaluation.inference import KINDS
+from colliderfm.conf.layout import BUNDLE_FILES, RESULTS as L, SPLITS, bundle_name
 
 try:
     # duplicate keys and the like, which Snakemake's YAML reader lets through
@@ -29,7 +29,7 @@ BACKGROUND = cfg.anomaly_sample(config, "background")
 SIGNAL = cfg.anomaly_sample(config, "signal")
 ANOMALY_SAMPLES = cfg.anomaly_samples(config)  # background, signal, mediator-mass scan
 SCAN = cfg.mass_scan(config)  # signal samples of the scan -> mediator mass
-# the search's settings each score's separation reads (colliderfm.anomaly.separation)
+# the search's settings each score's separation reads (colliderfm.evaluation.anomaly.separation)
 SEPARATION = ("bootstrap", "background_efficiencies", "luminosity")
 POOL_SAMPLES = cfg.pool_samples(config)  # unlabelled, for pretraining
 VARIANTS = list(config["model"]["variants"])
@@ -267,8 +267,8 @@ def metrics_files(task=None):
 
 # ------------------------------------------------------------------------- figures
 
-# figure name -> report category; colliderfm.plots draws each name it is given a path for
-REPRESENTATION_FIGURES = {  # drawn by colliderfm.representation
+# figure name -> report category; colliderfm.report.plots draws each name it is given a path for
+REPRESENTATION_FIGURES = {  # drawn by colliderfm.report.representation
     "embedding": "Representation",
     "attention": "Representation",
 }

@@ -1,6 +1,6 @@
 # Pretraining of an encoder per variant and pretext combination (pretrain.pretext; the data-efficiency
 # study may compare several), on the unlabelled pool and the reference task's training split (labels
-# unused), written as a self-describing bundle (colliderfm.encoders). With pretrain.from, the bundles
+# unused), written as a self-describing bundle (colliderfm.models.encoders). With pretrain.from, the bundles
 # of another run are copied in instead, checked at start-up, and nothing is pretrained.
 
 if FROM:

@@ -1,0 +1,1 @@
+"""Metrics of a trained model, anomaly scores and the anomaly search."""

@@ -1,0 +1,1 @@
+"""The models and how they are trained: the transformer, its pretexts and encoder bundles, the BDT baseline, training loops."""

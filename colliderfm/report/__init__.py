@@ -1,0 +1,1 @@
+"""Figures, tables and the embedding study of a finished run."""

@@ -1,0 +1,202 @@
+"""Tables across all models: ``summary.csv`` (and Markdown), ``anomaly_scan.csv``; the data-efficiency
+grid's ``data_efficiency.csv`` (and its gains over scratch) and the encoders' ``pretraining.csv``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from colliderfm.evaluation import anomaly, scores
+from colliderfm.atomic import atomic_path
+
+IDENTITY = ["task", "model", "variant", "init", "label_fraction"]
+# rejection: 1/eps_B of the rest at 30 and 50 % efficiency of the task's signal class
+METRICS = ["accuracy", "balanced_accuracy", "macro_auc", "rejection_at_30", "rejection_at_50"]
+
+
+def search_columns(frame: pd.DataFrame) -> list[str]:
+    """The anomaly-search columns of every score, score by score: AUC, its interval, working points."""
+    return [c for name in scores.labels() for c in frame.columns
+            if c.startswith("anomaly_") and c.endswith(f"_{name}")]
+
+
+def read(metric_files: list[Path]) -> list[dict]:
+    return [json.loads(Path(path).read_text()) for path in metric_files]
+
+
+def load(metric_files: list[Path], records: list[dict] | None = None) -> pd.DataFrame:
+    """Every model's metrics.json (or its ``records``, already read) as one row: its identity fields as
+    evaluate recorded them, and its metrics. The table of the summary and of the figures; baselines
+    have no init of their own and show their kind."""
+    frame = pd.DataFrame(records if records is not None else read(metric_files))
+    frame["init"] = frame["init"].fillna(frame["kind"])
+    frame["variant"] = frame["variant"].fillna("")
+    tasks = {task: i for i, task in enumerate(dict.fromkeys(frame["task"]))}  # in the order given (the config's)
+    frame = frame.assign(_task=frame["task"].map(tasks))
+    return (frame.sort_values(["_task", "init", "variant", "label_fraction"], key=_order, kind="stable")
+            .drop(columns="_task").reset_index(drop=True))
+
+
+def table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns of summary.csv, from a loaded frame (the anomaly-search columns empty for the models of
+    tasks that do not score it)."""
+    frame = frame.reindex(columns=list(dict.fromkeys([*frame.columns, "anomaly_auc_entropy"])))
+    return frame[IDENTITY + METRICS + search_columns(frame) + ["val_accuracy"]]
+
+
+def _order(column: pd.Series) -> pd.Series:
+    if column.name == "init":  # fine-tuned, from scratch, then the baselines
+        return column.map({"pretrained": 0, "scratch": 1}).fillna(2)
+    return column
+
+
+def _auc_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """'AUC (low-high)' per score, empty where a model has no such score."""
+    cells = {}
+    for name in scores.labels():
+        if f"anomaly_auc_{name}" in frame:
+            auc, low, high = (frame[f"anomaly_{k}_{name}"] for k in ("auc", "auc_low", "auc_high"))
+            cells[name] = [f"{a:.3f} ({lo:.3f}–{hi:.3f})" if pd.notna(a) else "" for a, lo, hi in zip(auc, low, high)]
+    return pd.DataFrame(cells, index=frame.index)
+
+
+def _weighting(frame: pd.DataFrame) -> str:
+    """How the metrics count events (config evaluation.weights, stored in each metrics.json)."""
+    kinds = set(frame["weights"].fillna("none")) if "weights" in frame else {"none"}
+    if kinds == {"none"}:
+        return "unweighted: every test event counts once (config `evaluation.weights: none`)"
+    if kinds == {"cross_section"}:
+        return ("weighted: each test event counts with its Event.Weight, cross section x BR / N "
+                "(config `evaluation.weights: cross_section`)")
+    return "mixed: some models' metrics are weighted, some not (re-run them with one evaluation.weights)"
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    lines = ["# colliderfm summary", "", "Test-split metrics of every model of every task, " + _weighting(frame) + ";",
+             "rejection: 1/background efficiency at 30 and 50 % efficiency of the task's signal class.", ""]
+    for task, part in frame.groupby("task", sort=False):
+        shown = part[IDENTITY[1:] + METRICS].copy()
+        shown["label_fraction"] = (shown["label_fraction"] * 100).map(lambda x: f"{x:g} %")
+        best = part.loc[part["accuracy"].idxmax()]
+        classes = ", ".join(best["classes"]) if isinstance(best.get("classes"), list) else ""
+        lines += [f"## Task {task}", "", f"Classes: {classes}; signal: {best.get('signal', '')}.", "",
+                  shown.to_markdown(index=False, floatfmt=".4f"), "",
+                  f"Most accurate: **{best['model']}** (accuracy {best['accuracy']:.4f}, macro AUC "
+                  f"{best['macro_auc']:.4f}).", ""]
+    searched = frame[frame["anomaly_auc_entropy"].notna()] if "anomaly_auc_entropy" in frame else frame.iloc[:0]
+    if len(searched):
+        first = searched.iloc[0]
+        lines += ["## Anomaly search", "",
+                  f"Classifiers of task {first['task']} scoring {first.get('anomaly_signal', 'the signal')} against "
+                  f"{first.get('anomaly_background', 'the background')}: AUC of each score (68 % bootstrap interval); "
+                  "signal efficiencies at fixed background efficiency are in summary.csv.", "",
+                  pd.concat([searched[["model"]], _auc_cells(searched)], axis=1).to_markdown(index=False), ""]
+    return "\n".join(lines)
+
+
+def run(metric_files: list[Path], reference: Path, out_csv: Path, out_md: Path, out_scan: Path,
+        gains: Path | None = None) -> pd.DataFrame:
+    records = read(metric_files)  # each file once, for all three outputs
+    loaded = load(metric_files, records)
+    frame = table(loaded)
+    with atomic_path(out_csv) as tmp:
+        frame.to_csv(tmp, index=False)
+    extra = gains_markdown(pd.read_csv(gains)) if gains is not None else ""
+    with atomic_path(out_md) as tmp:
+        tmp.write_text(markdown(loaded) + "\n" + extra)
+    with atomic_path(out_scan) as tmp:
+        anomaly.scan_table(records, reference).to_csv(tmp, index=False)
+    return frame
+
+
+# ------------------------------------------------------------- data efficiency
+
+EFFICIENCY = ["task", "variant", "pretext", "seen", "init", "label_fraction", "labelled_events", "replica", "seed",
+              "accuracy", "auc"]
+POINT = ["task", "variant", "label_fraction"]
+
+
+def seen(task: str, pretext: str, signal: dict, encoders: dict) -> bool:
+    """Whether the encoder has seen the task's signal: all its signal class's processes (known ones) are among
+    those the encoder's training events came from (a model from scratch has no encoder: False)."""
+    wanted = set(signal.get(task, []))
+    return bool(wanted) and "" not in wanted and wanted <= set(encoders.get(pretext, []))
+
+
+def efficiency_table(score_files: list[Path], signal: dict | None = None, encoders: dict | None = None) -> pd.DataFrame:
+    """One row per model of the grid and seed (its scores.json); ``signal``: each task's signal processes,
+    ``encoders``: each encoder's training processes (``config.signal_processes``, ``encoder_processes``)."""
+    rows = [{**r, "seen": seen(r["task"], r["pretext"], signal or {}, encoders or {})} for r in read(score_files)]
+    frame = pd.DataFrame(rows, columns=EFFICIENCY)
+    order = {"scratch": 0, "pretrained": 1, "frozen": 2}
+    return frame.sort_values(POINT + ["init", "pretext", "replica"],
+                             key=lambda c: c.map(order) if c.name == "init" else c).reset_index(drop=True)
+
+
+def efficiency_gains(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per point, init and encoder: accuracy and AUC (mean, standard deviation over seeds), and the gain
+    over scratch paired seed by seed (same label subset), with its standard error (std / sqrt(seeds))."""
+    scratch = frame[frame["init"] == "scratch"][POINT + ["replica", "accuracy", "auc"]]
+    paired = frame.merge(scratch, on=POINT + ["replica"], how="left", suffixes=("", "_scratch"))
+    for metric in ("accuracy", "auc"):
+        paired[f"gain_{metric}"] = paired[metric] - paired[f"{metric}_scratch"]
+    stats = {m: (m, f) for m in ("accuracy", "auc", "gain_accuracy", "gain_auc") for f in ("mean",)}
+    grouped = paired.groupby(POINT + ["init", "pretext", "seen"], sort=False)
+    out = grouped.agg(seeds=("replica", "size"), labelled_events=("labelled_events", "mean"), **stats)
+    for metric in ("accuracy", "auc", "gain_accuracy", "gain_auc"):
+        out[f"{metric}_std"] = grouped[metric].std(ddof=1)
+    for metric in ("gain_accuracy", "gain_auc"):
+        out[f"{metric}_err"] = out[f"{metric}_std"] / np.sqrt(out["seeds"])
+    return out.reset_index()
+
+
+def efficiency(score_files: list[Path], *, out_table: Path, out_gains: Path, signal: dict | None = None,
+               encoders: dict | None = None) -> pd.DataFrame:
+    frame = efficiency_table(score_files, signal, encoders)
+    with atomic_path(out_table) as tmp:
+        frame.to_csv(tmp, index=False)
+    gains = efficiency_gains(frame)
+    with atomic_path(out_gains) as tmp:
+        gains.to_csv(tmp, index=False)
+    return gains
+
+
+PRETRAINING = ["variant", "pretext", "pool_events", "labelled_events", "epochs", "best_val_loss"]
+
+
+def pretraining(encoders: list[Path], histories: list[Path], *, out: Path) -> pd.DataFrame:
+    """One row per pretrained encoder: its pretexts, the events it saw, its epochs and best validation loss."""
+    from colliderfm.models.train import load_model
+
+    rows = []
+    for encoder, history in zip(encoders, histories):
+        payload, h = load_model(encoder), pd.read_csv(history)
+        rows.append({"variant": payload["variant"], "pretext": "+".join(payload["pretext"]),
+                     "pool_events": payload["pool_events"], "labelled_events": payload["labelled_events"],
+                     "epochs": len(h), "best_val_loss": float(h["val_loss"].min())})
+    frame = pd.DataFrame(rows, columns=PRETRAINING)
+    with atomic_path(out) as tmp:
+        frame.to_csv(tmp, index=False)
+    return frame
+
+
+def gains_markdown(gains: pd.DataFrame) -> str:
+    """The gain table of the summary: mean ± std over seeds, gain over scratch ± its standard error."""
+    if gains.empty:
+        return ""
+    shown = pd.DataFrame({
+        "task": gains["task"], "variant": gains["variant"],
+        "labels": [f"{f * 100:g} % ({n:.0f})" for f, n in zip(gains["label_fraction"], gains["labelled_events"])],
+        "init": gains["init"], "pretext": gains["pretext"], "seeds": gains["seeds"],
+        "accuracy": [f"{m:.3f} ± {s:.3f}" for m, s in zip(gains["accuracy"], gains["accuracy_std"])],
+        "gain (points)": ["" if i == "scratch" else f"{100 * g:+.1f} ± {100 * e:.1f}"
+                          for i, g, e in zip(gains["init"], gains["gain_accuracy"], gains["gain_accuracy_err"])],
+        "AUC": [f"{m:.3f} ± {s:.3f}" for m, s in zip(gains["auc"], gains["auc_std"])],
+    })
+    return "\n".join(["## Data efficiency", "",
+                      "Test accuracy and AUC (mean ± standard deviation over seeds); gain in accuracy over "
+                      "scratch with the same seeds and labels (± standard error of the mean gain).", "",
+                      shown.to_markdown(index=False), ""])

@@ -1,0 +1,1 @@
+"""Trained classifiers applied to new files: inference, predict, ONNX export."""
