@@ -1,6 +1,6 @@
 """Ingestion speed: events/s of ``ingest_files`` and its ratio to reading the same leaves raw.
 
-The baseline is ``TTree.iterate`` of exactly the leaves ingest reads (``ingest._leaves``),
+The baseline is ``TTree.iterate`` of exactly the leaves ingest reads (``reading.leaves``),
 in the same chunks, doing nothing with them. Goal: ingest_time / raw_time <= 1.5, i.e.
 building features and writing Parquet costs at most 50 % on top of the read.
 
@@ -17,16 +17,16 @@ from pathlib import Path
 
 from _common import interleaved, machine, summary, timed
 
-from colliderfm.data import ingest
+from colliderfm.data import ingest, reading
 from colliderfm import sim
 
 GOAL = 1.5
 
 
 def raw_read(path: Path, sel: ingest.Selection) -> int:
-    tree = ingest.open_tree(path, sel.tree)
+    tree = reading.open_tree(path, sel.tree)
     n = 0
-    for chunk in tree.iterate(ingest._leaves(tree), step_size=sel.step_size, library="ak"):
+    for chunk in tree.iterate(reading.leaves(tree), step_size=sel.step_size, library="ak"):
         n += len(chunk)
     return n
 
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
         path = Path(tmp) / f"{args.process}.root"
         seconds = timed(sim.write_delphes, path, args.process, args.events, seed=1)
         print(f"input: {args.events} {args.process} events, {path.stat().st_size / 1e6:.1f} MB "
-              f"(generated in {seconds:.1f} s); leaves: {', '.join(ingest._leaves(ingest.open_tree(path)))}")
+              f"(generated in {seconds:.1f} s); leaves: {', '.join(reading.leaves(reading.open_tree(path)))}")
         raw_read(path, sel)  # warm the page cache
         times = interleaved({
             "raw": lambda: raw_read(path, sel),

@@ -42,6 +42,7 @@ from colliderfm.data import features as F
 from colliderfm.conf import load as load_config
 from colliderfm.evaluation import inference
 from colliderfm.data import ingest, standardize
+from colliderfm.data.arrays import load_arrays
 from colliderfm import sim
 from colliderfm.models import train as T
 from colliderfm.models.transformer import Classifier, ModelConfig, SelfAttention, classifier_loss
@@ -66,7 +67,7 @@ def real_dataset(workdir: Path, events_per_class: int, config: dict) -> tuple[di
     splits = {s: workdir / "dataset" / f"{s}.parquet" for s in standardize.SPLITS}
     standardize.standardize(features, {}, splits=splits, scaler=workdir / "dataset" / "scaler.json", anomaly={},
                             fractions=config["split"], seed=1, selection=config["selection"])
-    return standardize.load_arrays(splits["train"]), standardize.load_arrays(splits["val"])
+    return load_arrays(splits["train"]), load_arrays(splits["val"])
 
 
 def repeat_to(arrays: dict, n: int) -> dict:

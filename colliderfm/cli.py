@@ -51,17 +51,17 @@ def _selection(args):
 
 
 def _ingest(args) -> None:
-    from colliderfm.data import ingest
+    from colliderfm.data import ingest, reading
 
     stats = ingest.ingest_files(args.files, args.out, args.sample, args.label, _selection(args), args.overwrite)
-    print(f"{args.out}: {stats['selected']} of {stats['read']} events ({ingest.drop_summary(stats)})")
+    print(f"{args.out}: {stats['selected']} of {stats['read']} events ({reading.drop_summary(stats)})")
 
 
 def _predict(args) -> None:
-    from colliderfm.data import ingest
+    from colliderfm.data import reading
     from colliderfm.serve import predict
 
-    ingest.check_paths(args.files, args.out)  # a file given twice, or --out that is an input
+    reading.check_paths(args.files, args.out)  # a file given twice, or --out that is an input
     stats = predict.predict_files(args.model, args.files, args.out, args.device, args.overwrite)
     print(f"{args.out}: predictions for {stats['selected']} of {stats['read']} events")
 
@@ -106,7 +106,7 @@ def _train(args) -> None:
         if needed.get(key) is not None and not needed[key].is_file():
             raise FileNotFoundError(f"{needed[key]}: input of --stage {job.stage} does not exist; run colliderfm "
                                     "train in a workflow directory, once snakemake has made it")
-    from colliderfm import classify, distributed, pretrain  # torch: once the arguments are known to be good
+    from colliderfm.models import classify, distributed, pretrain  # torch: once the arguments are known to be good
 
     run = pretrain.run if job.stage == "pretrain" else classify.run
     distributed.launch(functools.partial(run, job, **paths), args.nproc, device=job.device)
@@ -150,6 +150,26 @@ def _require_suffix(path: Path, suffix: str, what: str) -> None:
     """The format a command writes, refused under another name (Parquet bytes in a .csv would mislead)."""
     if path.suffix.lower() != suffix and not path.is_dir():  # a directory: named as such when written
         raise ValueError(f"{path}: this command writes {what}; give --out a name ending in {suffix}")
+
+
+def _physics_page(args) -> None:
+    from colliderfm.report import physics
+    from colliderfm.sim import validation
+
+    composition, command = None, f"`colliderfm physics-page {args.page.as_posix()} --events {args.events} --seed {args.seed}"
+    if args.config is not None:
+        from colliderfm import conf
+
+        samples = conf.load(args.config)["samples"]
+        composition = {name: spec["generate"] for name, spec in samples.items() if "generate" in spec}
+        command += " --config <the run's config>"
+    if args.real_file is not None:
+        from colliderfm.data.reading import open_tree
+
+        open_tree(args.real_file)  # one message naming the file, before minutes of generation
+        command += f" --real-file {args.real_file.name}"
+    measured = validation.measure(args.events, args.seed, real_file=args.real_file)
+    print(physics.write_page(args.page, measured, composition=composition, command=command + "`"))
 
 
 def _refuse_existing(path: Path, overwrite: bool) -> None:
@@ -217,6 +237,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--task", help="the classifier's task (default: the config's first)")
     p.add_argument("--nproc", type=int, default=1, help="processes to spawn on this node (not under torchrun/srun)")
     p.set_defaults(run=_train)
+
+    p = sub.add_parser("physics-page", help="the physics validation page of the embedded simulation (docs/PHYSICS.md)")
+    p.add_argument("page", type=Path, nargs="?", default=Path("docs/PHYSICS.md"))
+    p.add_argument("--events", type=int, default=400, help="events per process")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--config", type=Path, help="workflow config whose generated samples the page lists")
+    p.add_argument("--real-file", type=Path, help="a real Delphes file of ZH events whose <n_nu> the page compares")
+    p.set_defaults(run=_physics_page)
 
     p = sub.add_parser("check-config", help="validate a workflow config file")
     p.add_argument("config", type=Path)

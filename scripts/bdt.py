@@ -4,5 +4,5 @@ from colliderfm.models import bdt
 from colliderfm.logs import job
 
 with job(snakemake):
-    bdt.run(snakemake.input.train, snakemake.params.bdt, snakemake.params.seed, snakemake.threads,
-            snakemake.output.model)
+    bdt.run(snakemake.input.train, snakemake.params.bdt, seed=snakemake.params.seed, threads=snakemake.threads,
+            out_model=snakemake.output.model)

@@ -5,4 +5,4 @@ from colliderfm.logs import job
 
 with job(snakemake):
     i, o = snakemake.input, snakemake.output
-    summary.run(i.metrics, i.reference, o.csv, o.md, o.scan, gains=i.gains)
+    summary.run(i.metrics, i.reference, out_csv=o.csv, out_md=o.md, out_scan=o.scan, gains=i.gains)

@@ -1,5 +1,5 @@
 """The anomaly search's numbers against independent references: scikit-learn's AUC on each
-bootstrap resample, efficiencies and S/sqrt(B) by hand, the supervised reference out of fold."""
+bootstrap resample, efficiencies and S/sqrt(B) by hand, the reference BDT out of fold."""
 
 from __future__ import annotations
 
@@ -73,12 +73,12 @@ def test_search_metrics_cover_the_signal_and_every_scan_mass(toy):
     assert row["auc_low"] < row["auc"] < row["auc_high"] and row["mediator_mass"] == 50.0
 
 
-def test_supervised_reference_scores_out_of_fold(dataset_dir, tmp_path):
+def test_reference_bdt_scores_out_of_fold(dataset_dir, tmp_path):
     out = tmp_path / "scan.csv"
     anomaly_dir = dataset_dir / "anomaly"
-    table = anomaly.supervised_reference(anomaly_dir / "tchan_sm.parquet", {"tchan_dm": anomaly_dir / "tchan_dm.parquet"},
+    table = anomaly.reference_bdt(anomaly_dir / "tchan_sm.parquet", {"tchan_dm": anomaly_dir / "tchan_dm.parquet"},
                                          masses={"tchan_dm": 500.0}, options=OPTIONS, seed=2, threads=1, out=out)
     assert pd.read_csv(out)["auc"].tolist() == pytest.approx(table["auc"].tolist())
     row = table.iloc[0]
-    assert row["model"] == "supervised" and row["mediator_mass"] == 500.0
+    assert row["model"] == anomaly.REFERENCE and row["mediator_mass"] == 500.0
     assert 0.6 < row["auc"] <= 1.0, "DM events carry harder MET: trained on labels, the trees see it"

@@ -146,10 +146,10 @@ def test_model_list_and_names_round_trip(base):
     assert len(set(cfg.seed_for(config, "pretrain", v) for v in config["model"]["variants"])) == 2
 
 
-def test_data_efficiency_grid_pairs_its_inits(base):
-    """Every (task, fraction, seed) point has each init once per encoder, all with one seed and label subset."""
+def test_data_efficiency_grid_pairs_its_starts(base):
+    """Every (task, fraction, seed) point has each start once per encoder, all with one seed and label subset."""
     base["data_efficiency"] = {"variants": ["small_5h"], "label_fractions": [0.001, 0.1], "tasks": ["tops", "dm"],
-                               "inits": ["pretrained", "scratch", "frozen"], "seeds": 3,
+                               "starts": ["finetune", "scratch", "probe"], "seeds": 3,
                                "pretexts": [["generator", "objects"], ["variables"], ["objects", "generator"]]}
     config = cfg.validate(base)
     assert config["data_efficiency"]["pretexts"] == [["objects", "generator"], ["variables"]], \
@@ -159,9 +159,9 @@ def test_data_efficiency_grid_pairs_its_inits(base):
     assert len({s.directory for s in specs}) == len(specs)
     for point in {(s.task, s.fraction, s.replica) for s in specs}:
         members = [s for s in specs if (s.task, s.fraction, s.replica) == point]
-        seeds = {cfg.training_job(config, s.stage, s.variant, s.fraction, task=s.task, replica=s.replica,
+        seeds = {cfg.training_job(config, s.start, s.variant, s.fraction, task=s.task, replica=s.replica,
                                   pretext=None if s.pretext == "none" else s.pretext.split("+")).seed for s in members}
-        assert len(seeds) == 1, "scratch and pretrained share the seed of their point"
+        assert len(seeds) == 1, "scratch and fine-tuned share the seed of their point"
     assert cfg.encoders(config) == [("small_1h", "variables"), ("small_5h", "variables"),
                                     ("small_5h", "objects+generator")]
     probe = cfg.training_job(config, "probe", "small_5h", 0.001, task="dm", pretext=["objects", "generator"], replica=1)
@@ -194,7 +194,7 @@ def test_data_efficiency_settings_per_label_fraction(base, key):
     """A list of seed counts gives each label fraction its own number of seeds, a list of encoder
     learning-rate scales its own scale; a list of the wrong length names the key."""
     base["data_efficiency"] = {"variants": ["small_5h"], "label_fractions": [0.001, 0.01, 0.1], "tasks": ["tops"],
-                               "inits": ["pretrained", "scratch"], "seeds": [5, 3, 2],
+                               "starts": ["finetune", "scratch"], "seeds": [5, 3, 2],
                                "encoder_lr_scale": [0.1, 0.3, 1.0]}
     config = cfg.validate(copy.deepcopy(base))
     specs = cfg.efficiency_specs(config)
@@ -213,7 +213,7 @@ def test_the_supervised_reference_encoder_is_the_tops_classifier_not_a_pretraini
     labels: no encoder is pretrained for it, it keeps its name in the grid, and it stands alone. The
     grid's encoder_lr_scale applies to its fine-tuned models only."""
     base["data_efficiency"] = {"variants": ["small_5h"], "label_fractions": [0.01], "tasks": ["dm"],
-                               "inits": ["pretrained", "scratch", "frozen"], "seeds": 1,
+                               "starts": ["finetune", "scratch", "probe"], "seeds": 1,
                                "pretexts": [["variables"], ["supervised"]], "encoder_lr_scale": 0.1}
     config = cfg.validate(copy.deepcopy(base))
     assert {s.pretext for s in cfg.efficiency_specs(config)} == {"variables", "supervised", "none"}

@@ -19,7 +19,8 @@ import uproot
 from colliderfm.models import classify, train
 from colliderfm.evaluation import inference
 from colliderfm.serve import export, predict
-from colliderfm.data import ingest, standardize
+from colliderfm.data import ingest, reading, standardize
+from colliderfm.data.arrays import load_arrays
 from conftest import tiny_job, tool, train_files
 
 SELECTION = {"min_jets": 3, "step_size": 300}  # some events fail it; several chunks per file
@@ -69,7 +70,7 @@ def torch_logits(model_dir: Path, arrays: dict) -> np.ndarray:
 
 
 def test_onnx_logits_equal_pytorch_for_any_batch_size(exported, model_dir, dataset_dir):
-    arrays = standardize.load_arrays(dataset_dir / "test.parquet")
+    arrays = load_arrays(dataset_dir / "test.parquet")
     assert (~arrays["present"]).any(axis=1).all(), "every event has empty slots: the padding mask matters"
     arrays["known"][::3, 2] = False  # n_nu unknown in some events: its learned stand-in is in the graph too
     session = ort.InferenceSession(exported, providers=["CPUExecutionProvider"])
@@ -128,7 +129,7 @@ def test_root_predictions_are_a_friend_tree_of_the_input(model_dir, delphes, tmp
     assert got["selected"].dtype == bool
     np.testing.assert_array_equal(got["event"], np.concatenate([np.arange(n) for n in entries]))
     sel, stats = ingest.Selection.default(**SELECTION), {"read": 0, "selected": 0}
-    chosen = [np.concatenate([t["event"].to_numpy() for t in ingest.feature_tables(p, ingest.open_tree(p), "s", -1,
+    chosen = [np.concatenate([t["event"].to_numpy() for t in ingest.feature_tables(p, reading.open_tree(p), "s", -1,
                                                                                     sel, stats)]) for p in delphes]
     expected = np.concatenate([np.isin(np.arange(n), c) for n, c in zip(entries, chosen)])
     np.testing.assert_array_equal(got["selected"], expected)

@@ -23,7 +23,7 @@ import uproot
 
 from colliderfm.data import features as F
 from colliderfm import conf as config, sim
-from colliderfm.data import ingest
+from colliderfm.data import ingest, reading
 from colliderfm.data.ingest import IngestError, Selection
 from conftest import REPO, write_tree
 
@@ -161,18 +161,18 @@ def test_generated_file_has_the_delphes_layout(generated, process):
         assert leaves, collection
         for leaf in leaves:
             np.testing.assert_array_equal(ak.num(tree[leaf].array()), size, err_msg=leaf)
-    for leaf in ingest.REQUIRED + (ingest.WEIGHT, "Jet.Mass", "Jet.Flavor", "MissingET.Phi") + ingest.PARTICLE + (
+    for leaf in reading.REQUIRED + (reading.WEIGHT, "Jet.Mass", "Jet.Flavor", "MissingET.Phi") + reading.PARTICLE + (
             "Particle.M1", "Particle.PT", "Particle.Eta", "Particle.Phi", "Particle.Mass"):
         assert leaf in tree, leaf
     assert tree["Jet.BTag"].array().layout.content.dtype == np.uint32, "BTag is an unsigned bit word as in Delphes"
     assert (tree["MissingET_size"].array(library="np") == 1).all()
-    assert ingest.open_tree(path).num_entries == GEN_EVENTS
+    assert reading.open_tree(path).num_entries == GEN_EVENTS
 
 
 def test_real_and_generated_files_expose_the_same_leaves(generated, real_delphes):
     """Every leaf the simulation writes exists with the same type in a real Delphes file."""
-    real, gen = ingest.open_tree(real_delphes), ingest.open_tree(generated("ttbar", GEN_EVENTS, 1))
-    assert set(ingest.REQUIRED + (ingest.WEIGHT,) + ingest.PARTICLE) <= set(gen.keys())
+    real, gen = reading.open_tree(real_delphes), reading.open_tree(generated("ttbar", GEN_EVENTS, 1))
+    assert set(reading.REQUIRED + (reading.WEIGHT,) + reading.PARTICLE) <= set(gen.keys())
     for leaf in gen.keys():
         assert leaf in real, leaf
         assert gen[leaf].typename == real[leaf].typename, leaf
@@ -347,7 +347,7 @@ def test_highest_tree_cycle_is_read(tmp_path):
     f = uproot.open(path)
     assert set(f.keys()) == {"Delphes;1", "Delphes;2"}
     assert (f["Delphes;1"].num_entries, f["Delphes;2"].num_entries) == (7, 200)
-    assert ingest.open_tree(path).num_entries == 200
+    assert reading.open_tree(path).num_entries == 200
     df, stats = run_ingest(path, tmp_path / "cycles.parquet")
     assert stats["read"] == 200
     single = write_tree(tmp_path / "single.root", cols)
@@ -376,7 +376,7 @@ def test_local_files_are_read_without_background_threads(ingested, tmp_path):
     # printed tracebacks after "interrupted" (CI, test_ctrl_c_during_ingest_exits_130_and_leaves_nothing).
     # A fresh process: other tests here open files with uproot's default source.
     path, _ = ingested("ttbar")
-    code = ("import sys, threading; from pathlib import Path; from colliderfm import ingest; "
+    code = ("import sys, threading; from pathlib import Path; from colliderfm.data import ingest; "
             "ingest.ingest_files([Path(sys.argv[1])], Path(sys.argv[2]), 'ttbar', 0); "
             "print(sorted(t.name for t in threading.enumerate()))")
     out = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "t.parquet")],
@@ -557,7 +557,7 @@ def test_events_without_missinget_are_dropped_counted_and_logged(tmp_path, caplo
     assert stats == {"read": 300, "nonfinite": 0, "negative_pt": 0, "no_met": 3, "selected": 297}
     np.testing.assert_array_equal(df["event"], np.flatnonzero(~empty))
     assert "0 dropped for NaN/inf, 3 for an empty MissingET, 297 written" in caplog.text
-    assert ingest.drop_summary(stats) == "0 dropped for NaN/inf, 3 for an empty MissingET"
+    assert reading.drop_summary(stats) == "0 dropped for NaN/inf, 3 for an empty MissingET"
 
 
 def test_float_btag_leaf_is_refused(tmp_path):

@@ -15,7 +15,7 @@ from scipy.spatial.distance import mahalanobis
 from colliderfm.models import classify
 from colliderfm.evaluation import inference
 from colliderfm.evaluation import ood, scores
-from colliderfm.data.standardize import load_arrays
+from colliderfm.data.arrays import load_arrays
 from conftest import tiny_job, train_files
 
 INPUTS = ("objects", "present", "event", "known")

@@ -10,6 +10,7 @@ import torch
 from colliderfm.models import classify, pretrain, train
 from colliderfm.evaluation import evaluate
 from colliderfm.data import standardize
+from colliderfm.data.arrays import load_arrays
 from colliderfm.report import summary
 from colliderfm.models.transformer import MaskedModel, ModelConfig
 from colliderfm.models.pretexts import get
@@ -23,7 +24,7 @@ TINY = ModelConfig(dim=8, heads=2, layers=1, ff=16, dropout=0.0)
 
 def batch_of(dataset, n=256) -> dict:
     """``n`` training events spread over the file (its samples follow one another)."""
-    arrays = standardize.load_arrays(dataset / "train.parquet")
+    arrays = load_arrays(dataset / "train.parquet")
     pick = np.linspace(0, len(arrays["label"]) - 1, n).astype(int)
     arrays = pretrain.with_process_ids({k: v[pick] for k, v in arrays.items()}, processes_of(arrays["process"]))
     return train.to_tensors(arrays, torch.device("cpu"), pretrain.INPUTS)
@@ -77,7 +78,7 @@ def test_pretraining_uses_the_pool_and_reports_each_pretext(dataset_dir, tmp_pat
     out = dict(model=tmp_path / "p.pt", history=tmp_path / "h.csv", reconstruction=tmp_path / "r.csv")
     pretrain.run(job, train=dataset_dir / "train.parquet", val=dataset_dir / "val.parquet", pool=pool, **out)
     payload = train.load_model(out["model"])
-    n_train, n_pool = (len(standardize.load_arrays(p)["label"]) for p in (dataset_dir / "train.parquet", pool))
+    n_train, n_pool = (len(load_arrays(p)["label"]) for p in (dataset_dir / "train.parquet", pool))
     assert (payload["labelled_events"], payload["pool_events"]) == (n_train, n_pool)
     recon = pd.read_csv(out["reconstruction"])
     assert set(recon["pretext"]) == {"objects", "generator"}
@@ -87,7 +88,7 @@ def test_pretraining_uses_the_pool_and_reports_each_pretext(dataset_dir, tmp_pat
     # the generator rows against a hand computation from the saved model's predictions on val
     model = MaskedModel(ModelConfig(**payload["model_config"]))
     model.load_state_dict(payload["state_dict"])
-    val = train.to_tensors(pretrain.with_process_ids(standardize.load_arrays(dataset_dir / "val.parquet"), []),
+    val = train.to_tensors(pretrain.with_process_ids(load_arrays(dataset_dir / "val.parquet"), []),
                            torch.device("cpu"), pretrain.INPUTS)
     with torch.no_grad():
         pred = model.eval()(val["objects"], val["present"], val["event"], val["known"],
@@ -111,7 +112,7 @@ def encoder(dataset_dir, tmp_path_factory):
 def test_a_probe_trains_only_a_linear_head_on_the_frozen_encoder(dataset_dir, tmp_path, encoder):
     classify.run(tiny_job("probe"), **train_files(dataset_dir, tmp_path), pretrained=encoder)
     probe, start = train.load_model(tmp_path / "classifier.pt"), train.load_model(encoder)
-    assert probe["init"] == "frozen" and probe["model_config"]["probe"]
+    assert probe["start"] == "probe" and probe["model_config"]["probe"]
     for key, value in classify.encoder_state(start).items():
         assert torch.equal(probe["state_dict"][f"encoder.{key}"], value), key
     head = {k for k in probe["state_dict"] if k.startswith("head.")}
@@ -133,11 +134,11 @@ def test_a_probe_learns_on_embeddings_what_it_learns_through_the_frozen_encoder(
         net.encoder.load_state_dict(classify.encoder_state(train.load_model(encoder)))
         return net
 
-    arrays = standardize.load_arrays(dataset_dir / "train.parquet")
+    arrays = load_arrays(dataset_dir / "train.parquet")
     subset = classify.stratified_subset(arrays["label"], job.fraction, job.seed)
     cpu = torch.device("cpu")
     data = train.to_tensors({k: v[subset] for k, v in arrays.items()}, cpu)
-    val = train.to_tensors(standardize.load_arrays(dataset_dir / "val.parquet"), cpu)
+    val = train.to_tensors(load_arrays(dataset_dir / "val.parquet"), cpu)
     net, start = drawn(), drawn().head.weight.detach()
     train.fit(net, classify.classifier_loss, data, val, train.TrainConfig.from_block(job.training, job.seed),
               checkpoint=tmp_path / "ref.resume.pt", setup_id="ref", device=cpu)
@@ -157,28 +158,28 @@ def test_dm_task_split_labels_sm_0_and_dm_1_without_overlap(dataset_dir, tmp_pat
     fractions = {"train": 0.6, "val": 0.2, "test": 0.2}
     counts = standardize.task_splits(dm_features(dataset_dir), [0, 1], scaler=dataset_dir / "scaler.json",
                                      splits=splits, fractions=fractions, seed=3)
-    parts = {s: standardize.load_arrays(p) for s, p in splits.items()}
+    parts = {s: load_arrays(p) for s, p in splits.items()}
     keys = {s: set(zip(a["sample"], a["event_id"])) for s, a in parts.items()}
     assert not (keys["train"] & keys["test"]) and not (keys["train"] & keys["val"])
     for a in parts.values():
         assert set(np.unique(a["label"])) == {0, 1}
         assert (a["label"] == (a["sample"] == "tchan_dm")).all()
     total = sum(counts.values())
-    assert total == sum(len(standardize.load_arrays(anomaly / f"{s}.parquet")["label"]) for s in ("tchan_sm", "tchan_dm"))
+    assert total == sum(len(load_arrays(anomaly / f"{s}.parquet")["label"]) for s in ("tchan_sm", "tchan_dm"))
     assert abs(counts["train"] / total - 0.6) < 0.06
     again = {s: tmp_path / f"again_{s}.parquet" for s in standardize.SPLITS}
     standardize.task_splits(dm_features(dataset_dir), [0, 1], scaler=dataset_dir / "scaler.json", splits=again,
                             fractions=fractions, seed=3)
-    assert keys["test"] == set(zip(*(standardize.load_arrays(again["test"])[k] for k in ("sample", "event_id"))))
+    assert keys["test"] == set(zip(*(load_arrays(again["test"])[k] for k in ("sample", "event_id"))))
 
 
 def test_splits_keep_each_events_process_and_the_process_pretext_learns_it(dataset_dir, tmp_path):
     splits = {s: tmp_path / f"{s}.parquet" for s in standardize.SPLITS}
     standardize.task_splits(dm_features(dataset_dir), [0, 1], scaler=dataset_dir / "scaler.json", splits=splits,
                             fractions={"train": 0.6, "val": 0.2, "test": 0.2}, seed=3, processes=["tchan", "tchan_dm"])
-    arrays = standardize.load_arrays(splits["train"])
+    arrays = load_arrays(splits["train"])
     assert (arrays["process"] == np.where(arrays["sample"] == "tchan_dm", "tchan_dm", "tchan")).all()
-    assert set(standardize.load_arrays(dataset_dir / "train.parquet")["process"]) == {""}, "unknown: not given"
+    assert set(load_arrays(dataset_dir / "train.parquet")["process"]) == {""}, "unknown: not given"
     job = tiny_job("pretrain", pretext=("quantities", "process"), training={"epochs": 10})
     out = dict(model=tmp_path / "p.pt", history=tmp_path / "h.csv", reconstruction=tmp_path / "r.csv")
     pretrain.run(job, train=splits["train"], val=splits["val"], **out)
@@ -186,7 +187,7 @@ def test_splits_keep_each_events_process_and_the_process_pretext_learns_it(datas
     assert payload["processes"] == payload["seen_processes"] == ["tchan", "tchan_dm"]
     assert payload["state_dict"]["proc_out.weight"].shape[0] == 2
     recon = pd.read_csv(out["reconstruction"]).set_index(["pretext", "variable"])
-    assert recon.loc[("process", "process"), "masked_entries"] == len(standardize.load_arrays(splits["val"])["label"])
+    assert recon.loc[("process", "process"), "masked_entries"] == len(load_arrays(splits["val"])["label"])
     assert recon.loc[("process", "process"), "mse"] < recon.loc[("process", "process"), "mean_prediction_mse"]
 
 
@@ -204,7 +205,7 @@ def test_task_scores_match_scikit_learn_and_numpy(dataset_dir, tmp_path, encoder
 
     model, payload = inference.load_classifier(tmp_path / "classifier.pt")
     assert payload["classes"] == ["SM t-channel", "DM mediator"]
-    test = standardize.load_arrays(splits["test"])
+    test = load_arrays(splits["test"])
     logits = inference.network_logits(model, test, torch.device("cpu"))
     assert result["accuracy"] == pytest.approx(np.mean(logits.argmax(axis=1) == test["label"]))
     assert result["auc"] == pytest.approx(roc_auc_score(test["label"], logits[:, 1] - logits[:, 0]))
@@ -214,15 +215,15 @@ def test_task_scores_match_scikit_learn_and_numpy(dataset_dir, tmp_path, encoder
 def test_gains_are_paired_by_seed():
     rows = []
     for replica, (scratch, tuned) in enumerate([(0.50, 0.56), (0.40, 0.43), (0.60, 0.66)], start=1):
-        for init, acc in (("scratch", scratch), ("pretrained", tuned)):
-            rows.append(dict(task="tops", variant="v", pretext="none" if init == "scratch" else "objects", seen=False, init=init,
+        for start, acc in (("scratch", scratch), ("finetune", tuned)):
+            rows.append(dict(task="tops", variant="v", pretext="none" if start == "scratch" else "objects", seen=False, start=start,
                              label_fraction=0.01, labelled_events=10, replica=replica, seed=replica, accuracy=acc,
                              auc=acc))
-    gains = summary.efficiency_gains(pd.DataFrame(rows)).set_index("init")
+    gains = summary.efficiency_gains(pd.DataFrame(rows)).set_index("start")
     diffs = np.array([0.06, 0.03, 0.06])
-    assert gains.loc["pretrained", "gain_accuracy"] == pytest.approx(diffs.mean())
-    assert gains.loc["pretrained", "gain_accuracy_err"] == pytest.approx(diffs.std(ddof=1) / np.sqrt(3))
-    assert gains.loc["pretrained", "accuracy_std"] == pytest.approx(np.std([0.56, 0.43, 0.66], ddof=1))
+    assert gains.loc["finetune", "gain_accuracy"] == pytest.approx(diffs.mean())
+    assert gains.loc["finetune", "gain_accuracy_err"] == pytest.approx(diffs.std(ddof=1) / np.sqrt(3))
+    assert gains.loc["finetune", "accuracy_std"] == pytest.approx(np.std([0.56, 0.43, 0.66], ddof=1))
     assert gains.loc["scratch", "gain_accuracy"] == 0
 
 

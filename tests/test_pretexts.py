@@ -164,10 +164,10 @@ def test_seen_is_computed_from_the_pool_and_the_tasks_signal(tmp_path):
     assert encoders["objects+generator"] == ["tchan", "ttbar", "ttt", "tttt", "wjets", "zjets"]
     assert encoders["supervised"] == ["tchan", "ttbar", "ttt", "tttt", "wjets", "zjets"]
     files = []
-    for i, (task, pretext, init) in enumerate([("tops", "objects+generator", "pretrained"), ("dm", "supervised", "frozen"),
-                                               ("tth", "objects+generator", "pretrained"), ("tops", "none", "scratch")]):
+    for i, (task, pretext, start) in enumerate([("tops", "objects+generator", "finetune"), ("dm", "supervised", "probe"),
+                                               ("tth", "objects+generator", "finetune"), ("tops", "none", "scratch")]):
         files.append(tmp_path / f"{i}.json")
-        files[-1].write_text(json.dumps(dict(task=task, variant="v", pretext=pretext, init=init, label_fraction=0.1,
+        files[-1].write_text(json.dumps(dict(task=task, variant="v", pretext=pretext, start=start, label_fraction=0.1,
                                              labelled_events=10, replica=1, seed=1, accuracy=0.5, auc=0.5)))
     table = summary.efficiency_table(files, signal, encoders).set_index(["task", "pretext"])["seen"]
     assert table.to_dict() == {("tops", "none"): False, ("tops", "objects+generator"): True,

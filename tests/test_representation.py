@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from colliderfm.report import plots, representation
-from colliderfm.data import standardize
+from colliderfm.data.arrays import batches, load_arrays
+from colliderfm.models.train import to_tensors
 from colliderfm.models.transformer import Classifier, ModelConfig
 
 
@@ -20,13 +21,13 @@ def model():
 
 @pytest.fixture(scope="module")
 def arrays(dataset_dir):
-    return standardize.load_arrays(dataset_dir / "test.parquet")
+    return load_arrays(dataset_dir / "test.parquet")
 
 
 def test_attention_maps_and_blocks_agree_with_torch_attention(model, arrays):
     """The written-out attention against torch's scaled_dot_product_attention with a boolean key mask,
     from q, k, v split out of the block's own projection."""
-    batch = next(representation._batches({k: v[:64] for k, v in arrays.items()}, "cpu", 64))
+    batch = next(batches(to_tensors({k: v[:64] for k, v in arrays.items()}, "cpu"), 64))
     maps = representation.attention_maps(model, batch)
     captured = []
     hook = model.encoder.blocks[1].attn.register_forward_pre_hook(lambda _, args: captured.append(args))

@@ -51,6 +51,15 @@ def test_old_label_key_gets_one_error_showing_the_new_form():
     assert "samples.tops2.label" in text and "tasks:" in text and "classes" in text and "\n" not in text
 
 
+def test_old_inits_key_gets_one_error_showing_the_starts():
+    config = base_config()
+    config["data_efficiency"]["inits"] = ["pretrained", "frozen"]
+    with pytest.raises(ConfigError) as err:
+        cfg.validate(config)
+    text = str(err.value)
+    assert "data_efficiency.inits" in text and "starts: [finetune, scratch, probe]" in text and "\n" not in text
+
+
 @pytest.mark.parametrize("change, key", [
     (lambda c: c["tasks"]["dm"]["classes"].update({"other": ["nope"]}), "tasks.dm.classes.other"),
     (lambda c: c["tasks"]["dm"].update(signal="absent"), "tasks.dm.signal"),
@@ -183,7 +192,7 @@ def three_task_config(root: Path, real: Path) -> dict:
     config["model"]["variants"] = {"tiny": {"dim": 10, "heads": 5, "layers": 1, "ff": 20}}
     config["pretrain"]["epochs"] = config["classifier"]["epochs"] = 1
     config["data_efficiency"] = {"variants": ["tiny"], "label_fractions": [0.5], "tasks": ["tops", "pair", "mine"],
-                                 "inits": ["pretrained", "scratch"], "seeds": 1}
+                                 "starts": ["finetune", "scratch"], "seeds": 1}
     config["plots"] = {"formats": ["png"], "dpi": 50}
     return config
 
@@ -211,11 +220,11 @@ def three_tasks(tmp_path_factory, real_delphes):
 def test_every_task_has_finetuned_scratch_and_bdt_rows_and_figures(three_tasks):
     workdir, _, config = three_tasks
     summary = pd.read_csv(workdir / "results" / "summary.csv")
-    assert {"task", "model", "variant", "init", "label_fraction", "accuracy", "macro_auc",
+    assert {"task", "model", "variant", "start", "label_fraction", "accuracy", "macro_auc",
             "anomaly_auc_entropy"} <= set(summary.columns)
     for task in config["tasks"]:
         part = summary[summary["task"] == task]
-        assert set(part["init"]) == {"pretrained", "scratch", "bdt"}, task
+        assert set(part["start"]) == {"finetune", "scratch", "bdt"}, task
         assert part["macro_auc"].between(0, 1).all(), task
         for name in ("variants", "roc_models", "training", "inputs"):
             assert (workdir / f"results/plots/tasks/{task}/{name}.png").stat().st_size > 0
@@ -258,7 +267,7 @@ def test_predict_three_class_model_and_export_two_class_model(three_tasks, real_
 
     from colliderfm.serve import export
     from colliderfm.evaluation.inference import load_classifier, network_logits
-    from colliderfm.data.standardize import load_arrays
+    from colliderfm.data.arrays import load_arrays
 
     workdir, _, _ = three_tasks
     model = workdir / "results/models/mine/tiny/finetune_100pct"

@@ -96,7 +96,7 @@ def test_pretraining_reconstruction_beats_predicting_the_mean(dataset_dir, tmp_p
     assert total < baseline
     # fine-tuning starts from these weights
     history, payload = run_classifier(dataset_dir, tmp_path / "ft", pretrained=tmp_path / "pretrained.pt")
-    assert payload["init"] == "pretrained"
+    assert payload["start"] == "finetune"
 
 
 def test_label_fraction_subset_is_stratified():

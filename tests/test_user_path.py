@@ -23,7 +23,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from colliderfm.models import bdt
 from colliderfm import logs
 from colliderfm.conf.layout import RESULTS as L
-from colliderfm.data.standardize import flat_matrix, load_arrays
+from colliderfm.data.arrays import flat_matrix, load_arrays
 from conftest import REPO, clone, job_stats, snakemake_cmd, tool, write_tree
 
 SAMPLES = {"tops0": "wjets", "tops1": "tchan", "tops2": "ttbar", "tops3": "ttt", "tops4": "tttt",
@@ -143,7 +143,7 @@ def test_workflow_on_files_without_a_particle_record_completes(detector_only_run
     features = pd.read_parquet(workdir / "results" / "features" / "tops2")
     assert features["n_nu"].isna().all(), "n_nu unknown without a generator record, not 0"
     summary = pd.read_csv(workdir / "results" / "summary.csv")
-    assert set(summary["init"]) == {"pretrained", "scratch", "bdt"}
+    assert set(summary["start"]) == {"finetune", "scratch", "bdt"}
     assert summary["accuracy"].between(0.2, 1).all()
 
 

@@ -43,13 +43,13 @@ def test_summary_has_every_model_with_sane_numbers(run, test_config):
     assert summary.loc[~tops, "anomaly_auc_entropy"].isna().all(), "only the anomaly task's models score the search"
     summary = summary[tops]
     assert set(test_config["model"]["variants"]) <= set(summary["variant"].dropna())
-    assert set(summary["init"]) == {"pretrained", "scratch", "bdt"}
+    assert set(summary["start"]) == {"finetune", "scratch", "bdt"}
     full = summary[summary["label_fraction"] == 1.0]
     assert (full["accuracy"] > 1 / 5).all(), "every model trained on all labels beats chance (5 classes)"
     assert (full["macro_auc"] > 0.55).all(), "and separates the classes (600 events a class, 3 epochs)"
     aucs = summary[[f"anomaly_auc_{name}" for name in labels()]]
     assert aucs.stack().dropna().between(0, 1).all()
-    networks = summary["init"] != "bdt"
+    networks = summary["start"] != "bdt"
     assert aucs[networks].notna().all().all(), "every score of every network"
     assert aucs.loc[~networks, ["anomaly_auc_odin", "anomaly_auc_mahalanobis"]].isna().all().all(), "not the BDT's"
     for name in labels():
@@ -134,7 +134,7 @@ def test_the_supervised_reference_starts_from_the_tops_classifier(run):
                        weights_only=True)["state_dict"]
     probe = torch.load(run / "results/efficiency/dm/small_5h/probe_supervised/10pct_seed1/classifier.pt",
                        weights_only=True)
-    assert probe["pretext"] == ["supervised"] and probe["init"] == "frozen"
+    assert probe["pretext"] == ["supervised"] and probe["start"] == "probe"
     encoder = {k: v for k, v in start.items() if k.startswith("encoder.")}
     assert encoder and all(torch.equal(probe["state_dict"][k], v) for k, v in encoder.items())
 
@@ -143,20 +143,20 @@ def test_data_efficiency_tables_cover_the_grid(run, test_config):
     table = pd.read_csv(run / "results" / "data_efficiency.csv")
     specs = cfg.efficiency_specs(test_config)
     assert len(table) == len(specs)
-    assert list(table.columns[:9]) == ["task", "variant", "pretext", "seen", "init", "label_fraction",
+    assert list(table.columns[:9]) == ["task", "variant", "pretext", "seen", "start", "label_fraction",
                                        "labelled_events", "replica", "seed"]
-    assert set(table["task"]) == {"tops", "dm"} and set(table["init"]) == {"pretrained", "scratch", "frozen"}
+    assert set(table["task"]) == {"tops", "dm"} and set(table["start"]) == {"finetune", "scratch", "probe"}
     # the pool and tops hold tttt, tops's signal; no encoder saw tchan_dm; scratch has no encoder
-    encoded = table["init"] != "scratch"
+    encoded = table["start"] != "scratch"
     assert (table["seen"] == (encoded & (table["task"] == "tops"))).all()
     point = ["task", "label_fraction", "replica"]
-    assert (table.groupby(point)["labelled_events"].nunique() == 1).all(), "every init of a point sees the same labels"
+    assert (table.groupby(point)["labelled_events"].nunique() == 1).all(), "every start of a point sees the same labels"
     assert (table.groupby(point)["seed"].nunique() == 1).all()
     assert table["accuracy"].between(0, 1).all() and table["auc"].between(0, 1).all()
     # the gains, by hand from the per-seed rows
     gains = pd.read_csv(run / "results" / "data_efficiency_gains.csv")
-    scratch = table[table["init"] == "scratch"].set_index(point)["accuracy"]
-    for _, row in gains[gains["init"] != "scratch"].iterrows():
+    scratch = table[table["start"] == "scratch"].set_index(point)["accuracy"]
+    for _, row in gains[gains["start"] != "scratch"].iterrows():
         rows = table[(table["task"] == row["task"]) & (table["init"] == row["init"])
                      & (table["pretext"] == row["pretext"]) & (table["label_fraction"] == row["label_fraction"])]
         diffs = rows.set_index(point)["accuracy"] - scratch.reindex(rows.set_index(point).index)

@@ -4,7 +4,7 @@ interface of the Snakefile and the command line."""
 
 from colliderfm.conf.check import SETTINGS, load, physics_problem, read, validate
 from colliderfm.conf.jobs import (
-                                  INIT_STAGES,
+                                  STARTS,
                                   STAGES,
                                   EfficiencySpec,
                                   ModelSpec,
@@ -42,7 +42,7 @@ from colliderfm.conf.samples import (
 from colliderfm.errors import ConfigError
 from colliderfm.schema import section_defaults
 
-__all__ = ["SETTINGS", "load", "physics_problem", "read", "validate", "INIT_STAGES", "STAGES", "EfficiencySpec",
+__all__ = ["SETTINGS", "load", "physics_problem", "read", "validate", "STARTS", "STAGES", "EfficiencySpec",
            "ModelSpec", "TrainingJob", "efficiency_specs", "encoder_processes", "encoders", "model_fields",
            "model_specs", "pretext_key", "pretext_name", "training_job", "PROCESS_OPTIONS", "anomaly_sample",
            "anomaly_samples", "lhe_shards", "mass_scan", "mediator_mass", "pool_samples", "pool_sources",

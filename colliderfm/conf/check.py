@@ -30,7 +30,7 @@ def _key(path) -> str:
 
 def validate(config: dict) -> dict:
     """Validate ``config`` in place (defaults filled); raise ConfigError naming the key."""
-    _refuse_old_labels(config)
+    _refuse_old_keys(config)
     schema = document()
     validator = filling_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
@@ -50,12 +50,18 @@ def validate(config: dict) -> dict:
     return config
 
 
-def _refuse_old_labels(config: dict) -> None:
-    """A config of before tasks (``label:`` on a sample) gets the new form shown, not a schema error."""
+def _refuse_old_keys(config: dict) -> None:
+    """A key of an older form (``label:`` on a sample, ``data_efficiency.inits``) gets the new form shown,
+    not a schema error."""
     samples = config.get("samples")
     for name, spec in (samples.items() if isinstance(samples, dict) else ()):
         if isinstance(spec, dict) and "label" in spec:
             raise ConfigError(f"config key 'samples.{name}.label': {T.OLD_LABEL}")
+    grid = config.get("data_efficiency")
+    if isinstance(grid, dict) and "inits" in grid:
+        raise ConfigError("config key 'data_efficiency.inits': renamed starts, with the words of the model names: "
+                          "pretrained -> finetune, scratch -> scratch, frozen -> probe "
+                          "(e.g. starts: [finetune, scratch, probe])")
 
 
 # The ranges of the simulation's physics settings, with their reasons. The collision energy is the

@@ -64,7 +64,10 @@ class TrainingJob:
         return cls(**{**fields, "pretext": tuple(fields["pretext"]), "classes": tuple(fields["classes"])})
 
 
-STAGES = ("pretrain", "finetune", "scratch", "probe")
+# How a classifier starts, in config keys, file and model names, tables and figures: fine-tuned from a
+# pretrained encoder, from a random initialisation, or a linear probe on a frozen pretrained encoder
+STARTS = ("finetune", "scratch", "probe")
+STAGES = ("pretrain", *STARTS)
 
 
 def training_job(config: dict, stage: str, variant: str, fraction: float = 1.0, *, task: str | None = None,
@@ -89,7 +92,7 @@ def training_job(config: dict, stage: str, variant: str, fraction: float = 1.0, 
     if task not in known:
         raise ConfigError(f"unknown task '{task}' (configured: {', '.join(known)})")
     pct = f"{fraction * 100:g}"
-    # a data-efficiency point's seed is shared by its inits and pretexts: the same labels, paired comparisons
+    # a data-efficiency point's seed is shared by its starts and pretexts: the same labels, paired comparisons
     training = dict(config["classifier"])
     if replica is None:  # the same seed for every task: which task is learnt is the data's business
         seed = seed_for(config, "classifier", variant, pct)
@@ -110,7 +113,7 @@ class ModelSpec:
     task: str
     kind: str  # a key of inference.KINDS
     variant: str | None = None  # transformers: a key of model.variants
-    init: str | None = None  # transformers: "pretrained" (fine-tuned) or "scratch"
+    start: str | None = None  # transformers: how the model starts, "finetune" or "scratch" (STARTS)
     fraction: float = 1.0  # of the training labels
 
     @property
@@ -118,17 +121,13 @@ class ModelSpec:
         return f"{self.fraction * 100:g}"
 
     @property
-    def stage(self) -> str | None:
-        return {"pretrained": "finetune", "scratch": "scratch"}.get(self.init)
-
-    @property
     def name(self) -> str:
         """Its name within its task (results/eval/<task>/<name>)."""
-        return f"{self.variant}-{self.stage}-{self.pct}pct" if self.variant else self.kind
+        return f"{self.variant}-{self.start}-{self.pct}pct" if self.variant else self.kind
 
     @property
     def directory(self) -> str:
-        return RESULTS.model_dir(self.task, self.variant, self.stage or self.kind, self.pct)
+        return RESULTS.model_dir(self.task, self.variant, self.start or self.kind, self.pct)
 
 
 def model_specs(config: dict) -> list[ModelSpec]:
@@ -136,31 +135,28 @@ def model_specs(config: dict) -> list[ModelSpec]:
     the labels, fine-tuned and from scratch, and the baselines. The data-efficiency grid is ``efficiency_specs``."""
     specs = []
     for task in config["tasks"]:
-        specs += [ModelSpec(task, "transformer", variant, init) for variant in config["model"]["variants"]
-                  for init in ("pretrained", "scratch")]
+        specs += [ModelSpec(task, "transformer", variant, start) for variant in config["model"]["variants"]
+                  for start in ("finetune", "scratch")]
         specs.append(ModelSpec(task, "bdt"))
     return specs
 
 
 @dataclasses.dataclass(frozen=True)
 class EfficiencySpec:
-    """One model of the data-efficiency study: a task, a variant, an init and its encoder, a label
+    """One model of the data-efficiency study: a task, a variant, how it starts and its encoder, a label
     fraction and a seed number."""
 
     task: str
     variant: str
-    stage: str  # "finetune", "scratch" or "probe" (the frozen-encoder linear probe)
+    start: str  # one of STARTS
     pretext: str  # the encoder's name (pretext_name), "none" from scratch
     fraction: float
     replica: int
 
     @property
     def directory(self) -> str:
-        return RESULTS.efficiency_dir(self.task, self.variant, self.stage, self.pretext, f"{self.fraction * 100:g}",
+        return RESULTS.efficiency_dir(self.task, self.variant, self.start, self.pretext, f"{self.fraction * 100:g}",
                                       self.replica)
-
-
-INIT_STAGES = {"pretrained": "finetune", "scratch": "scratch", "frozen": "probe"}
 
 
 def efficiency_specs(config: dict) -> list[EfficiencySpec]:
@@ -171,10 +167,9 @@ def efficiency_specs(config: dict) -> list[EfficiencySpec]:
         for variant in grid["variants"]:
             for fraction, n_seeds in zip(grid["label_fractions"], grid["seeds"]):
                 for replica in range(1, n_seeds + 1):
-                    for init in grid["inits"]:
-                        stage = INIT_STAGES[init]
-                        for encoder in (["none"] if stage == "scratch" else encoders):
-                            specs.append(EfficiencySpec(task, variant, stage, encoder, fraction, replica))
+                    for start in grid["starts"]:
+                        for encoder in (["none"] if start == "scratch" else encoders):
+                            specs.append(EfficiencySpec(task, variant, start, encoder, fraction, replica))
     return specs
 
 
@@ -182,7 +177,7 @@ def encoders(config: dict) -> list[tuple[str, str]]:
     """(variant, encoder name) of every pretraining: each variant's main encoder, and those the
     data-efficiency grid fine-tunes or probes."""
     main = [(v, pretext_name(config["pretrain"]["pretext"])) for v in config["model"]["variants"]]
-    grid = [(s.variant, s.pretext) for s in efficiency_specs(config) if s.stage != "scratch" and s.pretext != F.SUPERVISED]
+    grid = [(s.variant, s.pretext) for s in efficiency_specs(config) if s.start != "scratch" and s.pretext != F.SUPERVISED]
     return list(dict.fromkeys(main + grid))
 
 
@@ -192,11 +187,11 @@ def model_fields(config: dict, spec: ModelSpec) -> dict:
         seed = seed_for(config, spec.kind)
         pretext = None
     else:
-        seed = training_job(config, spec.stage, spec.variant, spec.fraction, task=spec.task).seed
-        pretext = pretext_name(config["pretrain"]["pretext"]) if spec.init == "pretrained" else None
+        seed = training_job(config, spec.start, spec.variant, spec.fraction, task=spec.task).seed
+        pretext = pretext_name(config["pretrain"]["pretext"]) if spec.start == "finetune" else None
     task = T.from_config(config)[spec.task]
     return {"model": spec.name, "task": spec.task, "classes": list(task.classes), "signal": task.signal,
-            "kind": spec.kind, "variant": spec.variant, "init": spec.init, "pretext": pretext,
+            "kind": spec.kind, "variant": spec.variant, "start": spec.start, "pretext": pretext,
             "label_fraction": spec.fraction, "seed": seed}
 
 def encoder_processes(config: dict) -> dict[str, list[str]]:

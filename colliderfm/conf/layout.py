@@ -33,6 +33,10 @@ class Layout:
     def anomaly(self, sample: str) -> str:
         return f"{self.root}/dataset/anomaly/{sample}.parquet"
 
+    def anomaly_reference(self) -> str:
+        """The anomaly search's reference: a BDT trained on the labels at each mediator mass."""
+        return f"{self.root}/eval/anomaly_reference/scan.csv"
+
     def pool(self) -> str:
         return f"{self.root}/dataset/pool.parquet"
 
@@ -79,5 +83,13 @@ class Layout:
     def log(self, *parts: str) -> str:
         return f"{self.root}/logs/{'/'.join(parts)}.log"
 
+
+def report_format(formats) -> str:
+    """The format of a figure that the report shows and pages link, of those configured (plots.formats)."""
+    return "png" if "png" in formats else formats[0]
+
+
+# the physics validation page's figures (colliderfm.report.physics draws them)
+PHYSICS_FIGURES = ("mass_peaks", "n_jets", "met")
 
 RESULTS = Layout()

@@ -2,16 +2,9 @@
 
 Reads only the named leaves it needs (real Delphes files carry leaves uproot can't
 decode, such as ``Particle.fBits``), chunk by chunk with ``TTree.iterate``, and writes
-each chunk as a Parquet row group: memory stays flat however large the file.
+each chunk as a Parquet row group: memory stays flat however large the file. Opening and
+checking files, and the events dropped and why: :mod:`colliderfm.data.reading`.
 
-Events that can't give honest features are dropped and counted (in the returned stats
-and the log), each under its first reason:
-- ``nonfinite``: NaN/inf in a float leaf, a leaf value beyond the float32 range the
-  features are stored in, or a feature that overflows float32 (pz at huge |eta|);
-- ``negative_pt``: a negative pT or MET, which is unphysical;
-- ``no_met``: an empty MissingET collection: the MET is unknown, and 0 would be a lie.
-The first two follow ``ingest.nonfinite``: ``fail`` (the default) stops naming the leaf
-or feature, ``drop`` skips the events. ``no_met`` events are always dropped.
 """
 
 from __future__ import annotations
@@ -25,27 +18,17 @@ import awkward as ak
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import uproot
 
 from colliderfm.data import features as F
 from colliderfm.atomic import atomic_path
 from colliderfm.schema import section_defaults
 from colliderfm.data.physics import delta_r2
 from colliderfm.errors import IngestError
-from colliderfm.data.inputs import identity, same_events
+from colliderfm.data import reading as R
 
 log = logging.getLogger(__name__)
 
-JET = ("Jet.PT", "Jet.Eta", "Jet.Phi", "Jet.BTag")
-ELECTRON = ("Electron.PT", "Electron.Eta", "Electron.Phi")
-MUON = ("Muon.PT", "Muon.Eta", "Muon.Phi")
-MET = ("MissingET.MET",)
-REQUIRED = JET + ELECTRON + MUON + MET
-WEIGHT = "Event.Weight"
-PARTICLE = ("Particle.PID", "Particle.Status", "Particle.M1", "Particle.PT", "Particle.Eta", "Particle.Phi")
 TOP_MATCH_DR = 0.4  # an object "from a top" lies this close to a top-quark decay product
-NON_NEGATIVE = ("Jet.PT", "Electron.PT", "Muon.PT", "MissingET.MET")
-DROPPED = {"nonfinite": "dropped for NaN/inf", "negative_pt": "for negative pT/MET", "no_met": "for an empty MissingET"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,166 +68,7 @@ def schema() -> pa.Schema:
     return pa.schema([(name, typ) for name, typ in sorted(cols, key=lambda c: F.all_columns().index(c[0]))])
 
 
-# ------------------------------------------------------------------ opening files
-
-
-def _reason(err: Exception) -> str:
-    """A wrapped library error on one line (uproot's messages span several)."""
-    return f"{type(err).__name__}: {' '.join(str(err).split())}"
-
-
-def open_tree(path: str | Path, tree: str = "Delphes"):
-    """The highest cycle of ``tree`` in ``path``, with every required leaf checked."""
-    path = Path(path)
-    if path.is_dir():
-        raise IngestError(f"{path}: is a directory, not a ROOT file (give the .root files in it)")
-    if not path.is_file():
-        raise IngestError(f"{path}: input file does not exist")
-    try:
-        with open(path, "rb") as handle:
-            header = handle.read(20)
-    except OSError as err:
-        raise IngestError(f"{path}: can't read the input file ({err.strerror})") from None
-    magic = header[:4]
-    if magic != b"root":
-        raise IngestError(f"{path}: not a ROOT file (starts with {magic!r}, not b'root')")
-    # fEND, the end of the file as its writer left it: 4 bytes, or 8 from format version 1000000
-    end = int.from_bytes(header[12:20] if int.from_bytes(header[4:8], "big") >= 1000000 else header[12:16], "big")
-    size = path.stat().st_size
-    if size < end:
-        raise IngestError(f"{path}: truncated ROOT file ({size} of {end} bytes), tree '{tree}' can't be read; "
-                          "was a copy or a write interrupted?")
-    try:
-        # plain reads in this thread, not uproot's default fsspec source: that one runs an asyncio loop
-        # in a thread, which a Ctrl-C can catch half-built and which then prints tracebacks at exit;
-        # nor memory-mapped: mapped pages count in the resident memory, which then grows with the file
-        handle = uproot.open(path, handler=uproot.source.file.MultithreadedFileSource, use_threads=False)
-        classes = handle.classnames()
-    except Exception as err:  # uproot raises several types for non-ROOT / damaged files
-        raise IngestError(f"{path}: not a readable ROOT file ({_reason(err)})") from None
-    cycles = [k for k, c in classes.items() if k.split(";")[0] == tree and c == "TTree"]
-    if not cycles:
-        found = ", ".join(sorted({k.split(';')[0] for k in classes})) or "nothing"
-        raise IngestError(f"{path}: no TTree '{tree}' in the file (it holds: {found})")
-    newest = max(cycles, key=lambda k: int(k.split(";")[1]))
-    try:
-        t = handle[newest]
-    except Exception as err:
-        raise IngestError(f"{path}: TTree '{newest}' can't be read ({_reason(err)})") from None
-    missing = [leaf for leaf in REQUIRED if leaf not in t]
-    if missing:
-        raise IngestError(f"{path}: tree '{tree}' lacks leaf '{missing[0]}'"
-                          + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                          + f"; collection '{missing[0].split('.')[0]}' is required")
-    if t.num_entries == 0:
-        raise IngestError(f"{path}: tree '{tree}' has no events")
-    _check_btag_type(t, path)
-    return t
-
-
-def _check_btag_type(t, path) -> None:
-    """The b-tag is tested bit by bit, which needs integers (Delphes writes UInt_t)."""
-    interpretation = t["Jet.BTag"].interpretation
-    dtype = getattr(getattr(interpretation, "content", interpretation), "to_dtype", None)
-    if dtype is None or not np.issubdtype(dtype, np.integer):
-        raise IngestError(f"{path}: leaf 'Jet.BTag' holds {t['Jet.BTag'].typename if dtype is None else dtype} values; the b-tag "
-                          "word is tested bit by bit (btag_bit), so it must be of an integer type")
-
-
-def check_paths(paths: Iterable[str | Path], out: str | Path) -> None:
-    """Refuse the same events given twice (one file under two names, or a copy: they would count
-    twice) and an output that is one of the inputs."""
-    paths = list(map(Path, paths))
-    twice = same_events(paths)
-    if twice:
-        path, first = paths[twice[0]], paths[twice[1]]
-        also = f" ({twice[2]} as {first})" if str(first) != str(path) else ""
-        raise IngestError(f"{path}: input events given twice{also}; each file may be used once")
-    first = {identity(p): p for p in paths}.get(identity(Path(out)))
-    if first is not None:
-        raise IngestError(f"{out}: the output is the input file {first}; writing it would destroy the input")
-
-
-def _leaves(t) -> list[str]:
-    optional = [WEIGHT] if WEIGHT in t else []
-    if all(leaf in t for leaf in PARTICLE):
-        optional += list(PARTICLE)
-    return list(REQUIRED) + optional
-
-
 # -------------------------------------------------------------------- features
-
-
-def _bad_events(chunk: ak.Array, path, policy: str) -> dict[str, np.ndarray]:
-    """Events to drop, by reason (see the module docstring); each event under its first reason only."""
-    n = len(chunk)
-    nonfinite, negative = np.zeros(n, bool), np.zeros(n, bool)
-    for leaf in chunk.fields:
-        if leaf.startswith("Particle."):  # generator record: not detector input; beam-axis entries may be inf
-            continue
-        values, offsets = _flat(chunk[leaf])
-        if not np.issubdtype(values.dtype, np.floating):
-            continue
-        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf in the features: count it so
-            bad = ~np.isfinite(values.astype(np.float32, copy=False))
-        overflow = int((bad & np.isfinite(values)).sum()) if bad.any() else 0
-        note = f" ({overflow} of them finite but beyond the float32 range of the features)" if overflow else ""
-        nonfinite |= _events_with(bad, offsets, path, leaf, policy, what="NaN/inf values", note=note)
-        if leaf in NON_NEGATIVE:
-            negative |= _events_with(values < 0, offsets, path, leaf, policy, what="negative values")
-    no_met = ak.to_numpy(ak.num(chunk["MissingET.MET"], axis=1)) == 0
-    return {"nonfinite": nonfinite, "negative_pt": negative & ~nonfinite, "no_met": no_met & ~nonfinite & ~negative}
-
-
-def _events_with(mask: np.ndarray, offsets: np.ndarray, path, leaf: str, policy: str, *, what: str,
-                 note: str = "") -> np.ndarray:
-    """Events with any entry of a flat ``mask``; under policy ``fail`` stop, naming the leaf and the counts."""
-    if not mask.any():
-        return np.zeros(len(offsets) - 1, bool)
-    per_event = _count_per_event(mask, offsets) > 0
-    if policy == "fail":
-        raise IngestError(f"{path}: leaf '{leaf}' has {int(mask.sum())} {what} in {int(per_event.sum())} events"
-                          f"{note}; set ingest.nonfinite: drop to skip such events")
-    return per_event
-
-
-def _nonfinite_features(cols: dict[str, np.ndarray], skip: np.ndarray, path, policy: str) -> np.ndarray:
-    """Events (not in ``skip``) whose float32 features overflowed from finite leaves, e.g. pz at huge |eta|."""
-    bad = np.zeros(len(skip), bool)
-    for name, x in cols.items():
-        if x.dtype != np.float32 or np.isfinite(x).all():
-            continue
-        events = ~np.isfinite(x) & ~skip
-        if events.any() and policy == "fail":
-            raise IngestError(f"{path}: feature '{name}' is NaN/inf in {int(events.sum())} events though its leaves "
-                              "are finite (float32 overflow); set ingest.nonfinite: drop to skip such events")
-        bad |= events
-    return bad
-
-
-def drop_summary(stats: dict) -> str:
-    """'N dropped for NaN/inf', then each other reason that dropped events."""
-    parts = [f"{stats.get(reason, 0)} {text}" for reason, text in DROPPED.items()
-             if reason == "nonfinite" or stats.get(reason)]
-    return ", ".join(parts)
-
-
-def _flat(x: ak.Array) -> tuple[np.ndarray, np.ndarray]:
-    """A leaf as NumPy: flat values and event offsets (n + 1); a flat leaf has one value per event."""
-    if x.ndim == 1:
-        return ak.to_numpy(x), np.arange(len(x) + 1)
-    return ak.to_numpy(ak.flatten(x, axis=1)), np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(x, axis=1)))])
-
-
-def _count_per_event(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Number of true entries of a flat mask in each event."""
-    total = np.concatenate([[0], np.cumsum(mask, dtype=np.int32 if mask.size < 2**31 else np.int64)])
-    return total[offsets[1:]] - total[offsets[:-1]]
-
-
-def _event_index(offsets: np.ndarray) -> np.ndarray:
-    """Event number of every flat entry."""
-    return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
 
 
 def wrap_phi(phi: np.ndarray) -> np.ndarray:
@@ -281,33 +105,34 @@ def _group(pt, eta, phi, event, n_events: int, n_max: int) -> dict[str, np.ndarr
 def build_features(chunk: ak.Array, sel: Selection) -> dict[str, np.ndarray]:
     """One chunk of Delphes leaves -> universal variables (numpy columns), no selection yet."""
     n = len(chunk)
-    jet = {v: _flat(chunk[f"Jet.{v}"]) for v in ("PT", "Eta", "Phi", "BTag")}
+    jet = {v: R.flat(chunk[f"Jet.{v}"]) for v in ("PT", "Eta", "Phi", "BTag")}
     offsets = jet["PT"][1]
     pt, eta, phi, btag = (jet[v][0] for v in ("PT", "Eta", "Phi", "BTag"))
     jet_ok = (pt > sel.jet_pt_min) & (abs(eta) < sel.jet_eta_max)
     tagged = ((btag >> sel.btag_bit) & 1) == 1
     b, j = jet_ok & tagged, jet_ok & ~tagged
-    event = _event_index(offsets)
+    event = R.event_index(offsets)
     # electrons, then muons, within each event (as ak.concatenate(..., axis=1) orders them)
-    e = {v: _flat(chunk[f"Electron.{v}"]) for v in ("PT", "Eta", "Phi")}
-    m = {v: _flat(chunk[f"Muon.{v}"]) for v in ("PT", "Eta", "Phi")}
-    lep_event = np.concatenate([_event_index(e["PT"][1]), _event_index(m["PT"][1])])
+    e = {v: R.flat(chunk[f"Electron.{v}"]) for v in ("PT", "Eta", "Phi")}
+    m = {v: R.flat(chunk[f"Muon.{v}"]) for v in ("PT", "Eta", "Phi")}
+    lep_event = np.concatenate([R.event_index(e["PT"][1]), R.event_index(m["PT"][1])])
     order = np.argsort(lep_event, kind="stable")
     lep = {v: np.concatenate([e[v][0], m[v][0]])[order] for v in ("PT", "Eta", "Phi")}
     lep_event = lep_event[order]
     lep_ok = (lep["PT"] > sel.lepton_pt_min) & (abs(lep["Eta"]) < sel.lepton_eta_max)
+    slots = dict(F.GROUPS)
     groups = {
-        "bjet": _group(pt[b], eta[b], phi[b], event[b], n, 4),
-        "jet": _group(pt[j], eta[j], phi[j], event[j], n, 8),
-        "lep": _group(lep["PT"][lep_ok], lep["Eta"][lep_ok], lep["Phi"][lep_ok], lep_event[lep_ok], n, 4),
+        "bjet": _group(pt[b], eta[b], phi[b], event[b], n, slots["bjet"]),
+        "jet": _group(pt[j], eta[j], phi[j], event[j], n, slots["jet"]),
+        "lep": _group(lep["PT"][lep_ok], lep["Eta"][lep_ok], lep["Phi"][lep_ok], lep_event[lep_ok], n, slots["lep"]),
     }
     cols: dict[str, np.ndarray] = {}
     for group, slots in F.GROUPS:
         for i in range(slots):
             for v in F.OBJECT_VARS + ("present",):
                 cols[f"{group}{i}_{v}"] = groups[group][v][i]
-    cols["n_jets"] = _count_per_event(jet_ok, offsets).astype(np.int16)
-    cols["n_bjets"] = _count_per_event(b, offsets).astype(np.int16)
+    cols["n_jets"] = R.count_per_event(jet_ok, offsets).astype(np.int16)
+    cols["n_bjets"] = R.count_per_event(b, offsets).astype(np.int16)
     cols["n_leptons"] = np.bincount(lep_event[lep_ok], minlength=n).astype(np.int16)
     # an empty MissingET: 0 here, and the event dropped (no_met)
     cols["met"] = ak.to_numpy(ak.fill_none(ak.firsts(chunk["MissingET.MET"]), 0.0)).astype(np.float32)
@@ -317,21 +142,21 @@ def build_features(chunk: ak.Array, sel: Selection) -> dict[str, np.ndarray]:
         # files: MadGraph+Pythia+Delphes records hold the hadron-decay neutrinos, and so does the embedded
         # simulation, which decays b and c hadrons semileptonically for that reason. Counting all Status 1
         # neutrinos needs no mother chain, which generators write differently (copies, hadron chains).
-        (pid, offsets), (status, _) = _flat(chunk["Particle.PID"]), _flat(chunk["Particle.Status"])
+        (pid, offsets), (status, _) = R.flat(chunk["Particle.PID"]), R.flat(chunk["Particle.Status"])
         pid = abs(pid)
         nu = (status == 1) & ((pid == 12) | (pid == 14) | (pid == 16))
-        cols["n_nu"] = _count_per_event(nu, offsets).astype(np.int16)
+        cols["n_nu"] = R.count_per_event(nu, offsets).astype(np.int16)
         cols.update(_neutrino_sum(chunk, nu, offsets))
         cols.update(_from_top(chunk, groups))
-    if WEIGHT in chunk.fields:
-        cols["weight"] = ak.to_numpy(ak.fill_none(ak.firsts(chunk[WEIGHT]), 1.0)).astype(np.float32)
+    if R.WEIGHT in chunk.fields:
+        cols["weight"] = ak.to_numpy(ak.fill_none(ak.firsts(chunk[R.WEIGHT]), 1.0)).astype(np.float32)
     return cols
 
 
 def _neutrino_sum(chunk: ak.Array, nu: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
     """Summed momentum of the counted neutrinos, from PT/Eta/Phi (written by every Delphes version)."""
-    pt, eta, phi = (_flat(chunk[f"Particle.{v}"])[0][nu].astype(np.float64) for v in ("PT", "Eta", "Phi"))
-    event = _event_index(offsets)[nu]
+    pt, eta, phi = (R.flat(chunk[f"Particle.{v}"])[0][nu].astype(np.float64) for v in ("PT", "Eta", "Phi"))
+    event = R.event_index(offsets)[nu]
     n = len(offsets) - 1
     with np.errstate(over="ignore", invalid="ignore"):
         parts = {"gen_nu_px": pt * np.cos(phi), "gen_nu_py": pt * np.sin(phi), "gen_nu_pz": pt * np.sinh(eta)}
@@ -342,8 +167,8 @@ def _neutrino_sum(chunk: ak.Array, nu: np.ndarray, offsets: np.ndarray) -> dict[
 def _top_products(chunk: ak.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(event, eta, phi) of every top-quark decay product: a quark or lepton whose mother is a top or a W,
     with a top among its ancestors (M1 chains: generators write copies of a particle in between)."""
-    (pid, offsets), (m1, _) = _flat(chunk["Particle.PID"]), _flat(chunk["Particle.M1"])
-    pid, event = abs(pid), _event_index(offsets)
+    (pid, offsets), (m1, _) = R.flat(chunk["Particle.PID"]), R.flat(chunk["Particle.M1"])
+    pid, event = abs(pid), R.event_index(offsets)
     mother = np.where(m1 >= 0, offsets[:-1][event] + m1, -1)
     mother = np.where(mother < len(pid), mother, -1)  # a damaged index counts as no mother
     candidate = np.flatnonzero(np.isin(pid, (1, 2, 3, 4, 5, 11, 13, 15)) & (mother >= 0))
@@ -354,7 +179,7 @@ def _top_products(chunk: ak.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         from_top |= alive & (pid[np.maximum(ancestor, 0)] == 6)
         ancestor = np.where(alive & ~from_top, mother[np.maximum(ancestor, 0)], -1)
     chosen = candidate[from_top]
-    eta, phi = (_flat(chunk[f"Particle.{v}"])[0][chosen] for v in ("Eta", "Phi"))
+    eta, phi = (R.flat(chunk[f"Particle.{v}"])[0][chosen] for v in ("Eta", "Phi"))
     return event[chosen], eta, phi
 
 
@@ -411,12 +236,12 @@ def ingest_files(paths: Iterable[str | Path], out: str | Path, sample: str, labe
     if not -128 <= label <= 127:
         raise ValueError(f"label {label}: must fit the int8 label column (-1: unknown, else the number of top quarks)")
     paths = [Path(p) for p in paths]
-    check_paths(paths, out)  # an input as output is named as such, before the suffix
+    R.check_paths(paths, out)  # an input as output is named as such, before the suffix
     if Path(out).suffix.lower() != ".parquet" and not Path(out).is_dir():  # a directory: named when written
         raise ValueError(f"{out}: ingestion writes Parquet (the universal variables, one row per event); "
                          "give the output a name ending in .parquet")
-    trees = [open_tree(p, sel.tree) for p in paths]  # every input checked before writing
-    stats = {"read": 0, **{reason: 0 for reason in DROPPED}, "selected": 0}
+    trees = [R.open_tree(p, sel.tree) for p in paths]  # every input checked before writing
+    stats = {"read": 0, **{reason: 0 for reason in R.DROPPED}, "selected": 0}
     with atomic_path(out, overwrite) as tmp:
         # dictionary-encoding only the sample name: float columns gain nothing from it but time
         with pq.ParquetWriter(tmp, schema(), use_dictionary=["sample"]) as writer:
@@ -425,10 +250,10 @@ def ingest_files(paths: Iterable[str | Path], out: str | Path, sample: str, labe
                     writer.write_table(table)
         if stats["selected"] == 0:
             raise IngestError(f"{', '.join(map(str, paths))}: no events left after the selection "
-                              f"({stats['read']} read, {drop_summary(stats)}; "
+                              f"({stats['read']} read, {R.drop_summary(stats)}; "
                               f"selection: min_jets={sel.min_jets}, min_leptons={sel.min_leptons}, "
                               f"jet pT > {sel.jet_pt_min} GeV, lepton pT > {sel.lepton_pt_min} GeV)")
-    log.info("%s: %d events read, %s, %d written to %s", sample, stats["read"], drop_summary(stats),
+    log.info("%s: %d events read, %s, %d written to %s", sample, stats["read"], R.drop_summary(stats),
              stats["selected"], out)
     return stats
 
@@ -437,12 +262,12 @@ def feature_tables(path, tree, sample: str, label: int, sel: Selection, stats: d
     """Selected events of one tree as Parquet-ready tables, one per chunk; ``stats`` counts."""
     target, entry = schema(), 0
     try:
-        for chunk in tree.iterate(_leaves(tree), step_size=sel.step_size, library="ak"):
-            drop = _bad_events(chunk, path, sel.nonfinite)
+        for chunk in tree.iterate(R.leaves(tree), step_size=sel.step_size, library="ak"):
+            drop = R.bad_events(chunk, path, sel.nonfinite)
             with np.errstate(over="ignore", invalid="ignore"):  # values of events about to be dropped
                 cols = build_features(chunk, sel)
             bad = drop["nonfinite"] | drop["negative_pt"] | drop["no_met"]
-            overflow = _nonfinite_features(cols, bad, path, sel.nonfinite)
+            overflow = R.nonfinite_features(cols, bad, path, sel.nonfinite)
             drop["nonfinite"] |= overflow
             keep = ~bad & ~overflow & (cols["n_jets"] >= sel.min_jets) & (cols["n_leptons"] >= sel.min_leptons)
             table = _table(cols, keep, entry, sample, label, target)
@@ -456,4 +281,4 @@ def feature_tables(path, tree, sample: str, label: int, sel: Selection, stats: d
         raise
     except Exception as err:  # damaged baskets, truncated files, undecodable leaves
         raise IngestError(f"{path}: reading tree '{sel.tree}' failed near entry {entry} "
-                          f"({_reason(err)})") from None
+                          f"({R.reason(err)})") from None

@@ -1,6 +1,6 @@
 """The anomaly search: how well each score separates DM-mediator events from SM t-channel single
 top, with uncertainties, at the working points physicists quote, across mediator masses, and
-against a supervised classifier trained on the labels (the upper bound a score can approach).
+against a reference BDT trained on the labels (the upper bound a score can approach).
 
 Every score is oriented larger = more anomalous (colliderfm.evaluation.scores). Intervals are the central
 68 % of a stratified bootstrap (signal and background resampled separately, so each resample
@@ -86,10 +86,13 @@ def search_metrics(frame: pd.DataFrame, scores: list[str], *, background: str, s
     return out
 
 
-# ----------------------------------------------------------- supervised reference
+# ----------------------------------------------------------- reference BDT
 
 
-def supervised_reference(background: Path, signals: dict[str, Path], *, masses: dict[str, float], options: dict,
+REFERENCE = "reference_bdt"  # its model and score name in the scan table
+
+
+def reference_bdt(background: Path, signals: dict[str, Path], *, masses: dict[str, float], options: dict,
                          seed: int, threads: int, out: Path) -> pd.DataFrame:
     """Gradient-boosted trees trained on labelled DM vs SM events at each mass, scored out of fold
     (k-fold cross-validation), so every event is scored by a model that never saw it."""
@@ -97,7 +100,7 @@ def supervised_reference(background: Path, signals: dict[str, Path], *, masses: 
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     from colliderfm.models.bdt import informative, trees_context
-    from colliderfm.data.standardize import flat_matrix, load_arrays
+    from colliderfm.data.arrays import flat_matrix, load_arrays
 
     ref, bkg = options["reference"], load_arrays(background)
     rows = []
@@ -110,9 +113,9 @@ def supervised_reference(background: Path, signals: dict[str, Path], *, masses: 
         with trees_context(threads):
             score = cross_val_predict(trees, x, y, cv=folds, method="predict_proba")[:, 1]
         weight = np.r_[bkg["weight"], sig["weight"]]
-        rows.append({"model": "supervised", "sample": sample, "mediator_mass": masses[sample], "score": "supervised",
+        rows.append({"model": REFERENCE, "sample": sample, "mediator_mass": masses[sample], "score": REFERENCE,
                      **separation(y, score, weight, options, seed)})
-        log.info("supervised reference at %g GeV: AUC %.4f", masses[sample], rows[-1]["auc"])
+        log.info("reference BDT at %g GeV: AUC %.4f", masses[sample], rows[-1]["auc"])
     table = pd.DataFrame(rows, columns=SCAN_COLUMNS if not rows else None)  # no mass known: no scan
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
@@ -121,7 +124,7 @@ def supervised_reference(background: Path, signals: dict[str, Path], *, masses: 
 
 def scan_table(metrics: list[dict], reference: Path) -> pd.DataFrame:
     """``anomaly_scan.csv`` from the models' metrics (those of the task scoring the search): one row per
-    model, score and mediator mass, the supervised reference last."""
+    model, score and mediator mass, the reference BDT last."""
     rows = [{"model": m["model"], **row} for m in metrics for row in m.get("anomaly_scan", [])]
     frames = [f for f in (pd.DataFrame(rows), pd.read_csv(reference)) if len(f)]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCAN_COLUMNS)

@@ -21,7 +21,7 @@ from colliderfm.evaluation.anomaly import search_metrics
 from colliderfm.atomic import atomic_path
 from colliderfm.errors import DatasetError
 from colliderfm.evaluation.inference import KINDS, Logits
-from colliderfm.data.standardize import load_arrays
+from colliderfm.data.arrays import load_arrays
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from typing import Callable
 import numpy as np
 
 from colliderfm.errors import CheckpointError
-from colliderfm.data.standardize import flat_matrix
+from colliderfm.data.arrays import batches, flat_matrix
 
 # what every use of a classifier checkpoint reads; prediction and export also apply its inputs' scaler
 # and selection to new files (APPLIED_PARTS)
 CLASSIFIER_PARTS = ("model_config", "state_dict")
 APPLIED_PARTS = (*CLASSIFIER_PARTS, "scaler", "selection")
-Logits = Callable[[dict], np.ndarray]  # model inputs (standardize.to_arrays) -> logits (N, classes)
+Logits = Callable[[dict], np.ndarray]  # model inputs (arrays.to_arrays) -> logits (N, classes)
 
 
 def load_classifier(path: Path, device="cpu", parts: tuple[str, ...] = CLASSIFIER_PARTS):
@@ -52,8 +52,8 @@ def network_logits(model, arrays: dict, device, batch_size: int = 8192) -> np.nd
     data = to_tensors(arrays, device)
     out = []
     with torch.no_grad(), autocast(device):
-        for start in range(0, len(data["label"]), batch_size):
-            out.append(model(**{k: v[start:start + batch_size] for k, v in data.items()}).float().cpu().numpy())
+        for batch in batches(data, batch_size):
+            out.append(model(**batch).float().cpu().numpy())
     return np.concatenate(out)
 
 

@@ -19,6 +19,7 @@ import logging
 import numpy as np
 import torch
 
+from colliderfm.data.arrays import batches
 from colliderfm.models.train import to_tensors
 
 log = logging.getLogger(__name__)
@@ -26,12 +27,6 @@ log = logging.getLogger(__name__)
 INPUTS = ("objects", "present", "event", "known")
 RCOND = 1e-6  # variances below this fraction of the largest count as none (pseudo-inverse)
 TUNING_EVENTS = 20000  # at most this many SM validation events choose ODIN's step size
-
-
-def _batches(arrays: dict, device, batch_size: int):
-    data = to_tensors(arrays, device, keys=INPUTS)
-    for start in range(0, len(data["present"]), batch_size):
-        yield {k: v[start:start + batch_size] for k, v in data.items()}
 
 
 # ------------------------------------------------------------------ Mahalanobis
@@ -89,7 +84,7 @@ def odin_scores(model, arrays: dict, device, temperature: float, epsilon: float,
                 batch_size: int = 4096) -> np.ndarray:
     """1 - max_k softmax(f(x~) / T)_k of the stepped inputs x~ (no step for epsilon = 0), (N,)."""
     out = []
-    for b in _batches(arrays, device, batch_size):
+    for b in batches(to_tensors(arrays, device, keys=INPUTS), batch_size):
         objects, event = perturb(model, b, temperature, epsilon) if epsilon else (b["objects"], b["event"])
         with torch.no_grad():
             logits = model(**{**b, "objects": objects, "event": event}).double() / temperature

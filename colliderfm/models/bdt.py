@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from threadpoolctl import threadpool_limits
 
 from colliderfm.atomic import atomic_path
-from colliderfm.data.standardize import flat_matrix, load_arrays
+from colliderfm.data.arrays import flat_matrix, load_arrays
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def trees_context(threads: int):
         yield
 
 
-def run(train_path: Path, params: dict, seed: int, threads: int, out_model: Path) -> Pipeline:
+def run(train_path: Path, params: dict, *, seed: int, threads: int, out_model: Path) -> Pipeline:
     """Fit on the whole training split; missing objects are NaN, which the trees route natively."""
     arrays = load_arrays(train_path)
     x = flat_matrix(arrays)

@@ -14,7 +14,8 @@ import torch.nn.functional as nnf
 
 from colliderfm.models import train as T
 from colliderfm.models.transformer import Classifier, ModelConfig, classifier_loss
-from colliderfm.data.standardize import load_arrays, load_scaler
+from colliderfm.data.arrays import load_arrays
+from colliderfm.data.standardize import load_scaler
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path
     train_data, val_data = T.to_tensors(arrays, dev), T.to_tensors(load_arrays(val), dev)
     cfg = ModelConfig.from_job(job)
     net = Classifier(cfg)
-    init = "scratch"
+    start = "scratch"
     if pretrained is not None:
         encoder = T.check_checkpoint(pretrained, T.load_model(pretrained), ("model_config", "state_dict"))
         shape = {k: v for k, v in dataclasses.asdict(cfg).items() if k in ARCHITECTURE}
@@ -71,17 +72,17 @@ def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path
             raise ValueError(f"{pretrained}: pretrained with {encoder['model_config']}, "
                              f"but variant {job.variant} is {shape}")
         T.load_weights(pretrained, net.encoder, encoder_state(encoder))
-        init = "frozen" if cfg.probe else "pretrained"
+        start = "probe" if cfg.probe else "finetune"
     elif cfg.probe:
         raise ValueError(f"a linear probe of variant {job.variant} needs a pretrained encoder")
     net.to(dev)
     tc = T.TrainConfig.from_block(job.training, job.seed)
-    if init != "pretrained":  # a random encoder learns at the full rate, as its head
+    if start != "finetune":  # a random encoder learns at the full rate, as its head
         tc = dataclasses.replace(tc, encoder_lr_scale=1.0, head_lr_scale=1.0, encoder_hold=0.0, encoder_ramp=0.0)
-    setup = T.fingerprint("classifier", init, dataclasses.asdict(cfg), dataclasses.asdict(tc), job.fraction,
+    setup = T.fingerprint("classifier", start, dataclasses.asdict(cfg), dataclasses.asdict(tc), job.fraction,
                           len(subset), float(train_data["objects"].sum()))
     resume = Path(model).with_name("train.resume.pt")
-    desc = f"{init} {job.variant} {job.fraction:g}"
+    desc = f"{start} {job.variant} {job.fraction:g}"
     if cfg.probe:
         loss = functools.partial(probe_loss, smoothing=tc.label_smoothing)
         rows = T.fit(net.head, loss, frozen_embeddings(net, train_data), frozen_embeddings(net, val_data), tc,
@@ -94,7 +95,7 @@ def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path
         return
     stored_scaler = load_scaler(scaler)
     T.save_model({
-        "format": "colliderfm-classifier", "version": 1, "variant": job.variant, "init": init, "task": job.task,
+        "format": "colliderfm-classifier", "version": 1, "variant": job.variant, "start": start, "task": job.task,
         "pretext": list(job.pretext),
         "label_fraction": float(job.fraction), "seed": int(job.seed), "train_events": int(len(subset)),
         "model_config": dataclasses.asdict(cfg), "state_dict": T.copy_state(net),

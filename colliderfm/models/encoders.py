@@ -14,8 +14,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pandas as pd
-
 from colliderfm import __version__
 from colliderfm.data import features as F
 from colliderfm.atomic import atomic_path
@@ -39,7 +37,7 @@ def inputs() -> dict:
             "event_variables": list(F.EVENT_VARS)}
 
 
-def describe(job, *, scaler: dict, pool: dict, pool_events: int, labelled_events: int, history: pd.DataFrame,
+def describe(job, *, scaler: dict, pool: dict, pool_events: int, labelled_events: int, history,
              processes=()) -> dict:
     """The bundle.json of an encoder trained by ``job`` (a config.TrainingJob)."""
     return {
@@ -96,6 +94,8 @@ trained), fine-tunes every task from `encoder.pt` and pretrains nothing. Its sel
 
 def write_description(job, *, encoder: Path, history: Path, scaler: Path, pool: dict, out_scaler: Path,
                       out_bundle: Path, out_card: Path) -> dict:
+    import pandas as pd  # only here: the config check imports this module
+
     """The bundle's scaler, bundle.json and MODEL_CARD.md, beside the weights pretraining wrote."""
     from colliderfm.models.train import load_model
 

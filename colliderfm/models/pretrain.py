@@ -15,7 +15,7 @@ from colliderfm.models import train as T
 from colliderfm.atomic import atomic_path
 from colliderfm.models.transformer import MaskedModel, ModelConfig
 from colliderfm.models.pretexts.process import process_ids, processes_of
-from colliderfm.data.standardize import load_arrays
+from colliderfm.data.arrays import load_arrays
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from colliderfm.data import features as feat
+from colliderfm.data.arrays import batches
 
 N_OBJ_VARS = len(feat.OBJECT_VARS)
 N_EVT_VARS = len(feat.EVENT_VARS)
@@ -153,8 +154,7 @@ class Classifier(nn.Module):
         """``embed`` of every event of ``data`` (input tensors on the model's device) in batches, without
         gradients: float32, no autocast (N, 2 dim)."""
         with torch.no_grad():
-            return torch.cat([self.embed(**{k: v[s:s + batch_size] for k, v in data.items()})
-                              for s in range(0, len(data["present"]), batch_size)])
+            return torch.cat([self.embed(**batch) for batch in batches(data, batch_size)])
 
     def forward(self, objects, present, event, known, **_):
         return self.head(self.embed(objects, present, event, known))  # logits (B, classes)

@@ -7,6 +7,7 @@ file named after it, in the format of the file's suffix (PNG, PDF, SVG), atomica
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pandas as pd  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
 from colliderfm.atomic import atomic_path  # noqa: E402
+from colliderfm.evaluation.anomaly import REFERENCE  # noqa: E402
 from colliderfm.evaluation.scores import labels, prob_columns  # noqa: E402
 from colliderfm.report.summary import load as load_table  # noqa: E402
 
@@ -176,11 +178,10 @@ def variants(table: pd.DataFrame, opts: PlotOptions):
     baselines = table[table["kind"] != "transformer"]
     fig, axes = plt.subplots(1, 2, figsize=(16, 7))
     for ax, metric, label in zip(axes, ("accuracy", "macro_auc"), ("Accuracy", "Macro one-vs-rest AUC")):
-        for shift, init in ((-0.2, "pretrained"), (0.2, "scratch")):
-            part = full[full["init"] == init].set_index("variant").reindex(names)
-            ax.bar(np.arange(len(names)) + shift, part[metric], width=0.4,
-                   label="fine-tuned" if init == "pretrained" else "from scratch")
-        for (_, row), ls in zip(baselines.iterrows(), ("--", "-.", ":")):
+        for shift, start in ((-0.2, "finetune"), (0.2, "scratch")):
+            part = full[full["start"] == start].set_index("variant").reindex(names)
+            ax.bar(np.arange(len(names)) + shift, part[metric], width=0.4, label=START_STYLE[start][1])
+        for (_, row), ls in zip(baselines.iterrows(), itertools.cycle(("--", "-.", ":"))):  # any number of baselines
             ax.axhline(float(row[metric]), color="black", ls=ls, label=row["model"].upper())
         values = full[metric].to_list() + baselines[metric].to_list()
         ax.set_ylim(min(values) - 0.05, min(1.0, max(values) + 0.05))
@@ -191,13 +192,14 @@ def variants(table: pd.DataFrame, opts: PlotOptions):
     return fig
 
 
-INIT_STYLE = {"scratch": ("s--", "from scratch"), "pretrained": ("o-", "fine-tuned"), "frozen": ("^:", "linear probe")}
+# how a classifier starts (conf.jobs.STARTS): marker and line, and its name in legends
+START_STYLE = {"finetune": ("o-", "fine-tuned"), "scratch": ("s--", "from scratch"), "probe": ("^:", "linear probe")}
 METRIC_LABELS = {"accuracy": "Test accuracy", "auc": "Test AUC (macro one-vs-rest)"}
 
 
 def data_efficiency(gains: pd.DataFrame, opts: PlotOptions):
     """Accuracy and AUC against the fraction of labels, per task: mean over seeds, error bars their
-    standard deviation; one line per init and encoder (and variant, when several)."""
+    standard deviation; one line per start and encoder (and variant, when several)."""
     tasks = list(dict.fromkeys(gains["task"]))
     if not tasks:  # no data-efficiency grid configured
         fig, ax = plt.subplots(figsize=(8, 7))
@@ -214,10 +216,10 @@ def data_efficiency(gains: pd.DataFrame, opts: PlotOptions):
         part = gains[gains["task"] == task]
         for row, metric in enumerate(("accuracy", "auc")):
             ax = axes[row, column]
-            for (variant, init, pretext), line in part.groupby(["variant", "init", "pretext"], sort=False):
+            for (variant, start, pretext), line in part.groupby(["variant", "start", "pretext"], sort=False):
                 line = line.sort_values("label_fraction")
-                marker, name = INIT_STYLE[init]
-                label = name if init == "scratch" else f"{name} ({pretext})"
+                marker, name = START_STYLE[start]
+                label = name if start == "scratch" else f"{name} ({pretext})"
                 ax.errorbar(line["label_fraction"] * 100, line[metric], yerr=line[f"{metric}_std"].fillna(0),
                             fmt=marker, capsize=3, color=colour[(variant, pretext)],
                             label=f"{variant}: {label}" if several else label)
@@ -324,16 +326,16 @@ def anomaly_auc(table: pd.DataFrame, opts: PlotOptions):
 
 
 def anomaly_scan(table: pd.DataFrame, scan: pd.DataFrame, opts: PlotOptions):
-    """AUC against mediator mass per score, for the most accurate network, and the supervised reference."""
+    """AUC against mediator mass per score, for the most accurate network, and the reference BDT."""
     nets = table[(table["kind"] == "transformer") & (table["label_fraction"] == 1.0)]
     model = nets.loc[nets["accuracy"].idxmax(), "model"]
     fig, ax = plt.subplots(figsize=(9, 7))
     if scan.empty:  # no DM sample with a known mediator mass
         ax.text(0.5, 0.5, "no sample with a mediator mass", ha="center", transform=ax.transAxes)
-    for (who, name), part in scan[scan["model"].isin([model, "supervised"])].groupby(["model", "score"], sort=False):
+    for (who, name), part in scan[scan["model"].isin([model, REFERENCE])].groupby(["model", "score"], sort=False):
         part = part.sort_values("mediator_mass")
-        style = dict(color="black", ls="--") if who == "supervised" else {}
-        line, = ax.plot(part["mediator_mass"], part["auc"], "o-", label=LABELS.get(name, "supervised BDT"), **style)
+        style = dict(color="black", ls="--") if who == REFERENCE else {}
+        line, = ax.plot(part["mediator_mass"], part["auc"], "o-", label=LABELS.get(name, "reference BDT (trained on the labels)"), **style)
         ax.fill_between(part["mediator_mass"], part["auc_low"], part["auc_high"], color=line.get_color(), alpha=0.25)
     ax.axhline(0.5, color="grey", ls=":")
     ax.set_xscale("log")

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from colliderfm.data.arrays import batches
+from colliderfm.models.train import to_tensors
 from colliderfm.report import plots
 from colliderfm.models.transformer import GROUP_IDS
 
@@ -18,18 +20,8 @@ GROUP_NAMES = ("b-jets", "jets", "leptons", "event")
 TOKEN_GROUP = np.array(GROUP_IDS)  # group of each of the 17 tokens
 
 
-def _batches(arrays: dict, device, batch_size: int):
-    from colliderfm.models.train import to_tensors
-
-    data = to_tensors(arrays, device)
-    for start in range(0, len(data["label"]), batch_size):
-        yield {k: v[start:start + batch_size] for k, v in data.items()}
-
-
 def embeddings(model, arrays: dict, device="cpu", batch_size: int = 4096) -> np.ndarray:
     """The event embedding the classifier head reads (N, 2 dim)."""
-    from colliderfm.models.train import to_tensors
-
     return model.embed_all(to_tensors(arrays, device), batch_size).cpu().numpy()
 
 
@@ -56,7 +48,7 @@ def group_attention(model, arrays: dict, n_classes: int, device="cpu", batch_siz
     onehot = torch.tensor(np.eye(groups)[TOKEN_GROUP], dtype=torch.float32)  # (17, 4)
     sums, counts = np.zeros((n_classes, groups, groups)), np.zeros((n_classes, groups, 1))
     model.eval()
-    for batch in _batches(arrays, device, batch_size):
+    for batch in batches(to_tensors(arrays, device), batch_size):
         probs = torch.stack(attention_maps(model, batch)).mean(dim=(0, 2)).float().cpu()  # (B, 17, 17)
         to_group = probs @ onehot  # (B, query token, key group)
         keep = torch.cat([batch["present"], torch.ones_like(batch["present"][:, :1])], dim=1).cpu().float()
@@ -126,7 +118,7 @@ def draw(checkpoints: dict[str, Path], test: Path, outputs: list[Path], opts, *,
     task (its ``classes``), ``checkpoints`` label -> file (e.g. pretrained and scratch): t-SNE of the
     embedding of the same ``events`` test events for each, side by side; attention between groups per class."""
     from colliderfm.evaluation.inference import load_classifier
-    from colliderfm.data.standardize import load_arrays
+    from colliderfm.data.arrays import load_arrays
 
     plots._style(opts)
     arrays = load_arrays(test)

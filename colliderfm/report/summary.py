@@ -11,8 +11,9 @@ import pandas as pd
 
 from colliderfm.evaluation import anomaly, scores
 from colliderfm.atomic import atomic_path
+from colliderfm.conf.jobs import STARTS
 
-IDENTITY = ["task", "model", "variant", "init", "label_fraction"]
+IDENTITY = ["task", "model", "variant", "start", "label_fraction"]
 # rejection: 1/eps_B of the rest at 30 and 50 % efficiency of the task's signal class
 METRICS = ["accuracy", "balanced_accuracy", "macro_auc", "rejection_at_30", "rejection_at_50"]
 
@@ -30,13 +31,13 @@ def read(metric_files: list[Path]) -> list[dict]:
 def load(metric_files: list[Path], records: list[dict] | None = None) -> pd.DataFrame:
     """Every model's metrics.json (or its ``records``, already read) as one row: its identity fields as
     evaluate recorded them, and its metrics. The table of the summary and of the figures; baselines
-    have no init of their own and show their kind."""
+    have no start of their own and show their kind."""
     frame = pd.DataFrame(records if records is not None else read(metric_files))
-    frame["init"] = frame["init"].fillna(frame["kind"])
+    frame["start"] = frame["start"].fillna(frame["kind"])
     frame["variant"] = frame["variant"].fillna("")
     tasks = {task: i for i, task in enumerate(dict.fromkeys(frame["task"]))}  # in the order given (the config's)
     frame = frame.assign(_task=frame["task"].map(tasks))
-    return (frame.sort_values(["_task", "init", "variant", "label_fraction"], key=_order, kind="stable")
+    return (frame.sort_values(["_task", "start", "variant", "label_fraction"], key=_order, kind="stable")
             .drop(columns="_task").reset_index(drop=True))
 
 
@@ -48,8 +49,8 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _order(column: pd.Series) -> pd.Series:
-    if column.name == "init":  # fine-tuned, from scratch, then the baselines
-        return column.map({"pretrained": 0, "scratch": 1}).fillna(2)
+    if column.name == "start":  # in the order of STARTS, then the baselines
+        return column.map({start: i for i, start in enumerate(STARTS)}).fillna(len(STARTS))
     return column
 
 
@@ -97,7 +98,7 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def run(metric_files: list[Path], reference: Path, out_csv: Path, out_md: Path, out_scan: Path,
+def run(metric_files: list[Path], reference: Path, *, out_csv: Path, out_md: Path, out_scan: Path,
         gains: Path | None = None) -> pd.DataFrame:
     records = read(metric_files)  # each file once, for all three outputs
     loaded = load(metric_files, records)
@@ -114,7 +115,7 @@ def run(metric_files: list[Path], reference: Path, out_csv: Path, out_md: Path, 
 
 # ------------------------------------------------------------- data efficiency
 
-EFFICIENCY = ["task", "variant", "pretext", "seen", "init", "label_fraction", "labelled_events", "replica", "seed",
+EFFICIENCY = ["task", "variant", "pretext", "seen", "start", "label_fraction", "labelled_events", "replica", "seed",
               "accuracy", "auc"]
 POINT = ["task", "variant", "label_fraction"]
 
@@ -131,20 +132,18 @@ def efficiency_table(score_files: list[Path], signal: dict | None = None, encode
     ``encoders``: each encoder's training processes (``config.signal_processes``, ``encoder_processes``)."""
     rows = [{**r, "seen": seen(r["task"], r["pretext"], signal or {}, encoders or {})} for r in read(score_files)]
     frame = pd.DataFrame(rows, columns=EFFICIENCY)
-    order = {"scratch": 0, "pretrained": 1, "frozen": 2}
-    return frame.sort_values(POINT + ["init", "pretext", "replica"],
-                             key=lambda c: c.map(order) if c.name == "init" else c).reset_index(drop=True)
+    return frame.sort_values(POINT + ["start", "pretext", "replica"], key=_order, kind="stable").reset_index(drop=True)
 
 
 def efficiency_gains(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per point, init and encoder: accuracy and AUC (mean, standard deviation over seeds), and the gain
+    """Per point, start and encoder: accuracy and AUC (mean, standard deviation over seeds), and the gain
     over scratch paired seed by seed (same label subset), with its standard error (std / sqrt(seeds))."""
-    scratch = frame[frame["init"] == "scratch"][POINT + ["replica", "accuracy", "auc"]]
+    scratch = frame[frame["start"] == "scratch"][POINT + ["replica", "accuracy", "auc"]]
     paired = frame.merge(scratch, on=POINT + ["replica"], how="left", suffixes=("", "_scratch"))
     for metric in ("accuracy", "auc"):
         paired[f"gain_{metric}"] = paired[metric] - paired[f"{metric}_scratch"]
     stats = {m: (m, f) for m in ("accuracy", "auc", "gain_accuracy", "gain_auc") for f in ("mean",)}
-    grouped = paired.groupby(POINT + ["init", "pretext", "seen"], sort=False)
+    grouped = paired.groupby(POINT + ["start", "pretext", "seen"], sort=False)
     out = grouped.agg(seeds=("replica", "size"), labelled_events=("labelled_events", "mean"), **stats)
     for metric in ("accuracy", "auc", "gain_accuracy", "gain_auc"):
         out[f"{metric}_std"] = grouped[metric].std(ddof=1)
@@ -190,10 +189,10 @@ def gains_markdown(gains: pd.DataFrame) -> str:
     shown = pd.DataFrame({
         "task": gains["task"], "variant": gains["variant"],
         "labels": [f"{f * 100:g} % ({n:.0f})" for f, n in zip(gains["label_fraction"], gains["labelled_events"])],
-        "init": gains["init"], "pretext": gains["pretext"], "seeds": gains["seeds"],
+        "start": gains["start"], "pretext": gains["pretext"], "seeds": gains["seeds"],
         "accuracy": [f"{m:.3f} ± {s:.3f}" for m, s in zip(gains["accuracy"], gains["accuracy_std"])],
         "gain (points)": ["" if i == "scratch" else f"{100 * g:+.1f} ± {100 * e:.1f}"
-                          for i, g, e in zip(gains["init"], gains["gain_accuracy"], gains["gain_accuracy_err"])],
+                          for i, g, e in zip(gains["start"], gains["gain_accuracy"], gains["gain_accuracy_err"])],
         "AUC": [f"{m:.3f} ± {s:.3f}" for m, s in zip(gains["auc"], gains["auc_std"])],
     })
     return "\n".join(["## Data efficiency", "",

@@ -53,7 +53,7 @@ def input_layout() -> dict:
 def sidecar(payload: dict) -> dict:
     return {
         "format": "colliderfm-onnx", "version": 1, "colliderfm_version": __version__, "opset": OPSET,
-        "variant": payload.get("variant"), "init": payload.get("init"),
+        "variant": payload.get("variant"), "start": payload.get("start"),
         **input_layout(),
         "task": payload["task"],
         "output": {"name": "logits", "shape": ["batch", len(payload["classes"])], "dtype": "float32",

@@ -17,12 +17,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from colliderfm.data import ingest
+from colliderfm.data import ingest, reading
 from colliderfm.evaluation import scores
 from colliderfm.atomic import atomic_path
 from colliderfm.errors import CheckpointError
 from colliderfm.evaluation.inference import network_logits
-from colliderfm.data.standardize import to_arrays, transform_batch
+from colliderfm.data.arrays import to_arrays
+from colliderfm.data.standardize import transform_batch
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def predict_files(model: str | Path, files: list[str | Path], out: str | Path, d
     sel = ingest.Selection.default(**{k: v for k, v in payload["selection"].items()
                                       if k in ingest.Selection.__dataclass_fields__})
     paths = [Path(f) for f in files]
-    trees = [ingest.open_tree(p, sel.tree) for p in paths]
+    trees = [reading.open_tree(p, sel.tree) for p in paths]
     stats = {"read": 0, "nonfinite": 0, "selected": 0}
     with atomic_path(out, overwrite) as tmp:
         sink = output(tmp, columns(payload["classes"]))

@@ -8,7 +8,14 @@ from colliderfm import conf as cfg
 from colliderfm.data import tasks as T
 from colliderfm.data.features import SUPERVISED
 from colliderfm.evaluation.inference import KINDS
-from colliderfm.conf.layout import BUNDLE_FILES, RESULTS as L, SPLITS, bundle_name
+from colliderfm.conf.layout import (
+    BUNDLE_FILES,
+    PHYSICS_FIGURES,
+    RESULTS as L,
+    SPLITS,
+    bundle_name,
+    report_format,
+)
 
 try:
     # duplicate keys and the like, which Snakemake's YAML reader lets through
@@ -58,7 +65,7 @@ wildcard_constraints:
     model=r"[A-Za-z0-9_.\-]+",
     pretext=r"[a-z+]+",
     task=r"[A-Za-z][A-Za-z0-9_]*",
-    stage=r"finetune|probe|scratch",
+    start=r"finetune|probe|scratch",
     replica=r"[0-9]+",
 
 
@@ -164,7 +171,7 @@ def efficiency_inputs(wildcards):
     if wildcards.pretext == SUPERVISED:  # the reference task's classifier's encoder
         spec = cfg.ModelSpec(REFERENCE, "transformer", wildcards.variant, "scratch")
         inputs["pretrained"] = f"{spec.directory}/classifier.pt"
-    elif wildcards.stage != "scratch":
+    elif wildcards.start != "scratch":
         inputs["pretrained"] = L.encoder(wildcards.variant, wildcards.pretext)
     return inputs
 
@@ -174,7 +181,7 @@ def efficiency_job(wildcards):
     fraction = float(wildcards.pct) / 100
     return cfg.training_job(
         config,
-        wildcards.stage,
+        wildcards.start,
         wildcards.variant,
         fraction,
         task=wildcards.task,
@@ -190,12 +197,11 @@ def efficiency_params(wildcards):
 def efficiency_fields(wildcards):
     """A grid model's identity, as results/data_efficiency.csv records it."""
     job = efficiency_job(wildcards)
-    init = {v: k for k, v in cfg.INIT_STAGES.items()}[wildcards.stage]
     return dict(
         task=job.task,
         variant=job.variant,
         pretext=wildcards.pretext,
-        init=init,
+        start=wildcards.start,
         label_fraction=job.fraction,
         replica=int(wildcards.replica),
         seed=job.seed,
@@ -281,14 +287,12 @@ STUDY_FIGURES = {
 TASK_FIGURES = ("variants", "roc_models", "training", "inputs")  # one set per task
 MODEL_FIGURES = ("confusion", "roc", "scores")  # every model
 ANOMALY_FIGURES = ("entropy", "anomaly_roc")  # the models of the anomaly task
-# drawn by colliderfm.sim.validation (rule physics_validation)
-PHYSICS_FIGURES = ("mass_peaks", "n_jets", "met")
 
 
 def figure_outputs(directory, names, category=None, subcategory=None):
     """Every figure in every configured format; the first format goes into the report."""
     formats = config["plots"]["formats"]
-    shown = "png" if "png" in formats else formats[0]
+    shown = report_format(formats)
     outputs = {}
     for name in names:
         for ext in formats:
@@ -307,11 +311,11 @@ def figure_outputs(directory, names, category=None, subcategory=None):
 
 
 def history_files(task):
-    """'variant/stage' -> history of the pretraining and of the task's classifiers on all labels."""
+    """'variant/start' -> history of the pretraining and of the task's classifiers on all labels."""
     files = {f"{v}/pretrain": L.encoder(v, ENCODER, "history.csv") for v in VARIANTS}
     for v in VARIANTS:
-        for stage in ("finetune", "scratch"):
-            files[f"{v}/{stage}"] = f"{L.model_dir(task, v, stage)}/history.csv"
+        for start in ("finetune", "scratch"):
+            files[f"{v}/{start}"] = f"{L.model_dir(task, v, start)}/history.csv"
     return files
 
 

@@ -1,21 +1,21 @@
-# The data-efficiency study: every task of data_efficiency.tasks, variant, init (fine-tuned, from
+# The data-efficiency study: every task of data_efficiency.tasks, variant, start (fine-tuned, from
 # scratch, frozen-encoder linear probe), encoder, label fraction and seed; each model trained, then
-# scored on its task's test split like every model. Seeds are shared by a point's inits: gains are paired.
+# scored on its task's test split like every model. Seeds are shared by a point's starts: gains are paired.
 
 
 rule efficiency:
     input:
         unpack(efficiency_inputs),
     output:
-        model=f"{L.efficiency_dir('{task}', '{variant}', '{stage}', '{pretext}', '{pct}', '{replica}')}/classifier.pt",
-        history=f"{L.efficiency_dir('{task}', '{variant}', '{stage}', '{pretext}', '{pct}', '{replica}')}/history.csv",
-        scores=f"{L.efficiency_dir('{task}', '{variant}', '{stage}', '{pretext}', '{pct}', '{replica}')}/scores.json",
+        model=f"{L.efficiency_dir('{task}', '{variant}', '{start}', '{pretext}', '{pct}', '{replica}')}/classifier.pt",
+        history=f"{L.efficiency_dir('{task}', '{variant}', '{start}', '{pretext}', '{pct}', '{replica}')}/history.csv",
+        scores=f"{L.efficiency_dir('{task}', '{variant}', '{start}', '{pretext}', '{pct}', '{replica}')}/scores.json",
     log:
         L.log(
             "efficiency",
             "{task}",
             "{variant}",
-            "{stage}_{pretext}_{pct}pct_seed{replica}",
+            "{start}_{pretext}_{pct}pct_seed{replica}",
         ),
     conda:
         "../../envs/colliderfm.yaml"

@@ -29,7 +29,7 @@ rule anomaly_reference:
     input:
         **anomaly_files("anomaly_"),
     output:
-        "results/eval/supervised/scan.csv",
+        L.anomaly_reference(),
     log:
         L.log("anomaly_reference"),
     conda:

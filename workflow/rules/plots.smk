@@ -99,8 +99,8 @@ rule anomaly_model_plots:
 rule representation:
     input:
         models=[
-            f"{L.model_dir(REFERENCE, REPRESENTED, stage)}/classifier.pt"
-            for stage in ("finetune", "scratch")
+            f"{L.model_dir(REFERENCE, REPRESENTED, start)}/classifier.pt"
+            for start in ("finetune", "scratch")
         ],
         test=L.split(REFERENCE, "test"),
     output:
@@ -110,7 +110,7 @@ rule representation:
     conda:
         "../../envs/colliderfm.yaml"
     params:
-        labels=[f"pretrained ({ENCODER})", "scratch"],
+        labels=[f"fine-tuned ({ENCODER})", "from scratch"],
         classes=list(TASKS[REFERENCE].classes),
         options=config["plots"],
         events=2000,

@@ -4,7 +4,7 @@
 rule summary:
     input:
         metrics=metrics_files(),
-        reference="results/eval/supervised/scan.csv",
+        reference=L.anomaly_reference(),
         gains="results/data_efficiency_gains.csv",
     output:
         csv="results/summary.csv",

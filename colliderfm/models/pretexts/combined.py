@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from colliderfm.data.arrays import batches
 from colliderfm.models.pretexts import get, key
 from colliderfm.models.pretexts.base import N_OBJ_VARS, reconstruction_loss
 
@@ -47,8 +48,7 @@ def reconstruction_errors(model, data: dict, names, fraction: float, seed: int, 
         pretext, sums = get(name), {}
         generator = torch.Generator().manual_seed(seed)
         with torch.no_grad():
-            for start in range(0, len(data["present"]), batch_size):
-                batch = {k: v[start:start + batch_size] for k, v in data.items()}
+            for batch in batches(data, batch_size):
                 none = (torch.zeros_like(batch["objects"], dtype=torch.bool), torch.zeros_like(batch["known"]))
                 hide = pretext.hide(batch["present"], batch["known"], fraction, generator) if pretext.hides else none
                 for where, se, base in pretext.rows(outputs(model, batch, *hide), batch, hide):
