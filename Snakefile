@@ -3,7 +3,7 @@
 #   simulate -> ingest -> standardize -> pretrain -> finetune / scratch / bdt -> evaluate -> plots, summary
 #                                            \-> efficiency (data-efficiency grid) -> data_efficiency
 #
-# Default run: `snakemake` (profiles/default); your own Delphes files: see README.md.
+# Default run: `snakemake` (profiles/default); your own Delphes files: see README.md, "Your own files".
 
 
 from snakemake.utils import min_version
