@@ -2,13 +2,13 @@
 
 import itertools
 
-from colliderfm.report import plots
+from colliderfm.report import figures, task_plots
 from colliderfm.logs import job
 
 with job(snakemake):
     i, p = snakemake.input, snakemake.params
     files = iter(i.features)
     by_class = {name: list(itertools.islice(files, n)) for name, n in p.classes.items()}
-    plots.task_figures(i.metrics, predictions=dict(zip(p.models, i.predictions)),
+    task_plots.task_figures(i.metrics, predictions=dict(zip(p.models, i.predictions)),
                        histories=dict(zip(p.histories, i.histories)), feature_files=by_class,
-                       outputs=list(snakemake.output), opts=plots.PlotOptions.from_config(p.options))
+                       outputs=list(snakemake.output), opts=figures.PlotOptions.from_config(p.options))

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from colliderfm.report import plots, representation
+from colliderfm.report import figures, representation
 from colliderfm.data.arrays import batches, load_arrays
 from colliderfm.models.train import to_tensors
 from colliderfm.models.transformer import Classifier, ModelConfig
@@ -75,7 +75,7 @@ def test_embedding_and_figures_are_reproducible(model, arrays, dataset_dir, tmp_
     train.save_model({"format": "colliderfm-classifier", "model_config": vars(model.config), "task": "tops",
                       "classes": [f"{k} top" for k in range(5)], "state_dict": train.copy_state(model)}, path)
     outputs = [tmp_path / "embedding.png", tmp_path / "attention.png"]
-    opts = plots.PlotOptions(dpi=40, style="CMS", label="Simulation", bins=10)
+    opts = figures.PlotOptions(dpi=40, style="CMS", label="Simulation", bins=10)
     representation.draw({"a": path, "b": path}, dataset_dir / "test.parquet", outputs, opts,
                         classes=[f"{k} top" for k in range(5)], events=100, seed=2)
     assert all(p.stat().st_size > 1000 for p in outputs)

@@ -13,7 +13,7 @@ import torch
 
 from colliderfm.data.arrays import batches
 from colliderfm.models.train import to_tensors
-from colliderfm.report import plots
+from colliderfm.report import figures
 from colliderfm.models.transformer import GROUP_IDS
 
 GROUP_NAMES = ("b-jets", "jets", "leptons", "event")
@@ -89,7 +89,7 @@ def _embedding_figure(points: dict[str, np.ndarray], labels: np.ndarray, classes
         ax.set_xticks([])
         ax.set_yticks([])
         ax.legend(markerscale=4, fontsize=11)
-        plots._label(ax, opts)
+        figures.experiment_label(ax, opts)
     return fig
 
 
@@ -115,21 +115,21 @@ def _attention_figure(maps: dict[str, np.ndarray], classes: list[str], opts):
 def draw(checkpoints: dict[str, Path], test: Path, outputs: list[Path], opts, *, classes: list[str], events: int,
          seed: int) -> None:
     """The figures named by ``outputs`` (``embedding``, ``attention``) for classifiers of one variant and
-    task (its ``classes``), ``checkpoints`` label -> file (e.g. pretrained and scratch): t-SNE of the
+    task (its ``classes``), ``checkpoints`` label -> file (e.g. fine-tuned and from scratch): t-SNE of the
     embedding of the same ``events`` test events for each, side by side; attention between groups per class."""
     from colliderfm.evaluation.inference import load_classifier
     from colliderfm.data.arrays import load_arrays
 
-    plots._style(opts)
+    figures.use_style(opts)
     arrays = load_arrays(test)
     models = {name: load_classifier(path)[0] for name, path in checkpoints.items()}
     rows = sample(arrays["label"], events, seed, len(classes))
     subset = {k: v[rows] for k, v in arrays.items()}
-    figures = {
+    drawers = {
         "embedding": lambda: _embedding_figure({n: tsne(embeddings(m, subset), seed) for n, m in models.items()},
                                                subset["label"], classes, opts),
         "attention": lambda: _attention_figure({n: group_attention(m, subset, len(classes)) for n, m in models.items()},
                                                classes, opts),
     }
-    for name, paths in plots._by_figure(outputs, figures).items():
-        plots.save(figures[name](), paths, opts)
+    for name, paths in figures.by_figure(outputs, drawers).items():
+        figures.save(drawers[name](), paths, opts)

@@ -273,7 +273,7 @@ def metrics_files(task=None):
 
 # ------------------------------------------------------------------------- figures
 
-# figure name -> report category; colliderfm.report.plots draws each name it is given a path for
+# figure name -> report category; colliderfm.report.{model,task,study}_plots draw each name it is given a path for
 REPRESENTATION_FIGURES = {  # drawn by colliderfm.report.representation
     "embedding": "Representation",
     "attention": "Representation",
