@@ -1,6 +1,6 @@
 """profiles/slurm on a real SLURM: config/test.yaml through sbatch on a single-node cluster.
 
-The cluster (tests/slurm_cluster.py) has a `cpu` and a `gpu` partition on one node that
+The cluster (tests/workflow/slurm_cluster.py) has a `cpu` and a `gpu` partition on one node that
 advertises two (placeholder) GPUs. What each job asked for is read back from SLURM itself
 (slurmctld's job records and the jobcomp/filetxt log), and the results are compared with a
 local run of the same config.
@@ -23,7 +23,7 @@ import pytest
 
 from colliderfm import conf as cfg
 from conftest import REPO, job_stats, snakemake_cmd
-from slurm_cluster import SlurmCluster, missing_programs
+from .slurm_cluster import SlurmCluster, missing_programs
 
 pytestmark = pytest.mark.slurm
 
