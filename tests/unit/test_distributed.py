@@ -47,7 +47,7 @@ def test_torchrun_launch_writes_outputs_once(dataset_dir, tmp_path):
     """torchrun (as on a cluster node) through the command line; only rank 0 writes files."""
     script = (
         "import sys; from pathlib import Path; sys.path.insert(0, {tests!r});"
-        "from colliderfm import distributed; from unit.test_distributed import classifier_run;"
+        "from colliderfm.models import distributed; from unit.test_distributed import classifier_run;"
         "import os, logging; logging.basicConfig(level=logging.INFO);"
         "distributed.launch(classifier_run(Path({data!r}), Path({out!r})), 1, device='cpu');"
         "Path({done!r}, 'rank' + os.environ['RANK'] + '-of-' + os.environ['WORLD_SIZE']).touch()"

@@ -376,7 +376,7 @@ def test_local_files_are_read_without_background_threads(ingested, tmp_path):
     # printed tracebacks after "interrupted" (CI, test_ctrl_c_during_ingest_exits_130_and_leaves_nothing).
     # A fresh process: other tests here open files with uproot's default source.
     path, _ = ingested("ttbar")
-    code = ("import sys, threading; from pathlib import Path; from colliderfm import ingest; "
+    code = ("import sys, threading; from pathlib import Path; from colliderfm.data import ingest; "
             "ingest.ingest_files([Path(sys.argv[1])], Path(sys.argv[2]), 'ttbar', 0); "
             "print(sorted(t.name for t in threading.enumerate()))")
     out = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "t.parquet")],
