@@ -14,6 +14,7 @@ from pathlib import Path
 import awkward as ak
 import pytest
 import uproot
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 REAL_DELPHES = REPO.parent / "shared" / "data" / "delphes" / "zh_100events_delphes.root"
@@ -55,6 +56,13 @@ def snakemake_cmd(workdir: Path, configfile: str | Path | None, *args: str, core
     clone(workdir)
     cmd = [tool("snakemake")] + (["--configfile", str(configfile)] if configfile else [])
     return cmd + (["--cores", str(cores)] if cores else []) + list(args)
+
+
+def base_config(samples: dict | None = None) -> dict:
+    """config/test.yaml as a dict, with ``samples`` (name -> spec) replaced or added."""
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config["samples"].update(samples or {})
+    return config
 
 
 def write_tree(path, collections: dict[str, ak.Array], name: str = "Delphes", update: bool = False):
