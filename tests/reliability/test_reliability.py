@@ -10,6 +10,7 @@ runs it) and through Snakemake.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import re
@@ -35,7 +36,9 @@ from colliderfm.data import standardize
 from colliderfm.sim.delphes import read_collections
 from colliderfm import conf as cfg
 from colliderfm.models.train import CheckpointError
-from conftest import REPO, dataset_files, job_stats, snakemake_cmd, tiny_job, tool, train_files, write_tree
+import conftest
+from conftest import (REPO, SAMPLES, TOPS, colliderfm, dataset_files, job_stats, one_line_error, snakemake_cmd, tiny_job,
+                      tool, train_files, write_tree)
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
 SPLIT = {"train": 0.6, "val": 0.2, "test": 0.2}
@@ -45,22 +48,7 @@ EVENTS = 1000  # events of the generated file the bad inputs are made from
 # ----------------------------------------------------------------------------- helpers
 
 
-def colliderfm(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([tool("colliderfm"), *map(str, args)], capture_output=True, text=True, timeout=300)
-
-
-def snakemake(workdir: Path, configfile: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_cmd(workdir, configfile, *args), cwd=workdir, capture_output=True, text=True,
-                          timeout=600)
-
-
-def one_line_error(stderr: str, *needles) -> str:
-    """The single line of ``stderr``: no traceback, and every needle in it."""
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    for needle in needles:
-        assert str(needle) in lines[0], (needle, lines[0])
-    return lines[0]
+snakemake = functools.partial(conftest.snakemake, timeout=600)
 
 
 def files_under(folder: Path) -> list[str]:
@@ -520,7 +508,7 @@ def test_killed_writer_leaves_no_file_under_the_final_name(tmp_path):
 
 RESUME_VARIANT = "small_1h"
 RESUME_EPOCHS = 12
-GIVEN = {"tops0": "wjets", "tops1": "tchan", "tops2": "ttbar", "tops3": "ttt", "tops4": "tttt"}
+GIVEN = {s: SAMPLES[s] for s in TOPS}  # the five classes, given as files
 
 
 def mtimes(workdir: Path) -> dict[str, int]:

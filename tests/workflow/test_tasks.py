@@ -7,6 +7,7 @@ tests/workflow/test_workflow.py.)"""
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import subprocess
 from pathlib import Path
@@ -21,7 +22,8 @@ from sklearn import metrics as skm
 from colliderfm import conf as cfg
 from colliderfm.errors import ConfigError
 from colliderfm.conf.layout import RESULTS as L
-from conftest import base_config, job_stats, snakemake_cmd, tool, write_tree
+import conftest
+from conftest import base_config, job_stats, tool, write_tree
 
 # ------------------------------------------------------------- three tasks, end to end
 
@@ -79,9 +81,7 @@ def three_task_config(root: Path, real: Path) -> dict:
     return config
 
 
-def snakemake(workdir: Path, configfile, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_cmd(workdir, configfile, *args), cwd=workdir, capture_output=True, text=True,
-                          timeout=1500)
+snakemake = functools.partial(conftest.snakemake, timeout=1500)
 
 
 @pytest.fixture(scope="module")
