@@ -88,6 +88,19 @@ def one_line_error(stderr: str, *needles) -> str:
     return lines[0]
 
 
+def write_config(path: Path, change) -> Path:
+    """config/test.yaml changed in place by ``change`` (a function of the dict), written to ``path``."""
+    config = base_config()
+    change(config)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))  # the order of tasks and classes means something
+    return path
+
+
+def files_under(folder: Path) -> list[str]:
+    """Every file below ``folder``, hidden ones (temporary outputs) included."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
 def write_tree(path, collections: dict[str, ak.Array], name: str = "Delphes", update: bool = False):
     """Write collections (jagged records) with Delphes names (``Jet_size``, ``Jet.PT``), as simulate does."""
     with (uproot.update if update else uproot.recreate)(path) as out:
