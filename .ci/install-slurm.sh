@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages for tests/test_slurm.py: a single-node SLURM (slurmctld + slurmd) and MUNGE.
+# Debian packages for tests/workflow/test_slurm.py: a single-node SLURM (slurmctld + slurmd) and MUNGE.
 # Idempotent and quiet; for a fresh Debian machine, run as root. Starts no daemon (the test
 # starts and stops its own cluster from a temporary directory) and writes no SLURM config.
 set -euo pipefail

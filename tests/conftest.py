@@ -14,6 +14,7 @@ from pathlib import Path
 import awkward as ak
 import pytest
 import uproot
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 REAL_DELPHES = REPO.parent / "shared" / "data" / "delphes" / "zh_100events_delphes.root"
@@ -55,6 +56,49 @@ def snakemake_cmd(workdir: Path, configfile: str | Path | None, *args: str, core
     clone(workdir)
     cmd = [tool("snakemake")] + (["--configfile", str(configfile)] if configfile else [])
     return cmd + (["--cores", str(cores)] if cores else []) + list(args)
+
+
+def base_config(samples: dict | None = None) -> dict:
+    """config/test.yaml as a dict, with ``samples`` (name -> spec) replaced or added."""
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config["samples"].update(samples or {})
+    return config
+
+
+def snakemake(workdir: Path, configfile: str | Path | None, *args: str, cores: int | None = 2, env: dict | None = None,
+              timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run :func:`snakemake_cmd` in ``workdir`` and capture its output (``env``: the environment, if
+    not this one's; ``timeout``: seconds before the run counts as hung)."""
+    return subprocess.run(snakemake_cmd(workdir, configfile, *args, cores=cores), cwd=workdir, capture_output=True,
+                          text=True, env=env, timeout=timeout)
+
+
+def colliderfm(*args, module: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The ``colliderfm`` command (``module``: as ``python -m colliderfm``), arguments made strings."""
+    cmd = [sys.executable, "-m", "colliderfm"] if module else [tool("colliderfm")]
+    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=timeout)
+
+
+def one_line_error(stderr: str, *needles) -> str:
+    """The single line of ``stderr``: no traceback, and every needle in it."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    for needle in needles:
+        assert str(needle) in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def write_config(path: Path, change) -> Path:
+    """config/test.yaml changed in place by ``change`` (a function of the dict), written to ``path``."""
+    config = base_config()
+    change(config)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))  # the order of tasks and classes means something
+    return path
+
+
+def files_under(folder: Path) -> list[str]:
+    """Every file below ``folder``, hidden ones (temporary outputs) included."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
 def write_tree(path, collections: dict[str, ak.Array], name: str = "Delphes", update: bool = False):
@@ -139,8 +183,12 @@ def _quiet_threads(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
 
 
-SMALL_SAMPLES = {"tops0": ("wjets", 0), "tops1": ("tchan", 1), "tops2": ("ttbar", 2), "tops3": ("ttt", 3),
-                 "tops4": ("tttt", 4), "tchan_sm": ("tchan", -1), "tchan_dm": ("tchan_dm", -1)}
+# The samples of config/test.yaml, each made here from one process: the tops task's five classes
+# (labels 0 to 4, in this order), then the two anomaly samples.
+TOPS = ("tops0", "tops1", "tops2", "tops3", "tops4")
+SAMPLES = {"tops0": "wjets", "tops1": "tchan", "tops2": "ttbar", "tops3": "ttt", "tops4": "tttt",
+           "tchan_sm": "tchan", "tchan_dm": "tchan_dm"}
+SMALL_SAMPLES = {s: (p, TOPS.index(s) if s in TOPS else -1) for s, p in SAMPLES.items()}  # sample -> (process, label)
 
 
 @pytest.fixture(scope="session")

@@ -47,11 +47,11 @@ def test_torchrun_launch_writes_outputs_once(dataset_dir, tmp_path):
     """torchrun (as on a cluster node) through the command line; only rank 0 writes files."""
     script = (
         "import sys; from pathlib import Path; sys.path.insert(0, {tests!r});"
-        "from colliderfm.models import distributed; from test_distributed import classifier_run;"
+        "from colliderfm.models import distributed; from unit.test_distributed import classifier_run;"
         "import os, logging; logging.basicConfig(level=logging.INFO);"
         "distributed.launch(classifier_run(Path({data!r}), Path({out!r})), 1, device='cpu');"
         "Path({done!r}, 'rank' + os.environ['RANK'] + '-of-' + os.environ['WORLD_SIZE']).touch()"
-    ).format(tests=os.path.dirname(__file__), data=str(dataset_dir), out=str(tmp_path / "out"),
+    ).format(tests=os.path.dirname(os.path.dirname(__file__)), data=str(dataset_dir), out=str(tmp_path / "out"),
              done=str(tmp_path))
     entry = tmp_path / "entry.py"
     entry.write_text(script)

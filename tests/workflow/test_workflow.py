@@ -16,13 +16,9 @@ from sklearn import metrics as skm
 from colliderfm import conf as cfg
 from colliderfm.data import tasks
 from colliderfm.evaluation.scores import labels, prob_columns
-from conftest import REPO, job_stats, planned_jobs, snakemake_cmd, tool
+from conftest import REPO, job_stats, planned_jobs, snakemake, tool
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
-
-
-def snakemake(workdir: Path, *args: str, configfile: str | Path = "config/test.yaml"):
-    return subprocess.run(snakemake_cmd(workdir, configfile, *args), cwd=workdir, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="session")
@@ -157,7 +153,7 @@ def test_data_efficiency_tables_cover_the_grid(run, test_config):
     gains = pd.read_csv(run / "results" / "data_efficiency_gains.csv")
     scratch = table[table["start"] == "scratch"].set_index(point)["accuracy"]
     for _, row in gains[gains["start"] != "scratch"].iterrows():
-        rows = table[(table["task"] == row["task"]) & (table["init"] == row["init"])
+        rows = table[(table["task"] == row["task"]) & (table["start"] == row["start"])
                      & (table["pretext"] == row["pretext"]) & (table["label_fraction"] == row["label_fraction"])]
         diffs = rows.set_index(point)["accuracy"] - scratch.reindex(rows.set_index(point).index)
         assert row["gain_accuracy"] == pytest.approx(diffs.mean())
@@ -174,7 +170,7 @@ def test_data_efficiency_tables_cover_the_grid(run, test_config):
 
 
 def test_second_run_has_nothing_to_do(run):
-    result = snakemake(run, "-n")
+    result = snakemake(run, "config/test.yaml", "-n")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
 
@@ -215,7 +211,7 @@ def test_a_changed_key_reruns_exactly_what_uses_it(run, test_config, tmp_path, k
     change(changed)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(reordered(changed), sort_keys=False))  # a new order of settings is no change
-    plan = snakemake(run, "-n", configfile=path)
+    plan = snakemake(run, path, "-n")
     assert plan.returncode == 0, plan.stdout[-2000:] + plan.stderr[-3000:]
     jobs = planned_jobs(plan.stdout)
     rules = {rule for rule, _ in jobs}
@@ -237,10 +233,10 @@ def test_cross_section_weights_rerun_the_evaluation_and_say_so(run, tmp_path):
     weighted["evaluation"] = {"weights": "cross_section"}
     path = tmp_path / "weighted.yaml"
     path.write_text(yaml.safe_dump(weighted, sort_keys=False))
-    plan = snakemake(copy, "-n", configfile=path)
+    plan = snakemake(copy, path, "-n")
     assert set(job_stats(plan.stdout)) == {"evaluate", "plots", "task_plots", "model_plots", "anomaly_model_plots", "summary",
                                            "all"}, plan.stdout[-2000:]
-    result = snakemake(copy, "results/summary.md", configfile=path)  # the figures' re-run: planned above
+    result = snakemake(copy, path, "results/summary.md")  # the figures' re-run: planned above
     assert result.returncode == 0, result.stderr[-3000:]
     assert "weighted: each test event counts with its Event.Weight" in (copy / "results" / "summary.md").read_text()
     for model in ("bdt", "small_1h-scratch-100pct"):
@@ -257,7 +253,7 @@ def test_cross_section_weights_rerun_the_evaluation_and_say_so(run, tmp_path):
 
 def test_report_collects_every_figure(run):
     report = run / "results" / "report.html"
-    result = snakemake(run, "--report", str(report))
+    result = snakemake(run, "config/test.yaml", "--report", str(report))
     assert result.returncode == 0, result.stderr[-3000:]
     html = report.read_text(errors="replace")
     for figure in ("variants", "data_efficiency", "reconstruction", "anomaly_auc", "anomaly_scan", "confusion",
@@ -270,13 +266,13 @@ def test_bad_config_stops_naming_the_key(tmp_path):
     bad["pretrain"]["epochs"] = "many"
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(bad))
-    result = snakemake(tmp_path, "-n", configfile=path)
+    result = snakemake(tmp_path, path, "-n")
     assert result.returncode != 0
     assert "pretrain.epochs" in result.stdout + result.stderr
 
 
 def test_workflow_is_lint_clean_and_formatted(tmp_path):
-    lint = snakemake(tmp_path, "--lint", configfile="config/test.yaml")
+    lint = snakemake(tmp_path, "config/test.yaml", "--lint")
     assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout[-3000:]
     fmt = subprocess.run([tool("snakefmt"), "--check", "Snakefile", "workflow/"], cwd=tmp_path, capture_output=True,
                          text=True)

@@ -45,7 +45,7 @@ RESUMABLE = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
-from test_train import run_classifier
+from unit.test_train import run_classifier
 run_classifier(Path({dataset!r}), Path({out!r}))
 """
 
@@ -53,7 +53,7 @@ run_classifier(Path({dataset!r}), Path({out!r}))
 def test_killed_run_resumes_to_the_same_result(dataset_dir, tmp_path):
     reference, ref_model = run_classifier(dataset_dir, tmp_path / "reference")
     out = tmp_path / "killed"
-    script = RESUMABLE.format(tests=str(Path(__file__).parent), dataset=str(dataset_dir), out=str(out))
+    script = RESUMABLE.format(tests=str(Path(__file__).parents[1]), dataset=str(dataset_dir), out=str(out))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     checkpoint = out / "train.resume.pt"

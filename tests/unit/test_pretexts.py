@@ -7,7 +7,6 @@ import itertools
 import numpy as np
 import pytest
 import torch
-import yaml
 from sklearn.metrics import log_loss
 
 from colliderfm import conf as cfg
@@ -17,7 +16,7 @@ from colliderfm.models.transformer import MaskedModel, ModelConfig
 from colliderfm.models.pretexts import NAMES, base, get
 from colliderfm.models.pretexts.combined import hidden, loss
 from colliderfm.models.pretexts.process import process_ids, processes_of
-from conftest import REPO
+from conftest import base_config
 
 TINY = ModelConfig(dim=10, heads=2, layers=2, ff=20, dropout=0.0)
 
@@ -31,10 +30,6 @@ def synthetic_batch(seed=0, n=64, processes=0) -> dict:
             "generator": torch.randn((n, 3), generator=g), "generator_known": torch.rand(n, generator=g) < 0.7,
             "from_top": (torch.rand((n, 16), generator=g) < 0.3).float(),
             "process": torch.randint(-1, max(processes, 1), (n,), generator=g)}
-
-
-def base_config() -> dict:
-    return yaml.safe_load((REPO / "config" / "test.yaml").read_text())
 
 
 def test_every_registered_pretext_is_its_own_module():

@@ -4,6 +4,7 @@ record, ``colliderfm check-config`` agreeing with the workflow, and a non-editab
 
 from __future__ import annotations
 
+import functools
 import logging
 import subprocess
 import sys
@@ -24,15 +25,10 @@ from colliderfm.models import bdt
 from colliderfm import logs
 from colliderfm.conf.layout import RESULTS as L
 from colliderfm.data.arrays import flat_matrix, load_arrays
-from conftest import REPO, clone, job_stats, snakemake_cmd, tool, write_tree
+import conftest
+from conftest import REPO, SAMPLES, clone, job_stats, snakemake_cmd, tool, write_tree
 
-SAMPLES = {"tops0": "wjets", "tops1": "tchan", "tops2": "ttbar", "tops3": "ttt", "tops4": "tttt",
-           "tchan_sm": "tchan", "tchan_dm": "tchan_dm"}
-
-
-def snakemake(workdir: Path, configfile, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_cmd(workdir, configfile, *args), cwd=workdir, capture_output=True, text=True,
-                          timeout=900)
+snakemake = functools.partial(conftest.snakemake, timeout=900)
 
 
 def my_config(workdir: Path, change, base: str = "config/config.yaml") -> str:

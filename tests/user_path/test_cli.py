@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import awkward as ak
@@ -20,21 +20,17 @@ import yaml
 
 from colliderfm.data import ingest
 from colliderfm import sim
-from conftest import REPO, tool, write_tree
+import conftest
+from conftest import REPO, one_line_error, tool, write_tree
 
 
-def colliderfm(*args: str, module: bool = False) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "colliderfm"] if module else [tool("colliderfm")]
-    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=120)
+colliderfm = functools.partial(conftest.colliderfm, timeout=120)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str):
     assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
+    one_line_error(result.stderr, *needles)
     assert "Traceback" not in result.stderr
-    for needle in needles:
-        assert str(needle) in lines[0], (needle, lines[0])
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import shutil
-import subprocess
 import sys
 
 import awkward as ak
@@ -17,23 +16,18 @@ import fastjet
 import numpy as np
 import pytest
 import uproot
-import yaml
 
 from colliderfm import conf as cfg
 from colliderfm.data import ingest
 from colliderfm import sim
 from colliderfm.sim import processes, pythia
 from colliderfm.sim.detector import Flat, ParticleTable, detector
-from conftest import REPO, tool
+from conftest import base_config, colliderfm
 
 # PDG 2024
 Z_MASS, W_MASS, H_MASS = 91.19, 80.37, 125.0
 TOP_MASS = 173.0  # Pythia 8.317's default 6:m0
 SEL_PT, SEL_ETA = 25.0, 2.5  # the default selection of jets
-
-
-def colliderfm(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([tool("colliderfm"), *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
 def leaves(path):
@@ -334,13 +328,6 @@ def test_every_process_is_declared_with_cross_section_and_source():
     assert result.returncode == 0
     for name in processes.PROCESSES:
         assert f"\n{name} " in result.stdout
-
-
-def base_config(samples: dict) -> dict:
-    """config/test.yaml with some samples replaced."""
-    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
-    config["samples"].update(samples)
-    return config
 
 
 def test_a_shard_params_hold_only_its_settings():

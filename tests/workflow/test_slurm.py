@@ -1,6 +1,6 @@
 """profiles/slurm on a real SLURM: config/test.yaml through sbatch on a single-node cluster.
 
-The cluster (tests/slurm_cluster.py) has a `cpu` and a `gpu` partition on one node that
+The cluster (tests/workflow/slurm_cluster.py) has a `cpu` and a `gpu` partition on one node that
 advertises two (placeholder) GPUs. What each job asked for is read back from SLURM itself
 (slurmctld's job records and the jobcomp/filetxt log), and the results are compared with a
 local run of the same config.
@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from colliderfm import conf as cfg
-from conftest import REPO, job_stats, snakemake_cmd
-from slurm_cluster import SlurmCluster, missing_programs
+from conftest import REPO, job_stats, snakemake
+from .slurm_cluster import SlurmCluster, missing_programs
 
 pytestmark = pytest.mark.slurm
 
@@ -50,19 +48,14 @@ def cluster(tmp_path_factory):
         yield c
 
 
-def snakemake(workdir: Path, *args: str, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_cmd(workdir, TEST_CONFIG, *args, cores=None), cwd=workdir, capture_output=True,
-                          text=True, env=env, timeout=RUN_TIMEOUT)
-
-
 @pytest.fixture(scope="module")
 def slurm_run(cluster, tmp_path_factory):
     """config/test.yaml with the SLURM profile; the settings on the command line only suit this tiny cluster:
     squeue for job status (no accounting database here) and quick status checks (jobs of seconds)."""
     workdir = tmp_path_factory.mktemp("slurm_run")
-    result = snakemake(workdir, "--profile", str(PROFILE), "--slurm-status-command", "squeue",
+    result = snakemake(workdir, TEST_CONFIG, "--profile", str(PROFILE), "--slurm-status-command", "squeue",
                        "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1",
-                       env=cluster.env())
+                       cores=None, env=cluster.env(), timeout=RUN_TIMEOUT)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:] + "\n" + cluster.logs()
     return workdir, output

@@ -5,7 +5,6 @@ the Delphes input, to be its friend."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +20,10 @@ from colliderfm.evaluation import inference
 from colliderfm.serve import export, predict
 from colliderfm.data import ingest, reading, standardize
 from colliderfm.data.arrays import load_arrays
-from conftest import tiny_job, tool, train_files
+from conftest import colliderfm, one_line_error, tiny_job, train_files
 
 SELECTION = {"min_jets": 3, "step_size": 300}  # some events fail it; several chunks per file
 INPUTS = list(export.INPUTS)
-
-
-def colliderfm(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([tool("colliderfm"), *map(str, args)], capture_output=True, text=True, timeout=300)
-
-
-def one_line(stderr: str, *needles) -> None:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert all(str(n) in lines[0] for n in needles), lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +92,7 @@ def test_export_refuses_existing_outputs_and_bad_suffix(exported, model_dir, tmp
     before = exported.read_bytes()
     result = colliderfm("export", "--model", model_dir, "--out", exported)
     assert result.returncode == 1
-    one_line(result.stderr, "colliderfm export: error:", exported, "--overwrite")
+    one_line_error(result.stderr, "colliderfm export: error:", exported, "--overwrite")
     assert exported.read_bytes() == before
     sidecar = tmp_path / "other.json"  # an existing sidecar alone is refused too
     sidecar.write_text("{}")
@@ -162,5 +151,5 @@ def test_root_predictions_are_written_atomically(model_dir, delphes, tmp_path, m
 def test_predict_refuses_an_unknown_output_suffix(model_dir, delphes, tmp_path):
     result = colliderfm("predict", "--model", model_dir, delphes[0], "--out", tmp_path / "p.csv", "--device", "cpu")
     assert result.returncode == 1
-    one_line(result.stderr, "colliderfm predict: error:", "p.csv", "'.csv'", ".root", ".parquet")
+    one_line_error(result.stderr, "colliderfm predict: error:", "p.csv", "'.csv'", ".root", ".parquet")
     assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,193 @@
+"""Outputs appear atomically (a killed writer leaves only its hidden temporary file, removed by the
+next write), a killed training job resumes from its checkpoint to the result of an uninterrupted
+run, and an interrupted workflow finishes on the next run without redoing finished jobs."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+import torch
+import uproot
+
+import conftest
+from conftest import SAMPLES, TOPS, colliderfm, job_stats, snakemake_cmd, tool, write_config
+
+snakemake = functools.partial(conftest.snakemake, timeout=600)
+
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float = 120.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the process and everything it started (its own session), as a crash or an OOM kill would."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        left = [p for p in psutil.process_iter(["status"]) if _in_group(p, process.pid)]
+        if all(p.info["status"] == psutil.STATUS_ZOMBIE for p in left):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"processes of group {process.pid} outlived SIGKILL")
+
+
+def _in_group(p: psutil.Process, pgid: int) -> bool:
+    try:
+        return os.getpgid(p.pid) == pgid
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+# ----------------------------------------------------------------------------------- atomic outputs
+
+
+def test_killed_writer_leaves_no_file_under_the_final_name(tmp_path):
+    out = tmp_path / "big.root"
+    proc = subprocess.Popen([tool("colliderfm"), "simulate", "--process", "ttbar", "--events", "2000000",
+                             "--seed", "1", "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+    def written() -> bool:  # the temporary file exists and has data in it
+        return any(p.stat().st_size > 100_000 for p in tmp_path.glob(".big.root.*.tmp"))
+
+    started = wait_for(written, proc)
+    kill_group(proc)
+    assert started, f"the writer got going before the kill: {proc.stderr.read()!r}"
+    assert not out.exists(), "a killed writer leaves nothing under the final name"
+    assert [p.name for p in tmp_path.iterdir()] == [f".big.root.{proc.pid}.tmp"], "only its hidden temporary file"
+    result = colliderfm("simulate", "--process", "ttbar", "--events", 100, "--seed", 1, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert uproot.open(out)["Delphes"].num_entries == 100
+
+
+def test_stale_temporaries_of_killed_writers_are_removed_on_the_next_write(inputs, tmp_path):
+    out = tmp_path / "features.parquet"
+    sleeper = subprocess.Popen(["sleep", "120"])  # a running writer's PID
+    try:
+        stale = tmp_path / f".{out.name}.999999999.tmp"  # above any pid_max: that writer is gone
+        live = tmp_path / f".{out.name}.{sleeper.pid}.tmp"
+        other = tmp_path / ".other.parquet.999999999.tmp"  # another output's: left to its own next write
+        for path in (stale, live, other):
+            path.write_bytes(b"partial")
+        result = colliderfm("ingest", inputs["good"], "--out", out)
+        assert result.returncode == 0, result.stderr
+        assert out.exists() and not stale.exists() and live.exists() and other.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+# ------------------------------------------------------------------------ a killed workflow resumes
+
+
+RESUME_VARIANT = "small_1h"
+
+
+RESUME_EPOCHS = 12
+
+
+GIVEN = {s: SAMPLES[s] for s in TOPS}  # the five classes, given as files
+
+
+def mtimes(workdir: Path) -> dict[str, int]:
+    return {str(p.relative_to(workdir)): p.stat().st_mtime_ns
+            for folder in ("resources/events", "results/features", "results/dataset")
+            for p in (workdir / folder).rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def interrupted(generated, tmp_path_factory) -> dict:
+    """Workflow A from nothing to a pretrained encoder, SIGKILLed (whole process group) in its
+    pretraining; then A again (``--unlock`` first, as Snakemake asks after a kill) and, at the same
+    time, B: a copy of A taken right after the kill, minus the resume checkpoint, so B runs the same
+    pretraining job uninterrupted from epoch 0 on the same inputs.
+
+    Kept small: test.yaml with one variant; the five classes given as files (``files:``, made
+    here) and the two anomaly samples generated by the workflow (``simulate`` jobs)."""
+    root = tmp_path_factory.mktemp("interrupted")
+
+    def change(config: dict) -> None:
+        for i, (sample, process) in enumerate(GIVEN.items()):
+            config["samples"][sample] = {"files": [str(generated(process, 600, 40 + i))]}
+        config["samples"]["tchan_sm"]["generate"] = {"tchan": 200}
+        config["samples"]["tchan_dm"]["generate"] = {"tchan_dm": 200}
+        config["model"]["variants"] = {RESUME_VARIANT: config["model"]["variants"][RESUME_VARIANT]}
+        config["data_efficiency"] = {"variants": [], "label_fractions": [1.0]}
+        config["pretrain"] = {"epochs": RESUME_EPOCHS, "batch_size": 128, "patience": RESUME_EPOCHS}
+
+    config = write_config(root / "config.yaml", change)
+    a, b = root / "a", root / "b"
+    target = f"results/encoders/{RESUME_VARIANT}-variables/encoder.pt"
+    checkpoint = Path(target).with_name("pretrain.resume.pt")
+    with open(root / "first.log", "w") as log:
+        proc = subprocess.Popen(snakemake_cmd(a, config, target), cwd=a, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        started = wait_for((a / checkpoint).exists, proc, timeout=300)
+        kill_group(proc)
+    assert started, (root / "first.log").read_text()[-3000:]
+    assert not (a / target).exists(), "killed before the end"
+    killed_at = torch.load(a / checkpoint, weights_only=True)["epoch"]
+    before = mtimes(a)
+
+    # A kill leaves Snakemake's lock; its next run stops, saying to run `snakemake --unlock`, which
+    # removes these files (done by hand here: a whole Snakemake start-up saved).
+    locks = sorted(p.name for p in (a / ".snakemake" / "locks").iterdir())
+    shutil.rmtree(a / ".snakemake" / "locks")
+    shutil.copytree(a, b)
+    (b / checkpoint).unlink()
+    with open(root / "b.log", "w") as log:
+        reference = subprocess.Popen(snakemake_cmd(b, config, target), cwd=b, stdout=log, stderr=subprocess.STDOUT)
+        second = snakemake(a, config, target)
+        reference.wait(timeout=600)
+    return {"a": a, "b": b, "target": target, "killed_at": killed_at, "before": before, "after": mtimes(a),
+            "locks": locks, "second": second, "reference_rc": reference.returncode,
+            "reference_log": (root / "b.log").read_text()}
+
+
+def test_killed_pretraining_resumes_to_the_result_of_an_uninterrupted_run(interrupted):
+    a, b = interrupted["a"], interrupted["b"]
+    assert interrupted["second"].returncode == 0, interrupted["second"].stderr[-3000:]
+    assert interrupted["reference_rc"] == 0, interrupted["reference_log"][-3000:]
+    log = (a / "results" / "logs" / "pretrain" / f"{RESUME_VARIANT}-variables.log").read_text()
+    assert 1 <= interrupted["killed_at"] < RESUME_EPOCHS
+    assert f"resuming after epoch {interrupted['killed_at']}" in log
+    assert "resuming" not in (b / "results" / "logs" / "pretrain" / f"{RESUME_VARIANT}-variables.log").read_text()
+    resumed = torch.load(a / interrupted["target"], weights_only=True)["state_dict"]
+    uninterrupted = torch.load(b / interrupted["target"], weights_only=True)["state_dict"]
+    assert resumed.keys() == uninterrupted.keys()
+    for key, value in uninterrupted.items():
+        assert torch.equal(resumed[key], value), key
+    history = [pd.read_csv(d / "results" / "encoders" / f"{RESUME_VARIANT}-variables" / "history.csv") for d in (a, b)]
+    pd.testing.assert_frame_equal(*(h[["epoch", "train_loss", "val_loss", "lr"]] for h in history))
+    assert len(history[0]) == RESUME_EPOCHS
+    assert not (a / "results" / "encoders" / f"{RESUME_VARIANT}-variables" / "pretrain.resume.pt").exists(), \
+        "removed when done"
+
+
+def test_interrupted_workflow_finishes_without_redoing_finished_jobs(interrupted):
+    assert interrupted["locks"], "the killed run held Snakemake's lock"
+    second = interrupted["second"]
+    assert job_stats(second.stdout + second.stderr) == {"pretrain": 1}
+    before, after = interrupted["before"], interrupted["after"]
+    assert any(k.startswith("resources/events") for k in before) and "results/dataset/tops/train.parquet" in before
+    assert after == before, "simulate, ingest and standardize outputs untouched"
+    assert (interrupted["a"] / interrupted["target"]).exists()
