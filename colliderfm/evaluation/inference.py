@@ -26,7 +26,7 @@ Logits = Callable[[dict], np.ndarray]  # model inputs (arrays.to_arrays) -> logi
 def load_classifier(path: Path, device="cpu", parts: tuple[str, ...] = CLASSIFIER_PARTS):
     """A transformer classifier checkpoint as (model in eval mode, payload), every part in ``parts`` checked."""
     from colliderfm.models.transformer import Classifier, ModelConfig
-    from colliderfm.models.train import check_checkpoint, load_model, load_weights, model_settings
+    from colliderfm.models.checkpoints import check_checkpoint, load_model, load_weights, model_settings
 
     payload = load_model(path, map_location=device)
     if not isinstance(payload, dict) or payload.get("format") != "colliderfm-classifier":

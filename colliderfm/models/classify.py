@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
+from colliderfm.models import checkpoints
 from colliderfm.models import train as T
 from colliderfm.models.transformer import Classifier, ModelConfig, classifier_loss
 from colliderfm.data.arrays import load_arrays
@@ -66,12 +67,12 @@ def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path
     net = Classifier(cfg)
     start = "scratch"
     if pretrained is not None:
-        encoder = T.check_checkpoint(pretrained, T.load_model(pretrained), ("model_config", "state_dict"))
+        encoder = checkpoints.check_checkpoint(pretrained, checkpoints.load_model(pretrained), ("model_config", "state_dict"))
         shape = {k: v for k, v in dataclasses.asdict(cfg).items() if k in ARCHITECTURE}
         if {k: encoder["model_config"].get(k) for k in ARCHITECTURE} != shape:
             raise ValueError(f"{pretrained}: pretrained with {encoder['model_config']}, "
                              f"but variant {job.variant} is {shape}")
-        T.load_weights(pretrained, net.encoder, encoder_state(encoder))
+        checkpoints.load_weights(pretrained, net.encoder, encoder_state(encoder))
         start = "probe" if cfg.probe else "finetune"
     elif cfg.probe:
         raise ValueError(f"a linear probe of variant {job.variant} needs a pretrained encoder")
@@ -94,7 +95,7 @@ def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path
     if T.rank_and_world()[0] != 0:
         return
     stored_scaler = load_scaler(scaler)
-    T.save_model({
+    checkpoints.save_model({
         "format": "colliderfm-classifier", "version": 1, "variant": job.variant, "start": start, "task": job.task,
         "pretext": list(job.pretext),
         "label_fraction": float(job.fraction), "seed": int(job.seed), "train_events": int(len(subset)),

@@ -97,7 +97,7 @@ def write_description(job, *, encoder: Path, history: Path, scaler: Path, pool: 
     import pandas as pd  # only here: the config check imports this module
 
     """The bundle's scaler, bundle.json and MODEL_CARD.md, beside the weights pretraining wrote."""
-    from colliderfm.models.train import load_model
+    from colliderfm.models.checkpoints import load_model
 
     payload, fitted = load_model(encoder), json.loads(Path(scaler).read_text())
     bundle = describe(job, scaler=fitted, pool=pool, pool_events=payload["pool_events"],

@@ -11,6 +11,7 @@ import numpy as np
 
 from colliderfm.models.pretexts import NAMES
 from colliderfm.models.pretexts import combined as P
+from colliderfm.models import checkpoints
 from colliderfm.models import train as T
 from colliderfm.atomic import atomic_path
 from colliderfm.models.transformer import MaskedModel, ModelConfig
@@ -65,7 +66,7 @@ def run(job, *, train: Path, val: Path, model: Path, history: Path, reconstructi
                  checkpoint=resume, setup_id=setup, device=dev, desc=f"pretrain {job.variant} {'+'.join(pretexts)}")
     if T.rank_and_world()[0] != 0:
         return
-    T.save_model({"format": "colliderfm-pretrained", "version": 2, "variant": job.variant,
+    checkpoints.save_model({"format": "colliderfm-pretrained", "version": 2, "variant": job.variant,
                   "model_config": dataclasses.asdict(cfg), "mask_fraction": fraction, "pretext": list(pretexts),
                   "processes": processes, "seen_processes": seen,
                   "pool_events": int((events["label"] < 0).sum()), "labelled_events": int((events["label"] >= 0).sum()),

@@ -168,7 +168,7 @@ PRETRAINING = ["variant", "pretext", "pool_events", "labelled_events", "epochs",
 
 def pretraining(encoders: list[Path], histories: list[Path], *, out: Path) -> pd.DataFrame:
     """One row per pretrained encoder: its pretexts, the events it saw, its epochs and best validation loss."""
-    from colliderfm.models.train import load_model
+    from colliderfm.models.checkpoints import load_model
 
     rows = []
     for encoder, history in zip(encoders, histories):

@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 import torch
 
-from colliderfm.models import classify, train
+from colliderfm.models import checkpoints, classify
 from colliderfm import cli
 from colliderfm.evaluation import inference
 from colliderfm.sim.delphes import read_collections
-from colliderfm.models.train import CheckpointError
+from colliderfm.errors import CheckpointError
 from conftest import colliderfm, files_under, one_line_error, tiny_job, train_files, write_tree
 from .conftest import FILE_CASES
 
@@ -67,7 +67,7 @@ def test_predict_works_and_refuses_bad_models(inputs, model_dir, tmp_path, in_pr
     }
     for folder, _ in list(bad_models.values())[1:]:
         folder.mkdir()
-    payload = train.load_model(model_dir / "classifier.pt")
+    payload = checkpoints.load_model(model_dir / "classifier.pt")
     torch.save({**payload, "extra": Unpickled(marker)}, bad_models["pickled_object"][0] / "classifier.pt")
     data = (model_dir / "classifier.pt").read_bytes()
     (bad_models["truncated"][0] / "classifier.pt").write_bytes(data[: len(data) // 2])
@@ -109,7 +109,7 @@ DAMAGED = {"state_dict": "'state_dict' missing", "scaler": "'scaler' missing", "
 
 def test_damaged_or_hand_edited_checkpoints_are_named_and_nothing_is_written(inputs, model_dir, tmp_path,
                                                                             in_process):
-    payload = train.load_model(model_dir / "classifier.pt")
+    payload = checkpoints.load_model(model_dir / "classifier.pt")
     for case, needle in DAMAGED.items():
         folder = tmp_path / case
         folder.mkdir()
@@ -212,11 +212,11 @@ class Unpickled:
 
 def test_checkpoint_with_a_pickled_object_is_refused(model_dir, dataset_dir, tmp_path):
     marker = tmp_path / "unpickled"
-    payload = train.load_model(model_dir / "classifier.pt")
+    payload = checkpoints.load_model(model_dir / "classifier.pt")
     evil = tmp_path / "classifier.pt"
     torch.save({**payload, "scaler": Unpickled(marker)}, evil)
     with pytest.raises(CheckpointError, match="refused: the checkpoint holds the Python object"):
-        train.load_model(evil)
+        checkpoints.load_model(evil)
     with pytest.raises(CheckpointError, match="refused"):
         inference.load_classifier(evil)
     with pytest.raises(CheckpointError, match="refused"):  # given to fine-tuning as the pretrained encoder

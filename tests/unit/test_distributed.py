@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from colliderfm.models import classify, distributed, train
+from colliderfm.models import checkpoints, classify, distributed
 from conftest import tiny_job, tool, train_files
 
 NO_DROPOUT = 0.0  # so one process and two ranks see identical arithmetic up to rounding
@@ -38,8 +38,8 @@ def test_two_gloo_processes_train_like_one(dataset_dir, single, tmp_path):
     # averaged half-batch gradients equal the full-batch gradient, up to float rounding and the
     # uneven split of a final odd-sized batch
     assert ddp["val_loss"].to_numpy() == pytest.approx(one["val_loss"].to_numpy(), rel=2e-3)
-    a = train.load_model(tmp_path / "classifier.pt")["state_dict"]
-    b = train.load_model(single / "classifier.pt")["state_dict"]
+    a = checkpoints.load_model(tmp_path / "classifier.pt")["state_dict"]
+    b = checkpoints.load_model(single / "classifier.pt")["state_dict"]
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-2
 
 

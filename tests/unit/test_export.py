@@ -15,7 +15,7 @@ import pytest
 import torch
 import uproot
 
-from colliderfm.models import classify, train
+from colliderfm.models import checkpoints, classify
 from colliderfm.evaluation import inference
 from colliderfm.serve import export, predict
 from colliderfm.data import ingest, reading, standardize
@@ -75,7 +75,7 @@ def test_onnx_logits_equal_pytorch_for_any_batch_size(exported, model_dir, datas
 
 
 def test_sidecar_holds_what_a_cpp_framework_needs(exported, model_dir):
-    payload = train.load_model(model_dir / "classifier.pt")
+    payload = checkpoints.load_model(model_dir / "classifier.pt")
     side = json.loads(exported.with_suffix(".json").read_text())
     assert side["scaler"] == payload["scaler"] and side["selection"] == payload["selection"] == SELECTION
     model = onnx.load(exported)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from colliderfm.models import classify, pretrain, train
+from colliderfm.models import checkpoints, classify, pretrain, train
 from colliderfm.evaluation import evaluate
 from colliderfm.data import standardize
 from colliderfm.data.arrays import load_arrays
@@ -77,7 +77,7 @@ def test_pretraining_uses_the_pool_and_reports_each_pretext(dataset_dir, tmp_pat
     job = tiny_job("pretrain", pretext=("objects", "generator"), training={"epochs": 2})
     out = dict(model=tmp_path / "p.pt", history=tmp_path / "h.csv", reconstruction=tmp_path / "r.csv")
     pretrain.run(job, train=dataset_dir / "train.parquet", val=dataset_dir / "val.parquet", pool=pool, **out)
-    payload = train.load_model(out["model"])
+    payload = checkpoints.load_model(out["model"])
     n_train, n_pool = (len(load_arrays(p)["label"]) for p in (dataset_dir / "train.parquet", pool))
     assert (payload["labelled_events"], payload["pool_events"]) == (n_train, n_pool)
     recon = pd.read_csv(out["reconstruction"])
@@ -111,7 +111,7 @@ def encoder(dataset_dir, tmp_path_factory):
 
 def test_a_probe_trains_only_a_linear_head_on_the_frozen_encoder(dataset_dir, tmp_path, encoder):
     classify.run(tiny_job("probe"), **train_files(dataset_dir, tmp_path), pretrained=encoder)
-    probe, start = train.load_model(tmp_path / "classifier.pt"), train.load_model(encoder)
+    probe, start = checkpoints.load_model(tmp_path / "classifier.pt"), checkpoints.load_model(encoder)
     assert probe["start"] == "probe" and probe["model_config"]["probe"]
     for key, value in classify.encoder_state(start).items():
         assert torch.equal(probe["state_dict"][f"encoder.{key}"], value), key
@@ -126,12 +126,12 @@ def test_a_probe_learns_on_embeddings_what_it_learns_through_the_frozen_encoder(
     (frozen) classifier, from the same initial draw, batches and seeds."""
     job = tiny_job("probe", fraction=0.2)
     classify.run(job, **train_files(dataset_dir, tmp_path), pretrained=encoder)
-    probe = train.load_model(tmp_path / "classifier.pt")
+    probe = checkpoints.load_model(tmp_path / "classifier.pt")
 
     def drawn():  # the classifier as classify.run draws it
         train.setup_torch(1, job.seed)
         net = classify.Classifier(ModelConfig(**probe["model_config"]))
-        net.encoder.load_state_dict(classify.encoder_state(train.load_model(encoder)))
+        net.encoder.load_state_dict(classify.encoder_state(checkpoints.load_model(encoder)))
         return net
 
     arrays = load_arrays(dataset_dir / "train.parquet")
@@ -183,7 +183,7 @@ def test_splits_keep_each_events_process_and_the_process_pretext_learns_it(datas
     job = tiny_job("pretrain", pretext=("quantities", "process"), training={"epochs": 10})
     out = dict(model=tmp_path / "p.pt", history=tmp_path / "h.csv", reconstruction=tmp_path / "r.csv")
     pretrain.run(job, train=splits["train"], val=splits["val"], **out)
-    payload = train.load_model(out["model"])
+    payload = checkpoints.load_model(out["model"])
     assert payload["processes"] == payload["seen_processes"] == ["tchan", "tchan_dm"]
     assert payload["state_dict"]["proc_out.weight"].shape[0] == 2
     recon = pd.read_csv(out["reconstruction"]).set_index(["pretext", "variable"])

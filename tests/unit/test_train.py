@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 import torch
 
-from colliderfm.models import classify, pretrain, train
+from colliderfm.models import checkpoints, classify, pretrain, train
 from colliderfm.evaluation import inference
 from conftest import TINY_TRAINING, tiny_job, train_files
 
 def run_classifier(dataset: Path, out: Path, pretrained: Path | None = None, fraction: float = 1.0):
     classify.run(tiny_job(fraction=fraction), **train_files(dataset, out), pretrained=pretrained)
-    return pd.read_csv(out / "history.csv"), train.load_model(out / "classifier.pt")
+    return pd.read_csv(out / "history.csv"), checkpoints.load_model(out / "classifier.pt")
 
 
 def test_two_cpu_runs_give_identical_results(dataset_dir, tmp_path):
