@@ -35,8 +35,13 @@ def machine() -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    parts = [f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GiB RAM", f"Python {platform.python_version()}",
-             f"numpy {numpy.__version__}", f"awkward {awkward.__version__}", f"uproot {uproot.__version__}"]
+    parts = [
+        f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GiB RAM",
+        f"Python {platform.python_version()}",
+        f"numpy {numpy.__version__}",
+        f"awkward {awkward.__version__}",
+        f"uproot {uproot.__version__}",
+    ]
     try:
         import torch
 

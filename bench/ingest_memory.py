@@ -31,8 +31,12 @@ def child(path: Path, out: Path, step_size: int) -> dict:
     floor = peak_rss_mb()
     start = time.perf_counter()
     stats = ingest.ingest_files([path], out, "bench", 2, ingest.Selection.default(step_size=step_size))
-    return {"events": stats["read"], "seconds": time.perf_counter() - start, "floor_mb": floor,
-            "peak_mb": peak_rss_mb()}
+    return {
+        "events": stats["read"],
+        "seconds": time.perf_counter() - start,
+        "floor_mb": floor,
+        "peak_mb": peak_rss_mb(),
+    }
 
 
 def measure(process: str, events: int, seed: int, step_size: int, workdir: Path) -> dict:
@@ -48,10 +52,12 @@ def measure(process: str, events: int, seed: int, step_size: int, workdir: Path)
 
 
 def report(name: str, r: dict) -> str:
-    return (f"{name:>6}: {r['events']:>9,} events ({r['file_mb']:.0f} MB ROOT, generated in "
-            f"{r['generation_seconds']:.0f} s); ingest {r['seconds']:.1f} s "
-            f"({r['events'] / r['seconds']:,.0f} events/s); peak RSS {r['peak_mb']:.0f} MB "
-            f"(after imports {r['floor_mb']:.0f} MB)")
+    return (
+        f"{name:>6}: {r['events']:>9,} events ({r['file_mb']:.0f} MB ROOT, generated in "
+        f"{r['generation_seconds']:.0f} s); ingest {r['seconds']:.1f} s "
+        f"({r['events'] / r['seconds']:,.0f} events/s); peak RSS {r['peak_mb']:.0f} MB "
+        f"(after imports {r['floor_mb']:.0f} MB)"
+    )
 
 
 def main(argv=None) -> int:
@@ -74,8 +80,10 @@ def main(argv=None) -> int:
     print(report("large", large))
     ratio = large["peak_mb"] / small["peak_mb"]
     above = (large["peak_mb"] - large["floor_mb"]) / max(small["peak_mb"] - small["floor_mb"], 1e-9)
-    print(f"peak RSS ratio large/small: {ratio:.2f} (above the import floor: {above:.2f}); "
-          f"goal <= {GOAL}: {'met' if ratio <= GOAL else 'MISSED'}")
+    print(
+        f"peak RSS ratio large/small: {ratio:.2f} (above the import floor: {above:.2f}); "
+        f"goal <= {GOAL}: {'met' if ratio <= GOAL else 'MISSED'}"
+    )
     return 0 if ratio <= GOAL else 1
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from _common import interleaved, machine, summary, timed
 
-from colliderfm.data import ingest, reading
 from colliderfm import sim
+from colliderfm.data import ingest, reading
 
 GOAL = 1.5
 
@@ -43,20 +43,27 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{args.process}.root"
         seconds = timed(sim.write_delphes, path, args.process, args.events, seed=1)
-        print(f"input: {args.events} {args.process} events, {path.stat().st_size / 1e6:.1f} MB "
-              f"(generated in {seconds:.1f} s); leaves: {', '.join(reading.leaves(reading.open_tree(path)))}")
+        print(
+            f"input: {args.events} {args.process} events, {path.stat().st_size / 1e6:.1f} MB "
+            f"(generated in {seconds:.1f} s); leaves: {', '.join(reading.leaves(reading.open_tree(path)))}"
+        )
         raw_read(path, sel)  # warm the page cache
-        times = interleaved({
-            "raw": lambda: raw_read(path, sel),
-            "ingest": lambda: ingest.ingest_files([path], Path(tmp) / "features.parquet", "bench", 2, sel),
-        }, args.repeats)
+        times = interleaved(
+            {
+                "raw": lambda: raw_read(path, sel),
+                "ingest": lambda: ingest.ingest_files([path], Path(tmp) / "features.parquet", "bench", 2, sel),
+            },
+            args.repeats,
+        )
     n = args.events
     for name, t in times.items():
         print(f"{name:>7}: {summary(t)}  -> {n / min(t):,.0f} events/s (best)")
     ratios = [i / r for i, r in zip(times["ingest"], times["raw"])]
     best = min(times["ingest"]) / min(times["raw"])
-    print(f"ratio ingest/raw: {best:.2f} (best/best), median of paired runs {statistics.median(ratios):.2f}; "
-          f"goal <= {GOAL}: {'met' if best <= GOAL else 'MISSED'}")
+    print(
+        f"ratio ingest/raw: {best:.2f} (best/best), median of paired runs {statistics.median(ratios):.2f}; "
+        f"goal <= {GOAL}: {'met' if best <= GOAL else 'MISSED'}"
+    )
     return 0
 
 

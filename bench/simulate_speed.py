@@ -55,21 +55,29 @@ def main(argv=None) -> int:
     ap.add_argument("--process", nargs="+", default=list(PROCESSES), choices=list(PROCESSES))
     args = ap.parse_args(argv)
     print(machine())
-    print(f"{args.events} events per process, 1 thread, MPI off (the default); events/s of the best of "
-          f"{args.repeats} runs, initialisation included in both")
+    print(
+        f"{args.events} events per process, 1 thread, MPI off (the default); events/s of the best of "
+        f"{args.repeats} runs, initialisation included in both"
+    )
     print(f"{'process':>9} {'simulate/s':>11} {'pythia/s':>9} {'ratio':>6}  simulate time")
     missed = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for process in args.process:
-            times = interleaved({
-                "simulate": lambda: sim.write_delphes(work / "out.root", process, args.events, seed=SEED),
-                "pythia": bare_pythia(process, args.events, work),
-            }, args.repeats)
+            times = interleaved(
+                {
+                    "simulate": lambda: sim.write_delphes(work / "out.root", process, args.events, seed=SEED),
+                    "pythia": bare_pythia(process, args.events, work),
+                },
+                args.repeats,
+            )
             rate = {name: args.events / min(t) for name, t in times.items()}
             ratio = min(times["pythia"]) / min(times["simulate"])
-            print(f"{process:>9} {rate['simulate']:>11,.0f} {rate['pythia']:>9,.0f} {ratio:>6.2f}  "
-                  f"{summary(times['simulate'])}", flush=True)
+            print(
+                f"{process:>9} {rate['simulate']:>11,.0f} {rate['pythia']:>9,.0f} {ratio:>6.2f}  "
+                f"{summary(times['simulate'])}",
+                flush=True,
+            )
             if ratio < GOAL:
                 missed.append(process)
     print(f"goal ratio >= {GOAL}: " + (f"MISSED by {', '.join(missed)}" if missed else "met"))

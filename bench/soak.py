@@ -40,9 +40,25 @@ def simulate(process: str, events: int, seed: int, out: Path) -> float:
     """``events`` of ``process`` in ``out``: at most BLOCK from ``colliderfm simulate``, the rest copies."""
     start = time.perf_counter()
     block = out.with_name(f".{out.stem}.block.root") if events > BLOCK else out
-    subprocess.run([sys.executable, "-m", "colliderfm", "simulate", "--process", process, "--events",
-                    str(min(events, BLOCK)), "--seed", str(seed), "--out", str(block), "--overwrite"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "colliderfm",
+            "simulate",
+            "--process",
+            process,
+            "--events",
+            str(min(events, BLOCK)),
+            "--seed",
+            str(seed),
+            "--out",
+            str(block),
+            "--overwrite",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     if block != out:
         replicate(block, out, events)
         block.unlink()
@@ -57,8 +73,9 @@ def replicate(block: Path, out: Path, events: int) -> None:
 
     collections = read_collections(block)
     n = len(next(iter(collections.values())))
-    write_collections(out, ({c: v[: min(n, events - start)] for c, v in collections.items()}
-                            for start in range(0, events, n)))
+    write_collections(
+        out, ({c: v[: min(n, events - start)] for c, v in collections.items()} for start in range(0, events, n))
+    )
 
 
 def child(stage: str, big: Path, small: list[Path], workdir: Path) -> dict:
@@ -75,9 +92,16 @@ def child(stage: str, big: Path, small: list[Path], workdir: Path) -> dict:
                 seconds, result = time.perf_counter() - start, {"events": stats["read"]}
     else:
         splits = {s: workdir / "dataset" / f"{s}.parquet" for s in standardize.SPLITS}
-        counts = standardize.standardize(features, {}, splits=splits, scaler=workdir / "dataset" / "scaler.json",
-                                         anomaly={}, fractions={"train": 0.6, "val": 0.2, "test": 0.2}, seed=1,
-                                         selection={})["counts"]
+        counts = standardize.standardize(
+            features,
+            {},
+            splits=splits,
+            scaler=workdir / "dataset" / "scaler.json",
+            anomaly={},
+            fractions={"train": 0.6, "val": 0.2, "test": 0.2},
+            seed=1,
+            selection={},
+        )["counts"]
         seconds, result = time.perf_counter() - start, {"split": counts}
     return {**result, "peak_rss_mb": peak_rss_mb(), "seconds": seconds}
 
@@ -92,10 +116,14 @@ def measure(events: int, workdir: Path, seed: int = 1) -> dict:
         if not path.exists():
             simulate(process, SMALL_EVENTS, 100 + i, path)
     stages = {stage: run_child(__file__, "--child", stage, big, *small, "--workdir", workdir) for stage in STAGES}
-    result = {"events": stages["ingest"]["events"], "split": stages["standardize"]["split"],
-              "peak_rss_mb": {k: v["peak_rss_mb"] for k, v in stages.items()},
-              "seconds": {k: v["seconds"] for k, v in stages.items()},
-              "generation_seconds": generation, "file_mb": big.stat().st_size / 1e6}
+    result = {
+        "events": stages["ingest"]["events"],
+        "split": stages["standardize"]["split"],
+        "peak_rss_mb": {k: v["peak_rss_mb"] for k, v in stages.items()},
+        "seconds": {k: v["seconds"] for k, v in stages.items()},
+        "generation_seconds": generation,
+        "file_mb": big.stat().st_size / 1e6,
+    }
     for path in [big, *(workdir / "features").glob("*"), *(workdir / "dataset").rglob("*.parquet")]:
         path.unlink()  # large; the small samples stay for the next size
     return result
@@ -113,11 +141,13 @@ def report(result: dict) -> str:
     for name in ("reference", "soak"):
         r = result[name]
         s = r["seconds"]
-        lines.append(f"{name:>9}: {r['events']:>9,} ttbar events ({r['file_mb']:.0f} MB ROOT, generated in "
-                     f"{r['generation_seconds']:.0f} s); ingest {s['ingest']:.1f} s "
-                     f"({r['events'] / s['ingest']:,.0f} events/s), standardize {s['standardize']:.1f} s; "
-                     f"peak RSS ingest {r['peak_rss_mb']['ingest']:.0f} MB, "
-                     f"standardize {r['peak_rss_mb']['standardize']:.0f} MB")
+        lines.append(
+            f"{name:>9}: {r['events']:>9,} ttbar events ({r['file_mb']:.0f} MB ROOT, generated in "
+            f"{r['generation_seconds']:.0f} s); ingest {s['ingest']:.1f} s "
+            f"({r['events'] / s['ingest']:,.0f} events/s), standardize {s['standardize']:.1f} s; "
+            f"peak RSS ingest {r['peak_rss_mb']['ingest']:.0f} MB, "
+            f"standardize {r['peak_rss_mb']['standardize']:.0f} MB"
+        )
     verdict = "met" if result["ratio"] <= GOAL else "MISSED"
     ratios = ", ".join(f"{stage} {ratio:.2f}" for stage, ratio in result["ratios"].items())
     lines.append(f"peak RSS ratio soak/reference: {ratios}; goal <= {GOAL}: {verdict}")

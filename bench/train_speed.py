@@ -38,12 +38,12 @@ import numpy as np
 import torch
 from _common import interleaved, machine, summary, timed
 
-from colliderfm.data import features as F
+from colliderfm import sim
 from colliderfm.conf import load as load_config
-from colliderfm.evaluation import inference
+from colliderfm.data import features as F
 from colliderfm.data import ingest, standardize
 from colliderfm.data.arrays import load_arrays
-from colliderfm import sim
+from colliderfm.evaluation import inference
 from colliderfm.models import train as T
 from colliderfm.models.transformer import Classifier, ModelConfig, SelfAttention, classifier_loss
 
@@ -65,8 +65,16 @@ def real_dataset(workdir: Path, events_per_class: int, config: dict) -> tuple[di
         features.append(workdir / f"tops{label}.parquet")
         ingest.ingest_files([root], features[-1], f"tops{label}", label, sel)
     splits = {s: workdir / "dataset" / f"{s}.parquet" for s in standardize.SPLITS}
-    standardize.standardize(features, {}, splits=splits, scaler=workdir / "dataset" / "scaler.json", anomaly={},
-                            fractions=config["split"], seed=1, selection=config["selection"])
+    standardize.standardize(
+        features,
+        {},
+        splits=splits,
+        scaler=workdir / "dataset" / "scaler.json",
+        anomaly={},
+        fractions=config["split"],
+        seed=1,
+        selection=config["selection"],
+    )
     return load_arrays(splits["train"]), load_arrays(splits["val"])
 
 
@@ -101,18 +109,28 @@ def project_epoch(cfg, tc, train, val, device, checkpoint: Path) -> None:
     """One epoch of ``train.fit`` (progress bar silenced); no checkpoint to resume from."""
     checkpoint.unlink(missing_ok=True)
     with contextlib.redirect_stderr(io.StringIO()):
-        T.fit(fresh_model(cfg, device, tc.seed), classifier_loss, train, val, tc, checkpoint=checkpoint,
-              setup_id="bench", device=device)
+        T.fit(
+            fresh_model(cfg, device, tc.seed),
+            classifier_loss,
+            train,
+            val,
+            tc,
+            checkpoint=checkpoint,
+            setup_id="bench",
+            device=device,
+        )
 
 
 def dataloader_epoch(cfg, tc, train, val, device) -> None:
     """The same epoch through per-event Dataset + DataLoader batches, moved to the device per batch."""
     model = fresh_model(cfg, device, tc.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, T.lr_lambda(math.ceil(len(train["label"]) / tc.batch_size),
-                                                               tc.warmup))
-    loader = torch.utils.data.DataLoader(PerEventDataset(train), batch_size=tc.batch_size, shuffle=True,
-                                         generator=torch.Generator().manual_seed(tc.seed))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, T.lr_lambda(math.ceil(len(train["label"]) / tc.batch_size), tc.warmup)
+    )
+    loader = torch.utils.data.DataLoader(
+        PerEventDataset(train), batch_size=tc.batch_size, shuffle=True, generator=torch.Generator().manual_seed(tc.seed)
+    )
     model.train()
     total = 0.0
     for batch in loader:
@@ -135,8 +153,9 @@ def sdpa_forward(self, x, bias):
     the attention probabilities (the model's implementation before the written-out one): the baseline."""
     b, t, d = x.shape
     q, k, v = (z.view(b, t, self.heads, d // self.heads).transpose(1, 2) for z in self.qkv(x).split(d, dim=2))
-    y = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias == 0,
-                                                         dropout_p=self.drop.p if self.training else 0.0)
+    y = torch.nn.functional.scaled_dot_product_attention(
+        q, k, v, attn_mask=bias == 0, dropout_p=self.drop.p if self.training else 0.0
+    )
     return self.drop(self.proj(y.transpose(1, 2).reshape(b, t, d)))
 
 
@@ -159,25 +178,33 @@ def sdpa_epoch(*args) -> None:
 
 
 def train_speed(args, config, train_arrays, val_arrays, device, workdir: Path) -> None:
-    cfg = ModelConfig(**config["model"]["variants"][args.variant], dropout=config["model"]["dropout"],
-                      n_classes=len(CLASSES))
+    cfg = ModelConfig(
+        **config["model"]["variants"][args.variant], dropout=config["model"]["dropout"], n_classes=len(CLASSES)
+    )
     tc = T.TrainConfig.from_block({**config["classifier"], "epochs": 1, "min_epoch_events": 0}, seed=1)
     train = repeat_to(train_arrays, args.events)
     on_device = T.to_tensors(train, device), T.to_tensors(repeat_to(val_arrays, VAL_EVENTS), device)
     cpu = torch.device("cpu")
     on_cpu = T.to_tensors(train, cpu), T.to_tensors(repeat_to(val_arrays, VAL_EVENTS), cpu)
-    times = interleaved({
-        "train.fit": lambda: project_epoch(cfg, tc, *on_device, device, workdir / "resume.pt"),
-        "DataLoader": lambda: dataloader_epoch(cfg, tc, *on_cpu, device),
-    }, args.repeats)
-    print(f"training {args.variant} (dim {cfg.dim}, heads {cfg.heads}, layers {cfg.layers}, ff {cfg.ff}), "
-          f"batch {tc.batch_size}, "
-          f"{args.events} events per epoch + {VAL_EVENTS} validation events:")
+    times = interleaved(
+        {
+            "train.fit": lambda: project_epoch(cfg, tc, *on_device, device, workdir / "resume.pt"),
+            "DataLoader": lambda: dataloader_epoch(cfg, tc, *on_cpu, device),
+        },
+        args.repeats,
+    )
+    print(
+        f"training {args.variant} (dim {cfg.dim}, heads {cfg.heads}, layers {cfg.layers}, ff {cfg.ff}), "
+        f"batch {tc.batch_size}, "
+        f"{args.events} events per epoch + {VAL_EVENTS} validation events:"
+    )
     for name, t in times.items():
         print(f"{name:>12}: {summary(t)}  -> {args.events / min(t):,.0f} events/s (best)")
     ratios = [d / p for p, d in zip(times["train.fit"], times["DataLoader"])]
-    print(f"speed ratio train.fit / DataLoader: {min(times['DataLoader']) / min(times['train.fit']):.2f} (best/best), "
-          f"median of paired runs {statistics.median(ratios):.2f}")
+    print(
+        f"speed ratio train.fit / DataLoader: {min(times['DataLoader']) / min(times['train.fit']):.2f} (best/best), "
+        f"median of paired runs {statistics.median(ratios):.2f}"
+    )
 
 
 def training_flops(cfg: ModelConfig) -> float:
@@ -231,14 +258,17 @@ def variant_speeds(args, config, train_arrays, val_arrays, device, workdir: Path
         flops = training_flops(cfg)
         rates = {}
         for batch in args.batch_sizes:
-            tc = T.TrainConfig.from_block({**config["classifier"], "epochs": 1, "min_epoch_events": 0,
-                                           "batch_size": batch}, seed=1)
+            tc = T.TrainConfig.from_block(
+                {**config["classifier"], "epochs": 1, "min_epoch_events": 0, "batch_size": batch}, seed=1
+            )
             t = [timed(project_epoch, cfg, tc, train, val, device, workdir / "resume.pt") for _ in range(args.repeats)]
             rates[batch] = args.events / min(t)
-            print(f"{name:>10} batch {batch:>5}: {rates[batch]:>9,.0f} events/s (best of {args.repeats}), "
-                  f"{flops / 1e6:.2f} MFLOP/event -> {100 * rates[batch] * flops / peak:.1f} % of the matmul peak, "
-                  f"{rates[batch] / rates[base]:.2f} x batch {base}; its linear layers' products alone "
-                  f"{100 * linear_ceiling(cfg, batch, device, peak):.0f} %")
+            print(
+                f"{name:>10} batch {batch:>5}: {rates[batch]:>9,.0f} events/s (best of {args.repeats}), "
+                f"{flops / 1e6:.2f} MFLOP/event -> {100 * rates[batch] * flops / peak:.1f} % of the matmul peak, "
+                f"{rates[batch] / rates[base]:.2f} x batch {base}; its linear layers' products alone "
+                f"{100 * linear_ceiling(cfg, batch, device, peak):.0f} %"
+            )
 
 
 def attention_speed(args, config, train_arrays, val_arrays, device, workdir: Path) -> None:
@@ -246,15 +276,18 @@ def attention_speed(args, config, train_arrays, val_arrays, device, workdir: Pat
     train = T.to_tensors(repeat_to(train_arrays, args.events), device)
     val = T.to_tensors(repeat_to(val_arrays, VAL_EVENTS), device)
     batch = args.batch_sizes[0]
-    tc = T.TrainConfig.from_block({**config["classifier"], "epochs": 1, "min_epoch_events": 0,
-                                   "batch_size": batch}, seed=1)
+    tc = T.TrainConfig.from_block(
+        {**config["classifier"], "epochs": 1, "min_epoch_events": 0, "batch_size": batch}, seed=1
+    )
     print(f"attention written out (model.SelfAttention) vs torch scaled_dot_product_attention, batch {batch}:")
     for name, variant in config["model"]["variants"].items():
         cfg = ModelConfig(**variant, dropout=config["model"]["dropout"], n_classes=len(CLASSES))
         run = (cfg, tc, train, val, device, workdir / "resume.pt")
         t = interleaved({"written": lambda: project_epoch(*run), "sdpa": lambda: sdpa_epoch(*run)}, args.repeats)
-        print(f"{name:>10}: {args.events / min(t['written']):>7,.0f} vs {args.events / min(t['sdpa']):>7,.0f} "
-              f"events/s -> speed ratio {min(t['sdpa']) / min(t['written']):.2f}")
+        print(
+            f"{name:>10}: {args.events / min(t['written']):>7,.0f} vs {args.events / min(t['sdpa']):>7,.0f} "
+            f"events/s -> speed ratio {min(t['sdpa']) / min(t['written']):.2f}"
+        )
 
 
 def eval_speed(args, config, arrays, device) -> None:
@@ -274,8 +307,13 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-events", type=int, default=50_000)
     ap.add_argument("--generate", type=int, default=4_000, help="events generated per class")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024],
-                    help="training batch sizes of the variant comparison (the first is the baseline)")
+    ap.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=[256, 1024],
+        help="training batch sizes of the variant comparison (the first is the baseline)",
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (the workflow's default is 1)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = ap.parse_args(argv)
@@ -283,8 +321,10 @@ def main(argv=None) -> int:
     T.setup_torch(args.threads, seed=1)
     device = T.pick_device(args.device)
     print(machine())
-    print(f"device {device}, {torch.get_num_threads()} CPU thread(s)"
-          + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""))
+    print(
+        f"device {device}, {torch.get_num_threads()} CPU thread(s)"
+        + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "")
+    )
     with tempfile.TemporaryDirectory() as tmp:
         train_arrays, val_arrays = real_dataset(Path(tmp), args.generate, config)
         print(f"dataset: {len(train_arrays['label'])} training events from {args.generate} generated per class")

@@ -42,7 +42,7 @@ def remove_stale_temporaries(path: Path) -> None:
     """
     prefix = f".{path.name}."
     for tmp in path.parent.iterdir():
-        pid = tmp.name[len(prefix):-len(".tmp")] if tmp.name.startswith(prefix) and tmp.name.endswith(".tmp") else ""
+        pid = tmp.name[len(prefix) : -len(".tmp")] if tmp.name.startswith(prefix) and tmp.name.endswith(".tmp") else ""
         if pid.isdecimal() and int(pid) > 0 and not _running(int(pid)):
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

@@ -24,8 +24,9 @@ def _simulate(args) -> None:
         raise ValueError("give either --process (with --events) or --lhe FILE")
     if args.out is None:
         raise ValueError("--out is required")
-    opts = sim.SimulationOptions.default(mediator_mass=args.mediator_mass, dm_mass=args.dm_mass,
-                                         mediator_width=args.mediator_width, mpi=args.mpi)
+    opts = sim.SimulationOptions.default(
+        mediator_mass=args.mediator_mass, dm_mass=args.dm_mass, mediator_width=args.mediator_width, mpi=args.mpi
+    )
     problem = physics_problem(dataclasses.asdict(opts))
     if problem:
         raise ValueError(f"--{problem[0].replace('_', '-')} {problem[1]}")
@@ -81,15 +82,23 @@ def training_paths(job, pool: bool = False, reference: str | None = None) -> dic
 
     encoder = "+".join(job.pretext)
     if job.stage == "pretrain":  # and the rest of the bundle: describe_encoder
-        return dict(train=Path(L.split(reference, "train")), val=Path(L.split(reference, "val")),
-                    model=Path(L.encoder(job.variant, encoder)),
-                    history=Path(L.encoder(job.variant, encoder, "history.csv")),
-                    reconstruction=Path(L.encoder(job.variant, encoder, "reconstruction.csv")),
-                    pool=Path(L.pool()) if pool else None)
+        return dict(
+            train=Path(L.split(reference, "train")),
+            val=Path(L.split(reference, "val")),
+            model=Path(L.encoder(job.variant, encoder)),
+            history=Path(L.encoder(job.variant, encoder, "history.csv")),
+            reconstruction=Path(L.encoder(job.variant, encoder, "reconstruction.csv")),
+            pool=Path(L.pool()) if pool else None,
+        )
     out = Path(L.model_dir(job.task, job.variant, job.stage, job.pct))
-    return dict(train=Path(L.split(job.task, "train")), val=Path(L.split(job.task, "val")),
-                scaler=Path(L.scaler()), model=out / "classifier.pt", history=out / "history.csv",
-                pretrained=Path(L.encoder(job.variant, encoder)) if job.stage == "finetune" else None)
+    return dict(
+        train=Path(L.split(job.task, "train")),
+        val=Path(L.split(job.task, "val")),
+        scaler=Path(L.scaler()),
+        model=out / "classifier.pt",
+        history=out / "history.csv",
+        pretrained=Path(L.encoder(job.variant, encoder)) if job.stage == "finetune" else None,
+    )
 
 
 def _train(args) -> None:
@@ -104,8 +113,10 @@ def _train(args) -> None:
     needed = {**paths, "scaler": Path(RESULTS.scaler())}  # pretraining: its bundle's scaler
     for key in ("train", "val", "scaler", "pretrained", "pool"):  # before torch, and before any process is spawned
         if needed.get(key) is not None and not needed[key].is_file():
-            raise FileNotFoundError(f"{needed[key]}: input of --stage {job.stage} does not exist; run colliderfm "
-                                    "train in a workflow directory, once snakemake has made it")
+            raise FileNotFoundError(
+                f"{needed[key]}: input of --stage {job.stage} does not exist; run colliderfm "
+                "train in a workflow directory, once snakemake has made it"
+            )
     from colliderfm.models import classify, distributed, pretrain  # torch: once the arguments are known to be good
 
     run = pretrain.run if job.stage == "pretrain" else classify.run
@@ -118,18 +129,22 @@ def describe_encoder(job, settings: dict) -> None:
     """A pretrained encoder's bundle beside its weights (scaler, bundle.json, MODEL_CARD.md), as the rule
     writes it: what its finetune jobs and another run's ``pretrain.from`` read."""
     from colliderfm import conf as config
-    from colliderfm.models import encoders
     from colliderfm.conf.layout import RESULTS as L
+    from colliderfm.models import encoders
 
     if job.stage != "pretrain":
         return
     name = "+".join(job.pretext)
-    encoders.write_description(job, encoder=Path(L.encoder(job.variant, name)),
-                               history=Path(L.encoder(job.variant, name, "history.csv")), scaler=Path(L.scaler()),
-                               pool=config.pool_sources(settings),
-                               out_scaler=Path(L.encoder(job.variant, name, "scaler.json")),
-                               out_bundle=Path(L.encoder(job.variant, name, "bundle.json")),
-                               out_card=Path(L.encoder(job.variant, name, "MODEL_CARD.md")))
+    encoders.write_description(
+        job,
+        encoder=Path(L.encoder(job.variant, name)),
+        history=Path(L.encoder(job.variant, name, "history.csv")),
+        scaler=Path(L.scaler()),
+        pool=config.pool_sources(settings),
+        out_scaler=Path(L.encoder(job.variant, name, "scaler.json")),
+        out_bundle=Path(L.encoder(job.variant, name, "bundle.json")),
+        out_card=Path(L.encoder(job.variant, name, "MODEL_CARD.md")),
+    )
 
 
 def _check_config(args) -> None:
@@ -142,8 +157,9 @@ def _check_config(args) -> None:
 def _label(text: str) -> int:
     if text in {str(label) for label in range(-1, 128)}:
         return int(text)
-    raise argparse.ArgumentTypeError(f"'{text}' is not a label: give -1 (unknown) or a class's position in its "
-                                     "task, 0-127")
+    raise argparse.ArgumentTypeError(
+        f"'{text}' is not a label: give -1 (unknown) or a class's position in its task, 0-127"
+    )
 
 
 def _require_suffix(path: Path, suffix: str, what: str) -> None:
@@ -156,7 +172,10 @@ def _physics_page(args) -> None:
     from colliderfm.report import physics
     from colliderfm.sim import validation
 
-    composition, command = None, f"`colliderfm physics-page {args.page.as_posix()} --events {args.events} --seed {args.seed}"
+    composition, command = (
+        None,
+        f"`colliderfm physics-page {args.page.as_posix()} --events {args.events} --seed {args.seed}",
+    )
     if args.config is not None:
         from colliderfm import conf
 
@@ -188,8 +207,9 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = top.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("simulate", help="generate events (Pythia 8 + the Delphes CMS card) into a Delphes-layout "
-                       "ROOT file")
+    p = sub.add_parser(
+        "simulate", help="generate events (Pythia 8 + the Delphes CMS card) into a Delphes-layout ROOT file"
+    )
     p.add_argument("--list", action="store_true", help="print the processes (top count, sigma, source) and exit")
     p.add_argument("--process", choices=list(PROCESSES))
     p.add_argument("--lhe", type=Path, help="shower and detect this Les Houches file (plain or gzipped) instead")
@@ -199,10 +219,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mpi", action="store_true", help="switch on multiparton interactions")
     p.add_argument("--first-event", type=int, default=0, help="number of the first event (Event.Number)")
     defaults = section_defaults("simulation")  # the workflow's, from the config schema
-    p.add_argument("--mediator-mass", type=float, default=defaults["mediator_mass"], help="tchan_dm mediator mass [GeV]")
-    p.add_argument("--dm-mass", type=float, default=defaults["dm_mass"], help="mass of its invisible decay products [GeV]")
-    p.add_argument("--mediator-width", type=float, default=defaults["mediator_width"],
-                   help="mediator width [GeV] (default: a scalar's decaying to a DM pair with coupling 1)")
+    p.add_argument(
+        "--mediator-mass", type=float, default=defaults["mediator_mass"], help="tchan_dm mediator mass [GeV]"
+    )
+    p.add_argument(
+        "--dm-mass", type=float, default=defaults["dm_mass"], help="mass of its invisible decay products [GeV]"
+    )
+    p.add_argument(
+        "--mediator-width",
+        type=float,
+        default=defaults["mediator_width"],
+        help="mediator width [GeV] (default: a scalar's decaying to a DM pair with coupling 1)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.set_defaults(run=_simulate)
 
@@ -210,13 +238,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--sample", default="sample", help="value of the sample column")
-    p.add_argument("--label", type=_label, default=-1, help="a class's position in its task (-1: unknown; the workflow's tasks give labels)")
+    p.add_argument(
+        "--label",
+        type=_label,
+        default=-1,
+        help="a class's position in its task (-1: unknown; the workflow's tasks give labels)",
+    )
     p.add_argument("--config", type=Path, help="workflow config whose selection/ingest keys to use")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(run=_ingest)
 
     p = sub.add_parser("predict", help="apply a trained classifier to Delphes files")
-    p.add_argument("--model", required=True, type=Path, help="model directory, e.g. results/models/tops/small_5h/finetune_100pct")
+    p.add_argument(
+        "--model", required=True, type=Path, help="model directory, e.g. results/models/tops/small_5h/finetune_100pct"
+    )
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -224,7 +259,9 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_predict)
 
     p = sub.add_parser("export", help="a trained classifier as ONNX, with a JSON sidecar (scaler, selection, inputs)")
-    p.add_argument("--model", required=True, type=Path, help="model directory, e.g. results/models/tops/small_5h/finetune_100pct")
+    p.add_argument(
+        "--model", required=True, type=Path, help="model directory, e.g. results/models/tops/small_5h/finetune_100pct"
+    )
     p.add_argument("--out", required=True, type=Path, help="the .onnx file; the sidecar is the same name with .json")
     p.add_argument("--overwrite", action="store_true", help="replace --out and its sidecar if they exist")
     p.set_defaults(run=_export)

@@ -32,8 +32,17 @@ class OutputExistsError(FileExistsError):
 
 
 # ends a command or a workflow job with its one-line message instead of a traceback
-USER_ERRORS = (ConfigError, IngestError, DatasetError, CheckpointError, EventFileError, OutputExistsError,
-               FileNotFoundError, IsADirectoryError, PermissionError)
+USER_ERRORS = (
+    ConfigError,
+    IngestError,
+    DatasetError,
+    CheckpointError,
+    EventFileError,
+    OutputExistsError,
+    FileNotFoundError,
+    IsADirectoryError,
+    PermissionError,
+)
 
 
 def message(err: Exception) -> str:

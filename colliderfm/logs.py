@@ -11,8 +11,9 @@ from colliderfm.errors import USER_ERRORS, message
 
 
 def configure(stream=None, level=logging.INFO) -> None:
-    logging.basicConfig(stream=stream or sys.stderr, level=level, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=stream or sys.stderr, level=level, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 @contextlib.contextmanager

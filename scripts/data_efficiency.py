@@ -1,7 +1,7 @@
 """Rule data_efficiency: the grid's scores and the encoders as tables."""
 
-from colliderfm.report import summary
 from colliderfm.logs import job
+from colliderfm.report import summary
 
 with job(snakemake):
     i, o = snakemake.input, snakemake.output

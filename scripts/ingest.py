@@ -5,5 +5,10 @@ from colliderfm.logs import job
 
 with job(snakemake):
     p = snakemake.params
-    ingest.ingest_files([snakemake.input[0]], snakemake.output[0], snakemake.wildcards.sample, -1,
-                        ingest.Selection.from_config(p.config))
+    ingest.ingest_files(
+        [snakemake.input[0]],
+        snakemake.output[0],
+        snakemake.wildcards.sample,
+        -1,
+        ingest.Selection.from_config(p.config),
+    )

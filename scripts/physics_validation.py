@@ -11,5 +11,10 @@ with job(snakemake):
     p = snakemake.params
     shown = report_format(p.formats)  # first: the page links it
     formats = (shown, *[f for f in p.formats if f != shown])
-    physics.write_page(snakemake.output.page, validation.measure(p.events, p.seed),
-                       figures=Path(snakemake.output[1]).parent, formats=formats, composition=dict(p.composition))
+    physics.write_page(
+        snakemake.output.page,
+        validation.measure(p.events, p.seed),
+        figures=Path(snakemake.output[1]).parent,
+        formats=formats,
+        composition=dict(p.composition),
+    )

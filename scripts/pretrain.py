@@ -3,16 +3,31 @@ the rest of its bundle: scaler, bundle.json, MODEL_CARD.md."""
 
 import functools
 
-from colliderfm.models import distributed, encoders, pretrain
 from colliderfm.conf import TrainingJob
 from colliderfm.logs import job
+from colliderfm.models import distributed, encoders, pretrain
 
 with job(snakemake):
     i, o = snakemake.input, snakemake.output
     training = TrainingJob.from_params(snakemake.params.job, threads=snakemake.threads)
-    run = functools.partial(pretrain.run, training, train=i.train, val=i.val, pool=i.get("pool"), model=o.encoder,
-                            history=o.history, reconstruction=o.reconstruction)
+    run = functools.partial(
+        pretrain.run,
+        training,
+        train=i.train,
+        val=i.val,
+        pool=i.get("pool"),
+        model=o.encoder,
+        history=o.history,
+        reconstruction=o.reconstruction,
+    )
     distributed.launch(run, distributed.processes_for(snakemake.resources.gpu, training.device), device=training.device)
-    encoders.write_description(training, encoder=o.encoder, history=o.history, scaler=i.scaler,
-                               pool=snakemake.params.pool, out_scaler=o.scaler, out_bundle=o.bundle,
-                               out_card=o.MODEL_CARD)
+    encoders.write_description(
+        training,
+        encoder=o.encoder,
+        history=o.history,
+        scaler=i.scaler,
+        pool=snakemake.params.pool,
+        out_scaler=o.scaler,
+        out_bundle=o.bundle,
+        out_card=o.MODEL_CARD,
+    )

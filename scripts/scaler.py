@@ -5,5 +5,13 @@ from colliderfm.logs import job
 
 with job(snakemake):
     p = snakemake.params
-    standardize.fit(list(snakemake.input), p.labels, p.classes, out=snakemake.output[0], fractions=p.split,
-                    seed=p.seed, selection=p.selection, generator_inputs=p.generator_inputs)
+    standardize.fit(
+        list(snakemake.input),
+        p.labels,
+        p.classes,
+        out=snakemake.output[0],
+        fractions=p.split,
+        seed=p.seed,
+        selection=p.selection,
+        generator_inputs=p.generator_inputs,
+    )

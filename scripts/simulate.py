@@ -5,9 +5,18 @@ from colliderfm.logs import job
 
 with job(snakemake):
     p = dict(snakemake.params.job)
-    opts = sim.SimulationOptions.default(**{k: v for k, v in p.items() if k in sim.SimulationOptions.__dataclass_fields__})
+    opts = sim.SimulationOptions.default(
+        **{k: v for k, v in p.items() if k in sim.SimulationOptions.__dataclass_fields__}
+    )
     if "lhe" in p:
         sim.simulate_lhe([p["lhe"]], snakemake.output[0], p["seed"], opts)
     else:
-        sim.write_delphes(snakemake.output[0], p["process"], p["events"], p["seed"], opts,
-                          first_event=p["first_event"], sample_events=p["sample_events"])
+        sim.write_delphes(
+            snakemake.output[0],
+            p["process"],
+            p["events"],
+            p["seed"],
+            opts,
+            first_event=p["first_event"],
+            sample_events=p["sample_events"],
+        )

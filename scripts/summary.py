@@ -1,7 +1,7 @@
 """Rule summary: tables across all models."""
 
-from colliderfm.report import summary
 from colliderfm.logs import job
+from colliderfm.report import summary
 
 with job(snakemake):
     i, o = snakemake.input, snakemake.output

@@ -39,8 +39,16 @@ def planned_jobs(output: str) -> list[tuple[str, dict]]:
 def clone(workdir: Path) -> Path:
     """``workdir`` made the root of a clone of this checkout (its tracked and unignored files), once."""
     if not (workdir / "Snakefile").exists():
-        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                                capture_output=True, check=True).stdout.decode().split("\0")
+        listed = (
+            subprocess.run(
+                ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                cwd=REPO,
+                capture_output=True,
+                check=True,
+            )
+            .stdout.decode()
+            .split("\0")
+        )
         for name in filter(None, listed):
             source, target = REPO / name, workdir / name
             if source.exists() or source.is_symlink():  # deleted but not yet committed: not in a clone
@@ -65,12 +73,24 @@ def base_config(samples: dict | None = None) -> dict:
     return config
 
 
-def snakemake(workdir: Path, configfile: str | Path | None, *args: str, cores: int | None = 2, env: dict | None = None,
-              timeout: float | None = None) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path,
+    configfile: str | Path | None,
+    *args: str,
+    cores: int | None = 2,
+    env: dict | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess:
     """Run :func:`snakemake_cmd` in ``workdir`` and capture its output (``env``: the environment, if
     not this one's; ``timeout``: seconds before the run counts as hung)."""
-    return subprocess.run(snakemake_cmd(workdir, configfile, *args, cores=cores), cwd=workdir, capture_output=True,
-                          text=True, env=env, timeout=timeout)
+    return subprocess.run(
+        snakemake_cmd(workdir, configfile, *args, cores=cores),
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def colliderfm(*args, module: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -104,8 +124,12 @@ def files_under(folder: Path) -> list[str]:
 def write_tree(path, collections: dict[str, ak.Array], name: str = "Delphes", update: bool = False):
     """Write collections (jagged records) with Delphes names (``Jet_size``, ``Jet.PT``), as simulate does."""
     with (uproot.update if update else uproot.recreate)(path) as out:
-        tree = out.mktree(name, {k: v.type.content for k, v in collections.items()},
-                          counter_name=lambda c: f"{c}_size", field_name=lambda outer, inner: f"{outer}.{inner}")
+        tree = out.mktree(
+            name,
+            {k: v.type.content for k, v in collections.items()},
+            counter_name=lambda c: f"{c}_size",
+            field_name=lambda outer, inner: f"{outer}.{inner}",
+        )
         if len(next(iter(collections.values()))):
             tree.extend(collections)
     return path
@@ -118,8 +142,16 @@ def tool(name: str) -> str:
 
 
 TINY_VARIANT = {"dim": 10, "heads": 5, "layers": 1, "ff": 20}
-TINY_TRAINING = {"epochs": 6, "batch_size": 64, "lr": 0.003, "weight_decay": 0.01, "warmup": 0.1, "patience": 10,
-                 "min_delta": 0.0, "min_epoch_events": 0}
+TINY_TRAINING = {
+    "epochs": 6,
+    "batch_size": 64,
+    "lr": 0.003,
+    "weight_decay": 0.01,
+    "warmup": 0.1,
+    "patience": 10,
+    "min_delta": 0.0,
+    "min_epoch_events": 0,
+}
 
 
 def tiny_job(stage: str = "scratch", **changes):
@@ -128,24 +160,41 @@ def tiny_job(stage: str = "scratch", **changes):
     from colliderfm.conf import TrainingJob
 
     training = {**TINY_TRAINING, **changes.pop("training", {})}
-    fields = dict(stage=stage, variant="tiny", architecture=TINY_VARIANT, dropout=0.1, training=training, seed=11,
-                  device="cpu", threads=1, mask_fraction=0.3 if stage == "pretrain" else None,
-                  pretext=("variables",) if stage in ("pretrain", "finetune", "probe") else (),
-                  task=None if stage == "pretrain" else "tops",
-                  classes=() if stage == "pretrain" else tuple(f"{k} top" for k in range(5)))
+    fields = dict(
+        stage=stage,
+        variant="tiny",
+        architecture=TINY_VARIANT,
+        dropout=0.1,
+        training=training,
+        seed=11,
+        device="cpu",
+        threads=1,
+        mask_fraction=0.3 if stage == "pretrain" else None,
+        pretext=("variables",) if stage in ("pretrain", "finetune", "probe") else (),
+        task=None if stage == "pretrain" else "tops",
+        classes=() if stage == "pretrain" else tuple(f"{k} top" for k in range(5)),
+    )
     return TrainingJob(**{**fields, **changes})
 
 
 def dataset_files(folder: Path, anomaly=("tchan_sm", "tchan_dm")) -> dict:
     """The output paths of standardize in ``folder``, laid out as the workflow lays them out."""
-    return dict(splits={s: folder / f"{s}.parquet" for s in ("train", "val", "test")}, scaler=folder / "scaler.json",
-                anomaly={name: folder / "anomaly" / f"{name}.parquet" for name in anomaly})
+    return dict(
+        splits={s: folder / f"{s}.parquet" for s in ("train", "val", "test")},
+        scaler=folder / "scaler.json",
+        anomaly={name: folder / "anomaly" / f"{name}.parquet" for name in anomaly},
+    )
 
 
 def train_files(dataset: Path, out: Path) -> dict:
     """The keyword paths of classify.run on a dataset folder, writing into ``out``."""
-    return dict(train=dataset / "train.parquet", val=dataset / "val.parquet", scaler=dataset / "scaler.json",
-                model=out / "classifier.pt", history=out / "history.csv")
+    return dict(
+        train=dataset / "train.parquet",
+        val=dataset / "val.parquet",
+        scaler=dataset / "scaler.json",
+        model=out / "classifier.pt",
+        history=out / "history.csv",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -186,8 +235,15 @@ def _quiet_threads(monkeypatch):
 # The samples of config/test.yaml, each made here from one process: the tops task's five classes
 # (labels 0 to 4, in this order), then the two anomaly samples.
 TOPS = ("tops0", "tops1", "tops2", "tops3", "tops4")
-SAMPLES = {"tops0": "wjets", "tops1": "tchan", "tops2": "ttbar", "tops3": "ttt", "tops4": "tttt",
-           "tchan_sm": "tchan", "tchan_dm": "tchan_dm"}
+SAMPLES = {
+    "tops0": "wjets",
+    "tops1": "tchan",
+    "tops2": "ttbar",
+    "tops3": "ttt",
+    "tops4": "tttt",
+    "tchan_sm": "tchan",
+    "tchan_dm": "tchan_dm",
+}
 SMALL_SAMPLES = {s: (p, TOPS.index(s) if s in TOPS else -1) for s, p in SAMPLES.items()}  # sample -> (process, label)
 
 
@@ -204,9 +260,14 @@ def dataset_dir(tmp_path_factory, generated) -> Path:
         ingest.ingest_files([generated(process, 500, 100 + i)], out, sample, label, selection)
         features[sample] = out
     classes = [features[s] for s in SMALL_SAMPLES if SMALL_SAMPLES[s][1] >= 0]
-    standardize.standardize(classes, {"tchan_sm": [features["tchan_sm"]], "tchan_dm": [features["tchan_dm"]]},
-                            **dataset_files(root / "dataset"), fractions={"train": 0.6, "val": 0.2, "test": 0.2},
-                            seed=3, selection=dataclasses.asdict(selection))
+    standardize.standardize(
+        classes,
+        {"tchan_sm": [features["tchan_sm"]], "tchan_dm": [features["tchan_dm"]]},
+        **dataset_files(root / "dataset"),
+        fractions={"train": 0.6, "val": 0.2, "test": 0.2},
+        seed=3,
+        selection=dataclasses.asdict(selection),
+    )
     return root / "dataset"
 
 

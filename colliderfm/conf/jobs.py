@@ -70,8 +70,16 @@ STARTS = ("finetune", "scratch", "probe")
 STAGES = ("pretrain", *STARTS)
 
 
-def training_job(config: dict, stage: str, variant: str, fraction: float = 1.0, *, task: str | None = None,
-                 pretext=None, replica: int | None = None) -> TrainingJob:
+def training_job(
+    config: dict,
+    stage: str,
+    variant: str,
+    fraction: float = 1.0,
+    *,
+    task: str | None = None,
+    pretext=None,
+    replica: int | None = None,
+) -> TrainingJob:
     """The job of a rule. ``task``: the classifier's (default the reference task); ``pretext``: the
     encoder's (default ``pretrain.pretext``); ``replica``: the seed number of a data-efficiency point
     (None: the workflow's main models)."""
@@ -80,13 +88,23 @@ def training_job(config: dict, stage: str, variant: str, fraction: float = 1.0, 
     if variant not in config["model"]["variants"]:
         raise ConfigError(f"unknown variant '{variant}' (configured: {', '.join(config['model']['variants'])})")
     pretext = pretext_key(config["pretrain"]["pretext"] if pretext is None else pretext)
-    common = dict(variant=variant, architecture=dict(config["model"]["variants"][variant]),
-                  dropout=config["model"]["dropout"], device=config["device"], threads=config["threads"],
-                  pretext=pretext if stage != "scratch" else ())
+    common = dict(
+        variant=variant,
+        architecture=dict(config["model"]["variants"][variant]),
+        dropout=config["model"]["dropout"],
+        device=config["device"],
+        threads=config["threads"],
+        pretext=pretext if stage != "scratch" else (),
+    )
     if stage == "pretrain":
         block = {k: v for k, v in config["pretrain"].items() if k not in ("mask_fraction", "pretext", "from")}
-        return TrainingJob(stage, training=block, seed=seed_for(config, "pretrain", variant, pretext_name(pretext)),
-                           mask_fraction=config["pretrain"]["mask_fraction"], **common)
+        return TrainingJob(
+            stage,
+            training=block,
+            seed=seed_for(config, "pretrain", variant, pretext_name(pretext)),
+            mask_fraction=config["pretrain"]["mask_fraction"],
+            **common,
+        )
     known = T.from_config(config)
     task = task or next(iter(known))
     if task not in known:
@@ -102,8 +120,9 @@ def training_job(config: dict, stage: str, variant: str, fraction: float = 1.0, 
         if "encoder_lr_scale" in grid:
             pcts = [f"{f * 100:g}" for f in grid["label_fractions"]]
             training["encoder_lr_scale"] = grid["encoder_lr_scale"][pcts.index(pct)]
-    return TrainingJob(stage, training=training, fraction=fraction, seed=seed, task=task,
-                       classes=known[task].classes, **common)
+    return TrainingJob(
+        stage, training=training, fraction=fraction, seed=seed, task=task, classes=known[task].classes, **common
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,8 +154,11 @@ def model_specs(config: dict) -> list[ModelSpec]:
     the labels, fine-tuned and from scratch, and the baselines. The data-efficiency grid is ``efficiency_specs``."""
     specs = []
     for task in config["tasks"]:
-        specs += [ModelSpec(task, "transformer", variant, start) for variant in config["model"]["variants"]
-                  for start in ("finetune", "scratch")]
+        specs += [
+            ModelSpec(task, "transformer", variant, start)
+            for variant in config["model"]["variants"]
+            for start in ("finetune", "scratch")
+        ]
         specs.append(ModelSpec(task, "bdt"))
     return specs
 
@@ -155,8 +177,9 @@ class EfficiencySpec:
 
     @property
     def directory(self) -> str:
-        return RESULTS.efficiency_dir(self.task, self.variant, self.start, self.pretext, f"{self.fraction * 100:g}",
-                                      self.replica)
+        return RESULTS.efficiency_dir(
+            self.task, self.variant, self.start, self.pretext, f"{self.fraction * 100:g}", self.replica
+        )
 
 
 def efficiency_specs(config: dict) -> list[EfficiencySpec]:
@@ -168,7 +191,7 @@ def efficiency_specs(config: dict) -> list[EfficiencySpec]:
             for fraction, n_seeds in zip(grid["label_fractions"], grid["seeds"]):
                 for replica in range(1, n_seeds + 1):
                     for start in grid["starts"]:
-                        for encoder in (["none"] if start == "scratch" else encoders):
+                        for encoder in ["none"] if start == "scratch" else encoders:
                             specs.append(EfficiencySpec(task, variant, start, encoder, fraction, replica))
     return specs
 
@@ -177,7 +200,9 @@ def encoders(config: dict) -> list[tuple[str, str]]:
     """(variant, encoder name) of every pretraining: each variant's main encoder, and those the
     data-efficiency grid fine-tunes or probes."""
     main = [(v, pretext_name(config["pretrain"]["pretext"])) for v in config["model"]["variants"]]
-    grid = [(s.variant, s.pretext) for s in efficiency_specs(config) if s.start != "scratch" and s.pretext != F.SUPERVISED]
+    grid = [
+        (s.variant, s.pretext) for s in efficiency_specs(config) if s.start != "scratch" and s.pretext != F.SUPERVISED
+    ]
     return list(dict.fromkeys(main + grid))
 
 
@@ -190,9 +215,19 @@ def model_fields(config: dict, spec: ModelSpec) -> dict:
         seed = training_job(config, spec.start, spec.variant, spec.fraction, task=spec.task).seed
         pretext = pretext_name(config["pretrain"]["pretext"]) if spec.start == "finetune" else None
     task = T.from_config(config)[spec.task]
-    return {"model": spec.name, "task": spec.task, "classes": list(task.classes), "signal": task.signal,
-            "kind": spec.kind, "variant": spec.variant, "start": spec.start, "pretext": pretext,
-            "label_fraction": spec.fraction, "seed": seed}
+    return {
+        "model": spec.name,
+        "task": spec.task,
+        "classes": list(task.classes),
+        "signal": task.signal,
+        "kind": spec.kind,
+        "variant": spec.variant,
+        "start": spec.start,
+        "pretext": pretext,
+        "label_fraction": spec.fraction,
+        "seed": seed,
+    }
+
 
 def encoder_processes(config: dict) -> dict[str, list[str]]:
     """The processes each encoder of the grid (by name) was trained on: the pool and the reference task

@@ -26,8 +26,10 @@ def sample_files(config: dict, sample: str, key: str) -> list[str]:
             raise ConfigError(f"config key 'samples.{sample}.{key}[{i}]': no file matches '{pattern}'")
         for path in matches:
             if not Path(path).is_file():
-                raise ConfigError(f"config key 'samples.{sample}.{key}[{i}]': '{path}' is not a file "
-                                  f"(a directory? give the files in it, e.g. 'dir/*.{'lhe' if key == 'lhe' else 'root'}')")
+                raise ConfigError(
+                    f"config key 'samples.{sample}.{key}[{i}]': '{path}' is not a file "
+                    f"(a directory? give the files in it, e.g. 'dir/*.{'lhe' if key == 'lhe' else 'root'}')"
+                )
             found.append(str(Path(path).resolve()))
     return found
 
@@ -55,9 +57,9 @@ def sample_processes(config: dict, samples) -> set[str]:
 
 def signal_processes(config: dict) -> dict[str, list[str]]:
     """Each task's signal class's processes ("" where a sample's are unknown)."""
-    return {name: sorted(sample_processes(config, t.members[t.signal_label]))
-            for name, t in T.from_config(config).items()}
-
+    return {
+        name: sorted(sample_processes(config, t.members[t.signal_label])) for name, t in T.from_config(config).items()
+    }
 
 
 def lhe_shards(config: dict, sample: str) -> dict[str, str]:
@@ -76,8 +78,11 @@ def shard_events(config: dict, sample: str, shard: str) -> tuple[str, int, int]:
 
 
 # the simulation settings each process uses besides mpi: a shard's params hold only those
-PROCESS_OPTIONS = {"tchan_dm": ("mediator_mass", "dm_mass", "mediator_width"),
-                   "zprime": ("zprime_mass", "zprime_width"), "thc": ("charged_higgs_mass",)}
+PROCESS_OPTIONS = {
+    "tchan_dm": ("mediator_mass", "dm_mass", "mediator_width"),
+    "zprime": ("zprime_mass", "zprime_width"),
+    "thc": ("charged_higgs_mass",),
+}
 
 
 def simulate_job(config: dict, sample: str, shard: str) -> dict:
@@ -91,10 +96,16 @@ def simulate_job(config: dict, sample: str, shard: str) -> dict:
     options = {k: sim[k] for k in PROCESS_OPTIONS.get(process, ())}
     if process == "tchan_dm":
         options["mediator_mass"] = mediator_mass(config, sample)
-    return {"process": process, "events": events, "first_event": first,
-            # Event.Weight = sigma x BR / (the process's events in the whole sample)
-            "sample_events": config["samples"][sample]["generate"][process],
-            "seed": seed, "mpi": sim["mpi"], **options}
+    return {
+        "process": process,
+        "events": events,
+        "first_event": first,
+        # Event.Weight = sigma x BR / (the process's events in the whole sample)
+        "sample_events": config["samples"][sample]["generate"][process],
+        "seed": seed,
+        "mpi": sim["mpi"],
+        **options,
+    }
 
 
 def selection_settings(config: dict) -> dict:
@@ -110,8 +121,7 @@ def pool_samples(config: dict) -> list[str]:
 
 def pool_sources(config: dict) -> dict:
     """The pool's samples and where their events come from (what an encoder's model card lists)."""
-    return {s: config["samples"][s].get("generate") or config["samples"][s].get("files")
-            for s in pool_samples(config)}
+    return {s: config["samples"][s].get("generate") or config["samples"][s].get("files") for s in pool_samples(config)}
 
 
 def anomaly_sample(config: dict, role: str) -> str:
@@ -140,7 +150,6 @@ def mass_scan(config: dict) -> dict[str, float]:
     names = [n for n, s in config["samples"].items() if s.get("anomaly") in ("signal", "scan")]
     masses = {n: mediator_mass(config, n) for n in names}
     return dict(sorted(((n, m) for n, m in masses.items() if m is not None), key=lambda x: x[1]))
-
 
 
 def reference_processes(config: dict) -> set[str]:

@@ -28,8 +28,11 @@ def to_arrays(table: pa.Table) -> dict[str, np.ndarray]:
         "event_id": np.asarray(table.column("event")).astype(np.int64),
         "weight": np.asarray(table.column("weight")).astype(np.float32),
         # a dataset made before processes were kept: every process unknown
-        "process": (np.asarray(table.column("process").to_pylist(), dtype=object) if "process" in table.schema.names
-                    else np.full(n, "", dtype=object)),
+        "process": (
+            np.asarray(table.column("process").to_pylist(), dtype=object)
+            if "process" in table.schema.names
+            else np.full(n, "", dtype=object)
+        ),
         **_generator_targets(table),
     }
 
@@ -38,13 +41,21 @@ def _generator_targets(table: pa.Table) -> dict[str, np.ndarray]:
     """Standardised generator targets (N, 3) and whether the event has them (a Particle record)."""
     n = table.num_rows
     if F.GENERATOR_TARGETS[0] not in table.schema.names:  # a dataset made before the targets existed
-        return {"generator": np.zeros((n, len(F.GENERATOR_TARGETS)), np.float32), "generator_known": np.zeros(n, bool),
-                "from_top": np.zeros((n, F.N_SLOTS), np.float32)}
+        return {
+            "generator": np.zeros((n, len(F.GENERATOR_TARGETS)), np.float32),
+            "generator_known": np.zeros(n, bool),
+            "from_top": np.zeros((n, F.N_SLOTS), np.float32),
+        }
     values = np.stack([np.asarray(table.column(c), dtype=np.float32) for c in F.GENERATOR_TARGETS], axis=1)
     known = np.asarray(table.column(f"{F.GENERATOR_TARGETS[0]}_present")).astype(bool)
     names = set(table.schema.names)
-    from_top = np.stack([np.asarray(table.column(c), dtype=np.float32) if c in names else np.zeros(n, np.float32)
-                         for c in F.from_top_columns()], axis=1)
+    from_top = np.stack(
+        [
+            np.asarray(table.column(c), dtype=np.float32) if c in names else np.zeros(n, np.float32)
+            for c in F.from_top_columns()
+        ],
+        axis=1,
+    )
     return {"generator": values, "generator_known": known, "from_top": from_top}
 
 
@@ -64,4 +75,4 @@ def batches(data: dict, size: int) -> Iterator[dict]:
     length), in order; the last may be shorter."""
     n = len(next(iter(data.values())))
     for start in range(0, n, size):
-        yield {k: v[start:start + size] for k, v in data.items()}
+        yield {k: v[start : start + size] for k, v in data.items()}

@@ -15,8 +15,8 @@ per object ``pt, eta, phi, px, py, pz`` (GeV), and per event
 ``n_jets`` (all selected jets, b-tagged included), ``n_bjets``, ``n_nu``
 (generator-level neutrinos: every Status 1 neutrino of the ``Particle`` record, from
 W/Z/tau and from semileptonic b/c hadron decays alike, the same for real and simulated
-files; null when the file has no ``Particle`` record), ``n_leptons``, ``met`` (GeV). Counts are taken before the groups are cut
-to their number of slots.
+files; null when the file has no ``Particle`` record), ``n_leptons``, ``met`` (GeV). Counts are taken
+before the groups are cut to their number of slots.
 
 Generator-level targets, never model inputs, null without a ``Particle`` record -- what the
 ``generator`` pretext learns: ``gen_nu_px, gen_nu_py, gen_nu_pz`` (GeV), the summed momentum of the
@@ -65,8 +65,14 @@ def feature_columns() -> list[str]:
 
 
 def all_columns() -> list[str]:
-    return (list(META_COLUMNS) + object_columns() + present_columns() + list(EVENT_VARS) + list(GENERATOR_TARGETS)
-            + from_top_columns())
+    return (
+        list(META_COLUMNS)
+        + object_columns()
+        + present_columns()
+        + list(EVENT_VARS)
+        + list(GENERATOR_TARGETS)
+        + from_top_columns()
+    )
 
 
 N_SLOTS = sum(n for _, n in GROUPS)

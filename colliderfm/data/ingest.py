@@ -19,12 +19,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from colliderfm.data import features as F
 from colliderfm.atomic import atomic_path
-from colliderfm.schema import section_defaults
+from colliderfm.data import features as F
+from colliderfm.data import reading as R
 from colliderfm.data.physics import delta_r2
 from colliderfm.errors import IngestError
-from colliderfm.data import reading as R
+from colliderfm.schema import section_defaults
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +203,9 @@ def _from_top(chunk: ak.Array, groups: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def _table(cols: dict[str, np.ndarray], keep: np.ndarray, first_entry: int, sample: str, label: int,
-           target: pa.Schema) -> pa.Table:
+def _table(
+    cols: dict[str, np.ndarray], keep: np.ndarray, first_entry: int, sample: str, label: int, target: pa.Schema
+) -> pa.Table:
     rows = np.flatnonzero(keep)
     n = len(rows)
 
@@ -227,8 +228,14 @@ def _table(cols: dict[str, np.ndarray], keep: np.ndarray, first_entry: int, samp
     return pa.table(arrays, schema=target)
 
 
-def ingest_files(paths: Iterable[str | Path], out: str | Path, sample: str, label: int,
-                 sel: Selection | None = None, overwrite: bool = True) -> dict:
+def ingest_files(
+    paths: Iterable[str | Path],
+    out: str | Path,
+    sample: str,
+    label: int,
+    sel: Selection | None = None,
+    overwrite: bool = True,
+) -> dict:
     """Ingest Delphes files into one Parquet file; returns counts (read, dropped by reason, written).
 
     ``sel``: None for the workflow's defaults (:meth:`Selection.default`)."""
@@ -238,8 +245,10 @@ def ingest_files(paths: Iterable[str | Path], out: str | Path, sample: str, labe
     paths = [Path(p) for p in paths]
     R.check_paths(paths, out)  # an input as output is named as such, before the suffix
     if Path(out).suffix.lower() != ".parquet" and not Path(out).is_dir():  # a directory: named when written
-        raise ValueError(f"{out}: ingestion writes Parquet (the universal variables, one row per event); "
-                         "give the output a name ending in .parquet")
+        raise ValueError(
+            f"{out}: ingestion writes Parquet (the universal variables, one row per event); "
+            "give the output a name ending in .parquet"
+        )
     trees = [R.open_tree(p, sel.tree) for p in paths]  # every input checked before writing
     stats = {"read": 0, **{reason: 0 for reason in R.DROPPED}, "selected": 0}
     with atomic_path(out, overwrite) as tmp:
@@ -249,12 +258,15 @@ def ingest_files(paths: Iterable[str | Path], out: str | Path, sample: str, labe
                 for table in feature_tables(path, tree, sample, label, sel, stats):
                     writer.write_table(table)
         if stats["selected"] == 0:
-            raise IngestError(f"{', '.join(map(str, paths))}: no events left after the selection "
-                              f"({stats['read']} read, {R.drop_summary(stats)}; "
-                              f"selection: min_jets={sel.min_jets}, min_leptons={sel.min_leptons}, "
-                              f"jet pT > {sel.jet_pt_min} GeV, lepton pT > {sel.lepton_pt_min} GeV)")
-    log.info("%s: %d events read, %s, %d written to %s", sample, stats["read"], R.drop_summary(stats),
-             stats["selected"], out)
+            raise IngestError(
+                f"{', '.join(map(str, paths))}: no events left after the selection "
+                f"({stats['read']} read, {R.drop_summary(stats)}; "
+                f"selection: min_jets={sel.min_jets}, min_leptons={sel.min_leptons}, "
+                f"jet pT > {sel.jet_pt_min} GeV, lepton pT > {sel.lepton_pt_min} GeV)"
+            )
+    log.info(
+        "%s: %d events read, %s, %d written to %s", sample, stats["read"], R.drop_summary(stats), stats["selected"], out
+    )
     return stats
 
 
@@ -280,5 +292,4 @@ def feature_tables(path, tree, sample: str, label: int, sel: Selection, stats: d
     except IngestError:
         raise
     except Exception as err:  # damaged baskets, truncated files, undecodable leaves
-        raise IngestError(f"{path}: reading tree '{sel.tree}' failed near entry {entry} "
-                          f"({R.reason(err)})") from None
+        raise IngestError(f"{path}: reading tree '{sel.tree}' failed near entry {entry} ({R.reason(err)})") from None

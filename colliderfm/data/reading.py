@@ -58,8 +58,10 @@ def open_tree(path: str | Path, tree: str = "Delphes"):
     end = int.from_bytes(header[12:20] if int.from_bytes(header[4:8], "big") >= 1000000 else header[12:16], "big")
     size = path.stat().st_size
     if size < end:
-        raise IngestError(f"{path}: truncated ROOT file ({size} of {end} bytes), tree '{tree}' can't be read; "
-                          "was a copy or a write interrupted?")
+        raise IngestError(
+            f"{path}: truncated ROOT file ({size} of {end} bytes), tree '{tree}' can't be read; "
+            "was a copy or a write interrupted?"
+        )
     try:
         # plain reads in this thread, not uproot's default fsspec source: that one runs an asyncio loop
         # in a thread, which a Ctrl-C can catch half-built and which then prints tracebacks at exit;
@@ -70,7 +72,7 @@ def open_tree(path: str | Path, tree: str = "Delphes"):
         raise IngestError(f"{path}: not a readable ROOT file ({reason(err)})") from None
     cycles = [k for k, c in classes.items() if k.split(";")[0] == tree and c == "TTree"]
     if not cycles:
-        found = ", ".join(sorted({k.split(';')[0] for k in classes})) or "nothing"
+        found = ", ".join(sorted({k.split(";")[0] for k in classes})) or "nothing"
         raise IngestError(f"{path}: no TTree '{tree}' in the file (it holds: {found})")
     newest = max(cycles, key=lambda k: int(k.split(";")[1]))
     try:
@@ -79,9 +81,11 @@ def open_tree(path: str | Path, tree: str = "Delphes"):
         raise IngestError(f"{path}: TTree '{newest}' can't be read ({reason(err)})") from None
     missing = [leaf for leaf in REQUIRED if leaf not in t]
     if missing:
-        raise IngestError(f"{path}: tree '{tree}' lacks leaf '{missing[0]}'"
-                          + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                          + f"; collection '{missing[0].split('.')[0]}' is required")
+        raise IngestError(
+            f"{path}: tree '{tree}' lacks leaf '{missing[0]}'"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            + f"; collection '{missing[0].split('.')[0]}' is required"
+        )
     if t.num_entries == 0:
         raise IngestError(f"{path}: tree '{tree}' has no events")
     _check_btag_type(t, path)
@@ -93,8 +97,10 @@ def _check_btag_type(t, path) -> None:
     interpretation = t["Jet.BTag"].interpretation
     dtype = getattr(getattr(interpretation, "content", interpretation), "to_dtype", None)
     if dtype is None or not np.issubdtype(dtype, np.integer):
-        raise IngestError(f"{path}: leaf 'Jet.BTag' holds {t['Jet.BTag'].typename if dtype is None else dtype} values; the b-tag "
-                          "word is tested bit by bit (btag_bit), so it must be of an integer type")
+        raise IngestError(
+            f"{path}: leaf 'Jet.BTag' holds {t['Jet.BTag'].typename if dtype is None else dtype} values; the b-tag "
+            "word is tested bit by bit (btag_bit), so it must be of an integer type"
+        )
 
 
 def check_paths(paths: Iterable[str | Path], out: str | Path) -> None:
@@ -142,15 +148,18 @@ def bad_events(chunk: ak.Array, path, policy: str) -> dict[str, np.ndarray]:
     return {"nonfinite": nonfinite, "negative_pt": negative & ~nonfinite, "no_met": no_met & ~nonfinite & ~negative}
 
 
-def _events_with(mask: np.ndarray, offsets: np.ndarray, path, leaf: str, policy: str, *, what: str,
-                 note: str = "") -> np.ndarray:
+def _events_with(
+    mask: np.ndarray, offsets: np.ndarray, path, leaf: str, policy: str, *, what: str, note: str = ""
+) -> np.ndarray:
     """Events with any entry of a flat ``mask``; under policy ``fail`` stop, naming the leaf and the counts."""
     if not mask.any():
         return np.zeros(len(offsets) - 1, bool)
     per_event = count_per_event(mask, offsets) > 0
     if policy == "fail":
-        raise IngestError(f"{path}: leaf '{leaf}' has {int(mask.sum())} {what} in {int(per_event.sum())} events"
-                          f"{note}; set ingest.nonfinite: drop to skip such events")
+        raise IngestError(
+            f"{path}: leaf '{leaf}' has {int(mask.sum())} {what} in {int(per_event.sum())} events"
+            f"{note}; set ingest.nonfinite: drop to skip such events"
+        )
     return per_event
 
 
@@ -162,16 +171,21 @@ def nonfinite_features(cols: dict[str, np.ndarray], skip: np.ndarray, path, poli
             continue
         events = ~np.isfinite(x) & ~skip
         if events.any() and policy == "fail":
-            raise IngestError(f"{path}: feature '{name}' is NaN/inf in {int(events.sum())} events though its leaves "
-                              "are finite (float32 overflow); set ingest.nonfinite: drop to skip such events")
+            raise IngestError(
+                f"{path}: feature '{name}' is NaN/inf in {int(events.sum())} events though its leaves "
+                "are finite (float32 overflow); set ingest.nonfinite: drop to skip such events"
+            )
         bad |= events
     return bad
 
 
 def drop_summary(stats: dict) -> str:
     """'N dropped for NaN/inf', then each other reason that dropped events."""
-    parts = [f"{stats.get(reason, 0)} {text}" for reason, text in DROPPED.items()
-             if reason == "nonfinite" or stats.get(reason)]
+    parts = [
+        f"{stats.get(reason, 0)} {text}"
+        for reason, text in DROPPED.items()
+        if reason == "nonfinite" or stats.get(reason)
+    ]
     return ", ".join(parts)
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from colliderfm.data import features as F
 from colliderfm.atomic import atomic_path
+from colliderfm.data import features as F
 from colliderfm.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,9 @@ def _split_of(rng: np.random.Generator, n: int, fractions: dict[str, float]) -> 
     return np.searchsorted(edges / edges[-1], rng.uniform(size=n), side="right").clip(0, 2)
 
 
-def fit_scaler(files: list[Path], fractions: dict[str, float], seeds: list[int], labels: list[int],
-               classes: list[str]) -> dict:
+def fit_scaler(
+    files: list[Path], fractions: dict[str, float], seeds: list[int], labels: list[int], classes: list[str]
+) -> dict:
     """Means and standard deviations of the transformed variables over training events; ``labels``: each
     file's class (label = index of ``classes``), every class must have training events."""
     keys = scaler_keys()
@@ -110,15 +111,21 @@ def fit_scaler(files: list[Path], fractions: dict[str, float], seeds: list[int],
             del batch  # before the next is read: one batch alive at a time
     for label, name in enumerate(classes):
         if per_label.get(label, 0) == 0:
-            raise DatasetError(f"no training events of class '{name}' (label {label}) in "
-                               f"{', '.join(str(f) for f, k in zip(files, labels) if k == label) or 'no file'}")
+            raise DatasetError(
+                f"no training events of class '{name}' (label {label}) in "
+                f"{', '.join(str(f) for f, k in zip(files, labels) if k == label) or 'no file'}"
+            )
     scaler = {}
     for key, (count, total, squares) in sums.items():
         var = _var(key)
         mean = total / count if count else 0.0
         std = float(np.sqrt(max(squares / count - mean**2, 0.0))) if count else 1.0
-        scaler[key] = {"transform": transform_of(var), "mean": float(mean), "std": std if std > 1e-6 else 1.0,
-                       "count": int(count)}
+        scaler[key] = {
+            "transform": transform_of(var),
+            "mean": float(mean),
+            "std": std if std > 1e-6 else 1.0,
+            "count": int(count),
+        }
     return {"version": 1, "variables": scaler, "train_events_per_label": per_label}
 
 
@@ -143,21 +150,39 @@ def _from_top(batch: pa.RecordBatch) -> dict[str, pa.Array]:
     """The objects' generator-level top flags as 0/1 (0 where unknown: no Particle record, or features
     of an older version), beside the generator targets' presence that says which events know them."""
     names = batch.schema.names
-    return {c: pa.array(np.asarray(batch.column(c).fill_null(False) if c in names else np.zeros(batch.num_rows),
-                                   dtype=np.float32)) for c in F.from_top_columns()}
+    return {
+        c: pa.array(
+            np.asarray(batch.column(c).fill_null(False) if c in names else np.zeros(batch.num_rows), dtype=np.float32)
+        )
+        for c in F.from_top_columns()
+    }
 
 
-def standardize(class_files: list[Path], anomaly_files: dict[str, list[Path]], *, splits: dict[str, Path],
-                scaler: Path, anomaly: dict[str, Path], fractions: dict[str, float], seed: int, selection: dict,
-                generator_inputs: bool = True, pool_files: list[Path] = (), pool: Path | None = None) -> dict:
+def standardize(
+    class_files: list[Path],
+    anomaly_files: dict[str, list[Path]],
+    *,
+    splits: dict[str, Path],
+    scaler: Path,
+    anomaly: dict[str, Path],
+    fractions: dict[str, float],
+    seed: int,
+    selection: dict,
+    generator_inputs: bool = True,
+    pool_files: list[Path] = (),
+    pool: Path | None = None,
+) -> dict:
     """The workflow's standardisation in one call, for features ingested with their labels (``colliderfm
     ingest --label``): one task whose classes are the stored labels 0, 1, ...; its splits, the scaler
     fitted on its training events (written last), each anomaly sample and the unlabelled pool."""
     labels = [_stored_label(p) for p in class_files]
     classes = [str(k) for k in range(max(labels, default=-1) + 1)]
     seeds = [_file_seed(seed, p) for p in class_files]
-    fitted = {**fit_scaler(class_files, fractions, seeds, labels, classes), "selection": dict(selection),
-              "generator_inputs": bool(generator_inputs)}
+    fitted = {
+        **fit_scaler(class_files, fractions, seeds, labels, classes),
+        "selection": dict(selection),
+        "generator_inputs": bool(generator_inputs),
+    }
     label_of = dict(zip(map(str, class_files), labels))
     counts = _write_splits(class_files, seeds, splits, fractions, fitted, label_of=lambda p: label_of[str(p)])
     for sample, files in {**anomaly_files, **({"pool": list(pool_files)} if pool is not None else {})}.items():
@@ -173,40 +198,74 @@ def _stored_label(path: Path) -> int:
     for batch in _batches(path):
         labels = np.unique(np.asarray(batch.column("label")))
         if len(labels) != 1 or labels[0] < 0:
-            raise DatasetError(f"{path}: features without one class label ({labels.tolist()}); ingest them with "
-                               "--label, or name their sample in a task of the workflow config")
+            raise DatasetError(
+                f"{path}: features without one class label ({labels.tolist()}); ingest them with "
+                "--label, or name their sample in a task of the workflow config"
+            )
         return int(labels[0])
     raise DatasetError(f"{path}: no events")
 
 
-def fit(files: list[Path], labels: list[int], classes: list[str], *, out: Path, fractions: dict[str, float],
-        seed: int, selection: dict, generator_inputs: bool = True) -> dict:
+def fit(
+    files: list[Path],
+    labels: list[int],
+    classes: list[str],
+    *,
+    out: Path,
+    fractions: dict[str, float],
+    seed: int,
+    selection: dict,
+    generator_inputs: bool = True,
+) -> dict:
     """Fit the run's scaler on the training events of the reference task (its feature ``files`` with their
     ``labels``) and write it to ``out`` with the ``selection`` the features were made with and whether
     generator-level variables are model inputs: what a trained model applies to new files."""
     seeds = [_file_seed(seed, p) for p in files]
-    fitted = {**fit_scaler(files, fractions, seeds, labels, classes), "selection": dict(selection),
-              "generator_inputs": bool(generator_inputs)}
+    fitted = {
+        **fit_scaler(files, fractions, seeds, labels, classes),
+        "selection": dict(selection),
+        "generator_inputs": bool(generator_inputs),
+    }
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(fitted, indent=1))
     return fitted
 
 
-def task_splits(files: list[Path], labels: list[int], *, scaler: Path, splits: dict[str, Path],
-                fractions: dict[str, float], seed: int, classes: list[str] = (),
-                processes: list[str] | None = None) -> dict[str, int]:
+def task_splits(
+    files: list[Path],
+    labels: list[int],
+    *,
+    scaler: Path,
+    splits: dict[str, Path],
+    fractions: dict[str, float],
+    seed: int,
+    classes: list[str] = (),
+    processes: list[str] | None = None,
+) -> dict[str, int]:
     """A task's events (feature ``files``, each with its class's label and its process, "" unknown) drawn into
     train/val/test, each file from its own random stream (the same draw in every task it feeds), standardised
     with ``scaler``."""
     label_of = dict(zip(map(str, files), labels))
-    counts = _write_splits(files, [_file_seed(seed, p) for p in files], splits, fractions, load_scaler(scaler),
-                           label_of=lambda path: label_of[str(path)], classes=classes, processes=processes)
+    counts = _write_splits(
+        files,
+        [_file_seed(seed, p) for p in files],
+        splits,
+        fractions,
+        load_scaler(scaler),
+        label_of=lambda path: label_of[str(path)],
+        classes=classes,
+        processes=processes,
+    )
     log.info("split sizes: %s", counts)
     return counts
 
 
-def transform_samples(scaler: Path, samples: dict[str, list[Path]], outputs: dict[str, Path],
-                      processes: dict[str, list[str]] | None = None) -> None:
+def transform_samples(
+    scaler: Path,
+    samples: dict[str, list[Path]],
+    outputs: dict[str, Path],
+    processes: dict[str, list[str]] | None = None,
+) -> None:
     """Each sample's feature files (the anomaly samples, the unlabelled pool) standardised into one file;
     ``processes``: per sample, each file's process ("" unknown)."""
     fitted = load_scaler(scaler)
@@ -220,8 +279,16 @@ def _file_seed(seed: int, path) -> int:
     return zlib.crc32(f"{seed}/{Path(path).parent.name}/{Path(path).name}".encode())
 
 
-def _write_splits(files: list[Path], seeds: list[int], splits: dict[str, Path], fractions: dict, scaler: dict,
-                  label_of, classes: list[str] = (), processes: list[str] | None = None) -> dict[str, int]:
+def _write_splits(
+    files: list[Path],
+    seeds: list[int],
+    splits: dict[str, Path],
+    fractions: dict,
+    scaler: dict,
+    label_of,
+    classes: list[str] = (),
+    processes: list[str] | None = None,
+) -> dict[str, int]:
     """Each file's events drawn into train/val/test (its own random stream), standardised; the counts.
     ``label_of``: file -> its label in the task; each of ``classes`` (label = index) must have training events;
     ``processes``: each file's process ("" unknown; None: all unknown)."""
@@ -251,8 +318,10 @@ def _write_splits(files: list[Path], seeds: list[int], splits: dict[str, Path], 
                 raise DatasetError(f"the {split} split is empty; more events or a larger split.{split} needed")
         for label, name in enumerate(classes):
             if not trained.get(label):
-                raise DatasetError(f"no training events of class '{name}' (label {label}) in "
-                                   f"{', '.join(str(f) for f in files if label_of(f) == label)}")
+                raise DatasetError(
+                    f"no training events of class '{name}' (label {label}) in "
+                    f"{', '.join(str(f) for f in files if label_of(f) == label)}"
+                )
     return counts
 
 

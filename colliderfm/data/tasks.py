@@ -40,13 +40,18 @@ class Task:
 
     def params(self) -> dict:
         """The task as plain values (rule params Snakemake compares; the checkpoint's record)."""
-        return {"name": self.name, "classes": list(self.classes), "signal": self.signal,
-                "members": [list(m) for m in self.members]}
+        return {
+            "name": self.name,
+            "classes": list(self.classes),
+            "signal": self.signal,
+            "members": [list(m) for m in self.members],
+        }
 
     @classmethod
     def from_params(cls, params: dict) -> "Task":
-        return cls(params["name"], tuple(params["classes"]), tuple(tuple(m) for m in params["members"]),
-                   params["signal"])
+        return cls(
+            params["name"], tuple(params["classes"]), tuple(tuple(m) for m in params["members"]), params["signal"]
+        )
 
 
 def from_config(config: dict) -> dict[str, Task]:
@@ -70,8 +75,10 @@ def anomaly_task(config: dict) -> Task:
     return from_config(config)[config["anomaly"]["task"]]
 
 
-OLD_LABEL = ("a sample no longer carries a label; a task names its classes' samples instead: remove 'label' and "
-             "declare e.g. tasks: {tops: {classes: {\"0 top\": [tops0], \"1 top\": [tops1], ...}, signal: \"4 top\"}}")
+OLD_LABEL = (
+    "a sample no longer carries a label; a task names its classes' samples instead: remove 'label' and "
+    'declare e.g. tasks: {tops: {classes: {"0 top": [tops0], "1 top": [tops1], ...}, signal: "4 top"}}'
+)
 
 
 def check(config: dict) -> None:
@@ -84,28 +91,37 @@ def check(config: dict) -> None:
             for sample in members:
                 key = f"tasks.{name}.classes.{cls}"
                 if sample not in samples:
-                    raise ConfigError(f"config key '{key}': unknown sample '{sample}' "
-                                      f"(configured: {', '.join(samples)})")
+                    raise ConfigError(
+                        f"config key '{key}': unknown sample '{sample}' (configured: {', '.join(samples)})"
+                    )
                 if samples[sample].get("pool"):
-                    raise ConfigError(f"config key '{key}': '{sample}' is a pool sample (unlabelled events "
-                                      "for pretraining); a class needs a sample of its own")
+                    raise ConfigError(
+                        f"config key '{key}': '{sample}' is a pool sample (unlabelled events "
+                        "for pretraining); a class needs a sample of its own"
+                    )
                 if sample in seen:
                     raise ConfigError(f"config key '{key}': '{sample}' is also in class '{seen[sample]}'")
                 seen[sample] = cls
         if spec.get("signal", next(iter(spec["classes"]))) not in spec["classes"]:
-            raise ConfigError(f"config key 'tasks.{name}.signal': '{spec['signal']}' is not one of its classes "
-                              f"({', '.join(spec['classes'])})")
+            raise ConfigError(
+                f"config key 'tasks.{name}.signal': '{spec['signal']}' is not one of its classes "
+                f"({', '.join(spec['classes'])})"
+            )
     names = list(config["tasks"])
     config["anomaly"].setdefault("task", names[0])
     if config["anomaly"]["task"] not in names:
-        raise ConfigError(f"config key 'anomaly.task': unknown task '{config['anomaly']['task']}' "
-                          f"(configured: {', '.join(names)})")
+        raise ConfigError(
+            f"config key 'anomaly.task': unknown task '{config['anomaly']['task']}' (configured: {', '.join(names)})"
+        )
     for task in config["data_efficiency"]["tasks"]:
         if task not in names:
-            raise ConfigError(f"config key 'data_efficiency.tasks': unknown task '{task}' "
-                              f"(configured: {', '.join(names)})")
+            raise ConfigError(
+                f"config key 'data_efficiency.tasks': unknown task '{task}' (configured: {', '.join(names)})"
+            )
     used = {s for spec in config["tasks"].values() for m in spec["classes"].values() for s in m}
     for name, spec in samples.items():
         if name not in used and not spec.get("pool") and "anomaly" not in spec:
-            raise ConfigError(f"config key 'samples.{name}': used by no task, not an anomaly sample and not "
-                              "in the pool; name it in a task's classes, or remove it")
+            raise ConfigError(
+                f"config key 'samples.{name}': used by no task, not an anomaly sample and not "
+                "in the pool; name it in a task's classes, or remove it"
+            )

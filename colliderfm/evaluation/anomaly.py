@@ -32,7 +32,7 @@ def auc_interval(y: np.ndarray, score: np.ndarray, resamples: int, seed: int) ->
     s = rng.choice(sig, (resamples, len(sig)))
     b = rng.choice(bkg, (resamples, len(bkg)))
     ranks = rankdata(np.concatenate([s, b], axis=1), axis=1)  # ties share their average rank
-    u = ranks[:, :len(sig)].sum(axis=1) - len(sig) * (len(sig) + 1) / 2
+    u = ranks[:, : len(sig)].sum(axis=1) - len(sig) * (len(sig) + 1) / 2
     low, high = np.quantile(u / (len(sig) * len(bkg)), INTERVAL)
     return float(low), float(high)
 
@@ -43,8 +43,9 @@ def efficiency_at(y: np.ndarray, score: np.ndarray, background_efficiency: float
     return float(np.interp(background_efficiency, fpr, tpr))
 
 
-def significance_at(y: np.ndarray, score: np.ndarray, weight: np.ndarray, background_efficiency: float,
-                    luminosity: float) -> float | None:
+def significance_at(
+    y: np.ndarray, score: np.ndarray, weight: np.ndarray, background_efficiency: float, luminosity: float
+) -> float | None:
     """Expected S/sqrt(B) at the cut keeping ``background_efficiency`` of the (weighted) background:
     weights are cross section x BR / N in pb, the luminosity in fb^-1. None without such weights."""
     if np.all(weight == 1.0):
@@ -65,12 +66,23 @@ def separation(y: np.ndarray, score: np.ndarray, weight: np.ndarray, options: di
     return out
 
 
-def search_metrics(frame: pd.DataFrame, scores: list[str], *, background: str, signal: str, scan: dict[str, float],
-                   options: dict, seed: int) -> dict:
+def search_metrics(
+    frame: pd.DataFrame,
+    scores: list[str],
+    *,
+    background: str,
+    signal: str,
+    scan: dict[str, float],
+    options: dict,
+    seed: int,
+) -> dict:
     """The model's metrics of the search: each score on the background/signal pair (flat keys, as the
     summary reads them) and on every sample of the mass scan (``anomaly_scan`` rows)."""
-    out = {"anomaly_background": background, "anomaly_signal": signal,
-           "anomaly_events": {s: int((frame["sample"] == s).sum()) for s in (background, *scan, signal)}}
+    out = {
+        "anomaly_background": background,
+        "anomaly_signal": signal,
+        "anomaly_events": {s: int((frame["sample"] == s).sum()) for s in (background, *scan, signal)},
+    }
     pairs = {signal: None, **scan}
     rows = []
     for sample in pairs:
@@ -92,15 +104,23 @@ def search_metrics(frame: pd.DataFrame, scores: list[str], *, background: str, s
 REFERENCE = "reference_bdt"  # its model and score name in the scan table
 
 
-def reference_bdt(background: Path, signals: dict[str, Path], *, masses: dict[str, float], options: dict,
-                         seed: int, threads: int, out: Path) -> pd.DataFrame:
+def reference_bdt(
+    background: Path,
+    signals: dict[str, Path],
+    *,
+    masses: dict[str, float],
+    options: dict,
+    seed: int,
+    threads: int,
+    out: Path,
+) -> pd.DataFrame:
     """Gradient-boosted trees trained on labelled DM vs SM events at each mass, scored out of fold
     (k-fold cross-validation), so every event is scored by a model that never saw it."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    from colliderfm.models.bdt import informative, trees_context
     from colliderfm.data.arrays import flat_matrix, load_arrays
+    from colliderfm.models.bdt import informative, trees_context
 
     ref, bkg = options["reference"], load_arrays(background)
     rows = []
@@ -113,8 +133,15 @@ def reference_bdt(background: Path, signals: dict[str, Path], *, masses: dict[st
         with trees_context(threads):
             score = cross_val_predict(trees, x, y, cv=folds, method="predict_proba")[:, 1]
         weight = np.r_[bkg["weight"], sig["weight"]]
-        rows.append({"model": REFERENCE, "sample": sample, "mediator_mass": masses[sample], "score": REFERENCE,
-                     **separation(y, score, weight, options, seed)})
+        rows.append(
+            {
+                "model": REFERENCE,
+                "sample": sample,
+                "mediator_mass": masses[sample],
+                "score": REFERENCE,
+                **separation(y, score, weight, options, seed),
+            }
+        )
         log.info("reference BDT at %g GeV: AUC %.4f", masses[sample], rows[-1]["auc"])
     table = pd.DataFrame(rows, columns=SCAN_COLUMNS if not rows else None)  # no mass known: no scan
     with atomic_path(out) as tmp:

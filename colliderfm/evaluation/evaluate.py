@@ -16,12 +16,12 @@ import pandas as pd
 from scipy.special import softmax
 from sklearn import metrics as skm
 
+from colliderfm.atomic import atomic_path
+from colliderfm.data.arrays import load_arrays
+from colliderfm.errors import DatasetError
 from colliderfm.evaluation import scores
 from colliderfm.evaluation.anomaly import search_metrics
-from colliderfm.atomic import atomic_path
-from colliderfm.errors import DatasetError
 from colliderfm.evaluation.inference import KINDS, Logits
-from colliderfm.data.arrays import load_arrays
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,15 @@ def predictions(logits_fn: Logits, parts: dict[str, list[Path]], model_scores=No
     for split, paths in parts.items():
         for path in paths:
             arrays = load_arrays(path)
-            frame = pd.DataFrame({"sample": arrays["sample"].astype(str), "split": split,
-                                  "event": arrays["event_id"], "label": arrays["label"], "weight": arrays["weight"]})
+            frame = pd.DataFrame(
+                {
+                    "sample": arrays["sample"].astype(str),
+                    "split": split,
+                    "event": arrays["event_id"],
+                    "label": arrays["label"],
+                    "weight": arrays["weight"],
+                }
+            )
             frames.append(frame.assign(**scores.from_logits(logits_fn(arrays))))
             inputs.append(arrays)
     if model_scores is not None:
@@ -51,16 +58,18 @@ def accuracy(logits_fn: Logits, arrays: dict) -> float:
 # ---------------------------------------------------------------------- metrics
 
 
-def rejection_at(y_true: np.ndarray, score: np.ndarray, efficiency: float,
-                 weight: np.ndarray | None = None) -> float | None:
+def rejection_at(
+    y_true: np.ndarray, score: np.ndarray, efficiency: float, weight: np.ndarray | None = None
+) -> float | None:
     """Background rejection 1/eps_B at a signal efficiency; None when no background passes."""
     fpr, tpr, _ = skm.roc_curve(y_true, score, sample_weight=weight)
     eps_b = float(np.interp(efficiency, tpr, fpr))
     return 1.0 / eps_b if eps_b > 0 else None
 
 
-def classification_metrics(labels: np.ndarray, probs: np.ndarray, weight: np.ndarray | None = None,
-                           signal: int | None = None) -> dict:
+def classification_metrics(
+    labels: np.ndarray, probs: np.ndarray, weight: np.ndarray | None = None, signal: int | None = None
+) -> dict:
     """Accuracy, balanced accuracy, confusion, one-vs-rest AUCs and their macro average, and the
     background rejection at the ``signal`` class's working points (default the last class), for any
     number of classes; ``weight``: each event's (Event.Weight, config ``evaluation.weights``), None:
@@ -73,12 +82,15 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray, weight: np.nda
         "events": int(len(labels)),
         "accuracy": float(skm.accuracy_score(labels, pred, sample_weight=weight)),
         "balanced_accuracy": float(skm.balanced_accuracy_score(labels, pred, sample_weight=weight)),
-        "confusion": skm.confusion_matrix(labels, pred, labels=classes, normalize="true",
-                                          sample_weight=weight).tolist(),
+        "confusion": skm.confusion_matrix(
+            labels, pred, labels=classes, normalize="true", sample_weight=weight
+        ).tolist(),
         "auc_per_class": auc,
         "macro_auc": float(np.mean(auc)),
-        **{f"rejection_at_{int(e * 100)}": rejection_at(labels == signal, probs[:, signal], e, weight)
-           for e in SIGNAL_EFFICIENCIES},
+        **{
+            f"rejection_at_{int(e * 100)}": rejection_at(labels == signal, probs[:, signal], e, weight)
+            for e in SIGNAL_EFFICIENCIES
+        },
     }
 
 
@@ -91,8 +103,10 @@ def event_weights(frame: pd.DataFrame, weights: str) -> np.ndarray | None:
     bad = ~np.isfinite(w) | (w <= 0)
     if bad.any():
         samples = ", ".join(sorted(frame.loc[bad, "sample"].astype(str).unique()))
-        raise DatasetError(f"evaluation.weights: cross_section needs a positive Event.Weight for every event; "
-                              f"{int(bad.sum())} events of sample(s) {samples} have none")
+        raise DatasetError(
+            f"evaluation.weights: cross_section needs a positive Event.Weight for every event; "
+            f"{int(bad.sum())} events of sample(s) {samples} have none"
+        )
     return w
 
 
@@ -105,18 +119,38 @@ def score_task(fields: dict, checkpoint: Path, *, test: Path, out: Path, device:
     arrays = load_arrays(test)
     probs = softmax(logits(arrays).astype(np.float64), axis=1)
     metrics = classification_metrics(arrays["label"], probs)
-    result = {**fields, "labelled_events": int(payload["train_events"]), "events": metrics["events"],
-              "accuracy": metrics["accuracy"], "balanced_accuracy": metrics["balanced_accuracy"],
-              "auc": metrics["macro_auc"]}
+    result = {
+        **fields,
+        "labelled_events": int(payload["train_events"]),
+        "events": metrics["events"],
+        "accuracy": metrics["accuracy"],
+        "balanced_accuracy": metrics["balanced_accuracy"],
+        "auc": metrics["macro_auc"],
+    }
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(result, indent=1))
     log.info("%s: accuracy %.4f, AUC %.4f", fields, result["accuracy"], result["auc"])
     return result
 
 
-def run(model: dict, checkpoint: Path, *, train: Path, val: Path, test: Path, anomaly: dict[str, Path],
-        background: str | None, signal: str | None, scan: dict[str, float], options: dict, device: str,
-        threads: int, out_predictions: Path, out_metrics: Path, weights: str = "none") -> dict:
+def run(
+    model: dict,
+    checkpoint: Path,
+    *,
+    train: Path,
+    val: Path,
+    test: Path,
+    anomaly: dict[str, Path],
+    background: str | None,
+    signal: str | None,
+    scan: dict[str, float],
+    options: dict,
+    device: str,
+    threads: int,
+    out_predictions: Path,
+    out_metrics: Path,
+    weights: str = "none",
+) -> dict:
     """Evaluate the ``model`` (its fields, config.model_fields: task, classes, signal class...) stored at
     ``checkpoint``: predictions on ``test`` and every ``anomaly`` sample, and metrics beside them with the
     model's fields: the classification, and, for the task scoring the anomaly search (``anomaly`` not
@@ -127,23 +161,38 @@ def run(model: dict, checkpoint: Path, *, train: Path, val: Path, test: Path, an
     kind = KINDS[model["kind"]]
     logits_fn = kind.open(checkpoint, device, threads)
     val_arrays = load_arrays(val)
-    extra = None if kind.model_scores is None else functools.partial(
-        kind.model_scores, checkpoint, device, load_arrays(train), val_arrays, options=options)
+    extra = (
+        None
+        if kind.model_scores is None
+        else functools.partial(kind.model_scores, checkpoint, device, load_arrays(train), val_arrays, options=options)
+    )
     frame = predictions(logits_fn, {"test": [test], "anomaly": list(anomaly.values())}, extra)
     names = [name for name in scores.labels() if name in frame.columns]
     test_part = frame[frame["split"] == "test"]
     probs = test_part[scores.prob_columns(len(model["classes"]))].to_numpy()
-    result = {**model, "val_accuracy": accuracy(logits_fn, val_arrays), "weights": weights,
-              **classification_metrics(test_part["label"].to_numpy(), probs, event_weights(test_part, weights),
-                                       model["classes"].index(model["signal"])),
-              "anomaly_scores": names}
+    result = {
+        **model,
+        "val_accuracy": accuracy(logits_fn, val_arrays),
+        "weights": weights,
+        **classification_metrics(
+            test_part["label"].to_numpy(),
+            probs,
+            event_weights(test_part, weights),
+            model["classes"].index(model["signal"]),
+        ),
+        "anomaly_scores": names,
+    }
     if anomaly:
-        result.update(search_metrics(frame, names, background=background, signal=signal, scan=scan,
-                                     options=options, seed=model["seed"]))
+        result.update(
+            search_metrics(
+                frame, names, background=background, signal=signal, scan=scan, options=options, seed=model["seed"]
+            )
+        )
     with atomic_path(out_predictions) as tmp:
         frame.to_parquet(tmp, index=False)
     with atomic_path(out_metrics) as tmp:
         tmp.write_text(json.dumps(result, indent=1))
-    log.info("%s %s: accuracy %.4f, macro AUC %.4f", model["task"], model["model"], result["accuracy"],
-             result["macro_auc"])
+    log.info(
+        "%s %s: accuracy %.4f, macro AUC %.4f", model["task"], model["model"], result["accuracy"], result["macro_auc"]
+    )
     return result

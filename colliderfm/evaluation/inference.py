@@ -13,8 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from colliderfm.errors import CheckpointError
 from colliderfm.data.arrays import batches, flat_matrix
+from colliderfm.errors import CheckpointError
 
 # what every use of a classifier checkpoint reads; prediction and export also apply its inputs' scaler
 # and selection to new files (APPLIED_PARTS)
@@ -25,8 +25,8 @@ Logits = Callable[[dict], np.ndarray]  # model inputs (arrays.to_arrays) -> logi
 
 def load_classifier(path: Path, device="cpu", parts: tuple[str, ...] = CLASSIFIER_PARTS):
     """A transformer classifier checkpoint as (model in eval mode, payload), every part in ``parts`` checked."""
-    from colliderfm.models.transformer import Classifier, ModelConfig
     from colliderfm.models.checkpoints import check_checkpoint, load_model, load_weights, model_settings
+    from colliderfm.models.transformer import Classifier, ModelConfig
 
     payload = load_model(path, map_location=device)
     if not isinstance(payload, dict) or payload.get("format") != "colliderfm-classifier":
@@ -38,8 +38,10 @@ def load_classifier(path: Path, device="cpu", parts: tuple[str, ...] = CLASSIFIE
         raise CheckpointError(f"{path}: damaged checkpoint: its 'model_config' can't build a model ({err})") from None
     load_weights(path, model, payload["state_dict"])
     if not payload.get("classes") or not payload.get("task"):
-        raise CheckpointError(f"{path}: a classifier checkpoint without its task and classes (made by an older "
-                              "colliderfm); re-run its training")
+        raise CheckpointError(
+            f"{path}: a classifier checkpoint without its task and classes (made by an older "
+            "colliderfm); re-run its training"
+        )
     return model.to(device).eval(), payload
 
 
@@ -88,8 +90,9 @@ def bdt_logits(checkpoint: Path, device: str = "cpu", threads: int = 1) -> Logit
     return logits
 
 
-def transformer_model_scores(checkpoint: Path, device: str, train: dict, val: dict, parts: list[dict],
-                             options: dict) -> list[dict[str, np.ndarray]]:
+def transformer_model_scores(
+    checkpoint: Path, device: str, train: dict, val: dict, parts: list[dict], options: dict
+) -> list[dict[str, np.ndarray]]:
     """ODIN and Mahalanobis scores of each arrays dict in ``parts`` (fitted on train, tuned on val)."""
     from colliderfm.evaluation import ood
     from colliderfm.models.train import pick_device

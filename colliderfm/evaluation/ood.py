@@ -76,12 +76,13 @@ def perturb(model, batch: dict, temperature: float, epsilon: float) -> tuple[tor
         loss = -torch.log_softmax(logits, dim=1).max(dim=1).values.sum()
         g_obj, g_evt = torch.autograd.grad(loss, [objects, event])
     with torch.no_grad():
-        return (torch.where(batch["present"][..., None], objects - epsilon * g_obj.sign(), objects).detach(),
-                torch.where(batch["known"], event - epsilon * g_evt.sign(), event).detach())
+        return (
+            torch.where(batch["present"][..., None], objects - epsilon * g_obj.sign(), objects).detach(),
+            torch.where(batch["known"], event - epsilon * g_evt.sign(), event).detach(),
+        )
 
 
-def odin_scores(model, arrays: dict, device, temperature: float, epsilon: float,
-                batch_size: int = 4096) -> np.ndarray:
+def odin_scores(model, arrays: dict, device, temperature: float, epsilon: float, batch_size: int = 4096) -> np.ndarray:
     """1 - max_k softmax(f(x~) / T)_k of the stepped inputs x~ (no step for epsilon = 0), (N,)."""
     out = []
     for b in batches(to_tensors(arrays, device, keys=INPUTS), batch_size):
@@ -101,8 +102,9 @@ def tune_epsilon(model, arrays_sm: dict, device, temperature: float, epsilons: l
 # ----------------------------------------------------------------------- entry
 
 
-def fit_and_score(model, device, train_arrays: dict, val_arrays: dict, parts: list[dict],
-                  options: dict) -> list[dict[str, np.ndarray]]:
+def fit_and_score(
+    model, device, train_arrays: dict, val_arrays: dict, parts: list[dict], options: dict
+) -> list[dict[str, np.ndarray]]:
     """Mahalanobis fitted on the training split, ODIN's step tuned on the (SM) validation split; both
     scores of every arrays dict in ``parts``. ``options``: {"temperature": T, "epsilons": [...]}."""
     model.eval()
@@ -112,7 +114,17 @@ def fit_and_score(model, device, train_arrays: dict, val_arrays: dict, parts: li
     stride = -(-len(val_arrays["label"]) // TUNING_EVENTS)
     tuning = {k: v[::stride] for k, v in val_arrays.items()}
     epsilon = tune_epsilon(model, tuning, device, temperature, epsilons)
-    log.info("ODIN: temperature %g, step %g of %s (chosen on %d SM validation events)", temperature, epsilon,
-             epsilons, len(tuning["label"]))
-    return [{"odin": odin_scores(model, arrays, device, temperature, epsilon),
-             "mahalanobis": mahalanobis.score(embeddings(model, arrays, device))} for arrays in parts]
+    log.info(
+        "ODIN: temperature %g, step %g of %s (chosen on %d SM validation events)",
+        temperature,
+        epsilon,
+        epsilons,
+        len(tuning["label"]),
+    )
+    return [
+        {
+            "odin": odin_scores(model, arrays, device, temperature, epsilon),
+            "mahalanobis": mahalanobis.score(embeddings(model, arrays, device)),
+        }
+        for arrays in parts
+    ]

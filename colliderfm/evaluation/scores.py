@@ -15,7 +15,6 @@ import numpy as np
 from scipy.special import logsumexp, softmax
 
 
-
 def prob_columns(n_classes: int) -> list[str]:
     """``p0 … p{K-1}``: the class probabilities of a K-class model, index = label."""
     return [f"p{k}" for k in range(n_classes)]
@@ -76,5 +75,7 @@ def from_logits(logits: np.ndarray) -> dict[str, np.ndarray]:
     (the entropy then lies between 0 and log2 K bits)."""
     logits = np.asarray(logits, dtype=np.float64)
     p = softmax(logits, axis=1)
-    return {**{c: p[:, k] for k, c in enumerate(prob_columns(p.shape[1]))},
-            **{name: s.fn(logits) for name, s in SCORES.items()}}
+    return {
+        **{c: p[:, k] for k, c in enumerate(prob_columns(p.shape[1]))},
+        **{name: s.fn(logits) for name, s in SCORES.items()},
+    }

@@ -1,1 +1,2 @@
-"""The models and how they are trained: the transformer, its pretexts and encoder bundles, the BDT baseline, training loops."""
+"""The models and how they are trained: the transformer, its pretexts and encoder bundles, the BDT
+baseline, checkpoints and training loops."""

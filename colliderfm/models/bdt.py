@@ -39,13 +39,24 @@ def run(train_path: Path, params: dict, *, seed: int, threads: int, out_model: P
     """Fit on the whole training split; missing objects are NaN, which the trees route natively."""
     arrays = load_arrays(train_path)
     x = flat_matrix(arrays)
-    trees = HistGradientBoostingClassifier(max_iter=params["max_iter"], learning_rate=params["learning_rate"],
-                                           max_leaf_nodes=params["max_leaf_nodes"], early_stopping=True,
-                                           validation_fraction=0.1, n_iter_no_change=10, random_state=seed % 2**32)
+    trees = HistGradientBoostingClassifier(
+        max_iter=params["max_iter"],
+        learning_rate=params["learning_rate"],
+        max_leaf_nodes=params["max_leaf_nodes"],
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        random_state=seed % 2**32,
+    )
     with trees_context(threads):
         bdt = informative(trees).fit(x, arrays["label"])
-    log.info("BDT: %d boosting iterations on %d events, %d of %d variables used", trees.n_iter_,
-             len(arrays["label"]), bdt[0].get_support().sum(), x.shape[1])
+    log.info(
+        "BDT: %d boosting iterations on %d events, %d of %d variables used",
+        trees.n_iter_,
+        len(arrays["label"]),
+        bdt[0].get_support().sum(),
+        x.shape[1],
+    )
     with atomic_path(out_model) as tmp:
         joblib.dump(bdt, tmp)
     return bdt

@@ -31,11 +31,15 @@ def load_model(path: Path, map_location="cpu") -> dict:
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ... on one line or many
         unsafe = re.search(r"\bGLOBAL ([\w.]+)", str(err))  # the class or function the file names
         if isinstance(err, pickle.UnpicklingError) and unsafe:
-            raise CheckpointError(f"{path}: refused: the checkpoint holds the Python object {unsafe.group(1)}, "
-                                  "not only tensors and plain values (loaded with weights_only=True)") from None
+            raise CheckpointError(
+                f"{path}: refused: the checkpoint holds the Python object {unsafe.group(1)}, "
+                "not only tensors and plain values (loaded with weights_only=True)"
+            ) from None
         first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
-        raise CheckpointError(f"{path}: not a readable colliderfm checkpoint, damaged or of another kind "
-                              f"({type(err).__name__}: {first.split('. ')[0][:160]})") from None
+        raise CheckpointError(
+            f"{path}: not a readable colliderfm checkpoint, damaged or of another kind "
+            f"({type(err).__name__}: {first.split('. ')[0][:160]})"
+        ) from None
 
 
 def _numbers(value):
@@ -63,8 +67,10 @@ def check_checkpoint(path: Path, payload, parts: tuple[str, ...]) -> dict:
         raise CheckpointError(f"{path}: damaged checkpoint: 'state_dict' is not a mapping of names to tensors")
     bad = [name for name, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
     if bad:
-        raise CheckpointError(f"{path}: damaged checkpoint: NaN or infinite weights in {bad[0]}"
-                              + (f" and {len(bad) - 1} more tensors" if len(bad) > 1 else ""))
+        raise CheckpointError(
+            f"{path}: damaged checkpoint: NaN or infinite weights in {bad[0]}"
+            + (f" and {len(bad) - 1} more tensors" if len(bad) > 1 else "")
+        )
     if "scaler" in parts and not all(math.isfinite(x) for x in _numbers(payload["scaler"])):
         raise CheckpointError(f"{path}: damaged checkpoint: NaN or infinite values in its 'scaler'")
     return payload
@@ -91,5 +97,6 @@ def load_weights(path: Path, module: torch.nn.Module, state: dict) -> None:
     except RuntimeError as err:
         lines = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
         first = lines[0].split(". ")[0] if lines else str(err)
-        raise CheckpointError(f"{path}: the model settings in the checkpoint disagree with its weights "
-                              f"({first[:200]})") from None
+        raise CheckpointError(
+            f"{path}: the model settings in the checkpoint disagree with its weights ({first[:200]})"
+        ) from None

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
+from colliderfm.data.arrays import load_arrays
+from colliderfm.data.standardize import load_scaler
 from colliderfm.models import checkpoints
 from colliderfm.models import train as T
 from colliderfm.models.transformer import Classifier, ModelConfig, classifier_loss
-from colliderfm.data.arrays import load_arrays
-from colliderfm.data.standardize import load_scaler
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndar
 
 def encoder_state(pretrained: dict) -> dict:
     prefix = "encoder."
-    return {k[len(prefix):]: v for k, v in pretrained["state_dict"].items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in pretrained["state_dict"].items() if k.startswith(prefix)}
 
 
 def frozen_embeddings(net: Classifier, data: dict, batch_size: int = 4096) -> dict:
@@ -51,8 +51,9 @@ def probe_loss(head: torch.nn.Module, batch: dict, generator=None, smoothing: fl
     return nnf.cross_entropy(head(batch["embedding"]), batch["label"], label_smoothing=smoothing)
 
 
-def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path,
-        pretrained: Path | None = None) -> None:
+def run(
+    job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path, pretrained: Path | None = None
+) -> None:
     """Train the classifier of ``job`` (a ``config.TrainingJob``) on ``job.fraction`` of ``train``,
     from the ``pretrained`` encoder (fine-tuned, or frozen under a linear probe) or from scratch; the
     checkpoint carries the scaler and selection."""
@@ -67,11 +68,14 @@ def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path
     net = Classifier(cfg)
     start = "scratch"
     if pretrained is not None:
-        encoder = checkpoints.check_checkpoint(pretrained, checkpoints.load_model(pretrained), ("model_config", "state_dict"))
+        encoder = checkpoints.check_checkpoint(
+            pretrained, checkpoints.load_model(pretrained), ("model_config", "state_dict")
+        )
         shape = {k: v for k, v in dataclasses.asdict(cfg).items() if k in ARCHITECTURE}
         if {k: encoder["model_config"].get(k) for k in ARCHITECTURE} != shape:
-            raise ValueError(f"{pretrained}: pretrained with {encoder['model_config']}, "
-                             f"but variant {job.variant} is {shape}")
+            raise ValueError(
+                f"{pretrained}: pretrained with {encoder['model_config']}, but variant {job.variant} is {shape}"
+            )
         checkpoints.load_weights(pretrained, net.encoder, encoder_state(encoder))
         start = "probe" if cfg.probe else "finetune"
     elif cfg.probe:
@@ -80,28 +84,54 @@ def run(job, *, train: Path, val: Path, scaler: Path, model: Path, history: Path
     tc = T.TrainConfig.from_block(job.training, job.seed)
     if start != "finetune":  # a random encoder learns at the full rate, as its head
         tc = dataclasses.replace(tc, encoder_lr_scale=1.0, head_lr_scale=1.0, encoder_hold=0.0, encoder_ramp=0.0)
-    setup = T.fingerprint("classifier", start, dataclasses.asdict(cfg), dataclasses.asdict(tc), job.fraction,
-                          len(subset), float(train_data["objects"].sum()))
+    setup = T.fingerprint(
+        "classifier",
+        start,
+        dataclasses.asdict(cfg),
+        dataclasses.asdict(tc),
+        job.fraction,
+        len(subset),
+        float(train_data["objects"].sum()),
+    )
     resume = Path(model).with_name("train.resume.pt")
     desc = f"{start} {job.variant} {job.fraction:g}"
     if cfg.probe:
         loss = functools.partial(probe_loss, smoothing=tc.label_smoothing)
-        rows = T.fit(net.head, loss, frozen_embeddings(net, train_data), frozen_embeddings(net, val_data), tc,
-                     checkpoint=resume, setup_id=setup, device=dev, desc=desc)
+        rows = T.fit(
+            net.head,
+            loss,
+            frozen_embeddings(net, train_data),
+            frozen_embeddings(net, val_data),
+            tc,
+            checkpoint=resume,
+            setup_id=setup,
+            device=dev,
+            desc=desc,
+        )
     else:
         loss = functools.partial(classifier_loss, smoothing=tc.label_smoothing)
-        rows = T.fit(net, loss, train_data, val_data, tc, checkpoint=resume, setup_id=setup, device=dev,
-                     desc=desc)
+        rows = T.fit(net, loss, train_data, val_data, tc, checkpoint=resume, setup_id=setup, device=dev, desc=desc)
     if T.rank_and_world()[0] != 0:
         return
     stored_scaler = load_scaler(scaler)
-    checkpoints.save_model({
-        "format": "colliderfm-classifier", "version": 1, "variant": job.variant, "start": start, "task": job.task,
-        "pretext": list(job.pretext),
-        "label_fraction": float(job.fraction), "seed": int(job.seed), "train_events": int(len(subset)),
-        "model_config": dataclasses.asdict(cfg), "state_dict": T.copy_state(net),
-        "scaler": stored_scaler, "selection": dict(stored_scaler.get("selection", {})),
-        "classes": list(job.classes),
-    }, model)
+    checkpoints.save_model(
+        {
+            "format": "colliderfm-classifier",
+            "version": 1,
+            "variant": job.variant,
+            "start": start,
+            "task": job.task,
+            "pretext": list(job.pretext),
+            "label_fraction": float(job.fraction),
+            "seed": int(job.seed),
+            "train_events": int(len(subset)),
+            "model_config": dataclasses.asdict(cfg),
+            "state_dict": T.copy_state(net),
+            "scaler": stored_scaler,
+            "selection": dict(stored_scaler.get("selection", {})),
+            "classes": list(job.classes),
+        },
+        model,
+    )
     T.write_history(rows, history)
     resume.unlink(missing_ok=True)

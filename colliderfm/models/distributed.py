@@ -79,8 +79,9 @@ def launch(fn, nprocs: int, *args, device: str = "auto") -> None:
 
 
 def _worker(rank: int, nprocs: int, port: int, device: str, fn, args) -> None:
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(nprocs), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(nprocs), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     from colliderfm.logs import configure
 
     configure()

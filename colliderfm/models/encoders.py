@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 
 from colliderfm import __version__
-from colliderfm.data import features as F
 from colliderfm.atomic import atomic_path
+from colliderfm.data import features as F
 from colliderfm.errors import ConfigError
 
 
@@ -33,23 +33,36 @@ ARCHITECTURE = ("dim", "heads", "layers", "ff")
 
 def inputs() -> dict:
     """The input layout an encoder was trained on: what must match for another run to reuse it."""
-    return {"groups": [[g, n] for g, n in F.GROUPS], "object_variables": list(F.OBJECT_VARS),
-            "event_variables": list(F.EVENT_VARS)}
+    return {
+        "groups": [[g, n] for g, n in F.GROUPS],
+        "object_variables": list(F.OBJECT_VARS),
+        "event_variables": list(F.EVENT_VARS),
+    }
 
 
-def describe(job, *, scaler: dict, pool: dict, pool_events: int, labelled_events: int, history,
-             processes=()) -> dict:
+def describe(job, *, scaler: dict, pool: dict, pool_events: int, labelled_events: int, history, processes=()) -> dict:
     """The bundle.json of an encoder trained by ``job`` (a config.TrainingJob)."""
     return {
-        "format": "colliderfm-encoder", "version": 1, "colliderfm_version": __version__,
-        "variant": job.variant, "pretext": list(job.pretext),
+        "format": "colliderfm-encoder",
+        "version": 1,
+        "colliderfm_version": __version__,
+        "variant": job.variant,
+        "pretext": list(job.pretext),
         "architecture": {k: job.architecture[k] for k in ARCHITECTURE},
-        "mask_fraction": job.mask_fraction, "training": dict(job.training), "seed": job.seed,
-        "inputs": inputs(), "selection": dict(scaler["selection"]),
+        "mask_fraction": job.mask_fraction,
+        "training": dict(job.training),
+        "seed": job.seed,
+        "inputs": inputs(),
+        "selection": dict(scaler["selection"]),
         "generator_inputs": bool(scaler.get("generator_inputs", True)),
-        "pool": {"samples": pool, "events": pool_events, "labelled_events": labelled_events,
-                 "processes": list(processes)},
-        "epochs": int(len(history)), "best_val_loss": float(history["val_loss"].min()),
+        "pool": {
+            "samples": pool,
+            "events": pool_events,
+            "labelled_events": labelled_events,
+            "processes": list(processes),
+        },
+        "epochs": int(len(history)),
+        "best_val_loss": float(history["val_loss"].min()),
         "final_train_loss": float(history["train_loss"].iloc[-1]),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
@@ -61,18 +74,18 @@ def model_card(bundle: dict) -> str:
     name = f"{bundle['variant']}-{'+'.join(bundle['pretext'])}"
     return f"""# Encoder {name}
 
-A colliderfm transformer encoder, pretrained on unlabelled events ({bundle['date']},
-colliderfm {bundle['colliderfm_version']}).
+A colliderfm transformer encoder, pretrained on unlabelled events ({bundle["date"]},
+colliderfm {bundle["colliderfm_version"]}).
 
-- Architecture: {bundle['architecture']} (variant `{bundle['variant']}`)
-- Pretext: {', '.join(bundle['pretext'])}; mask fraction {bundle['mask_fraction']}
-- Pool: {pool['events']} unlabelled events, and {pool['labelled_events']} training events of the run's
+- Architecture: {bundle["architecture"]} (variant `{bundle["variant"]}`)
+- Pretext: {", ".join(bundle["pretext"])}; mask fraction {bundle["mask_fraction"]}
+- Pool: {pool["events"]} unlabelled events, and {pool["labelled_events"]} training events of the run's
   reference task (labels unused); pool samples:
 {sources}
-- Training: {bundle['epochs']} epochs, best validation loss {bundle['best_val_loss']:.5f}, final training loss
-  {bundle['final_train_loss']:.5f}; settings {bundle['training']}
-- Inputs: {bundle['inputs']}; generator-level inputs: {bundle['generator_inputs']}
-- Selection: {bundle['selection']}
+- Training: {bundle["epochs"]} epochs, best validation loss {bundle["best_val_loss"]:.5f}, final training loss
+  {bundle["final_train_loss"]:.5f}; settings {bundle["training"]}
+- Inputs: {bundle["inputs"]}; generator-level inputs: {bundle["generator_inputs"]}
+- Selection: {bundle["selection"]}
 
 ## Reuse
 
@@ -83,7 +96,7 @@ pretrain:
   from: /path/to/results/encoders   # the folder holding {name}/
 model:
   variants:
-    {bundle['variant']}: {bundle['architecture']}
+    {bundle["variant"]}: {bundle["architecture"]}
 ```
 
 The run then standardises with `scaler.json` beside this card (the encoder sees inputs as it was
@@ -92,17 +105,24 @@ trained), fine-tunes every task from `encoder.pt` and pretrains nothing. Its sel
 """
 
 
-def write_description(job, *, encoder: Path, history: Path, scaler: Path, pool: dict, out_scaler: Path,
-                      out_bundle: Path, out_card: Path) -> dict:
+def write_description(
+    job, *, encoder: Path, history: Path, scaler: Path, pool: dict, out_scaler: Path, out_bundle: Path, out_card: Path
+) -> dict:
     import pandas as pd  # only here: the config check imports this module
 
     """The bundle's scaler, bundle.json and MODEL_CARD.md, beside the weights pretraining wrote."""
     from colliderfm.models.checkpoints import load_model
 
     payload, fitted = load_model(encoder), json.loads(Path(scaler).read_text())
-    bundle = describe(job, scaler=fitted, pool=pool, pool_events=payload["pool_events"],
-                      labelled_events=payload["labelled_events"], history=pd.read_csv(history),
-                      processes=payload.get("seen_processes", ()))
+    bundle = describe(
+        job,
+        scaler=fitted,
+        pool=pool,
+        pool_events=payload["pool_events"],
+        labelled_events=payload["labelled_events"],
+        history=pd.read_csv(history),
+        processes=payload.get("seen_processes", ()),
+    )
     with atomic_path(out_scaler) as tmp:
         tmp.write_text(json.dumps(fitted, indent=1))
     with atomic_path(out_bundle) as tmp:
@@ -125,8 +145,10 @@ def processes(folder: Path) -> list[str]:
 
 
 def _refuse(name: str, key: str, detail: str) -> None:
-    raise ConfigError(f"config key 'pretrain.from': encoder {name} (variant {name.split('-')[0]}, pretext "
-                      f"{name.split('-', 1)[1]}): '{key}' {detail}")
+    raise ConfigError(
+        f"config key 'pretrain.from': encoder {name} (variant {name.split('-')[0]}, pretext "
+        f"{name.split('-', 1)[1]}): '{key}' {detail}"
+    )
 
 
 def check(config: dict, pairs: list[tuple[str, str]], selection: dict) -> None:
@@ -146,20 +168,31 @@ def check(config: dict, pairs: list[tuple[str, str]], selection: dict) -> None:
         theirs, ours = bundle.get("architecture", {}), config["model"]["variants"][variant]
         for key in ARCHITECTURE:
             if theirs.get(key) != ours.get(key):
-                _refuse(name, f"architecture.{key}", f"is {theirs.get(key)}, but model.variants.{variant}.{key} "
-                        f"is {ours.get(key)}")
+                _refuse(
+                    name,
+                    f"architecture.{key}",
+                    f"is {theirs.get(key)}, but model.variants.{variant}.{key} is {ours.get(key)}",
+                )
         if bundle.get("inputs") != inputs():
             _refuse(name, "inputs", f"is {bundle.get('inputs')}, this colliderfm reads {inputs()}")
         for key, value in selection.items():
             if bundle.get("selection", {}).get(key) != value:
                 _refuse(name, f"selection.{key}", f"is {bundle.get('selection', {}).get(key)}, this run's is {value}")
         if bundle.get("generator_inputs") != config["model"]["generator_inputs"]:
-            _refuse(name, "generator_inputs", f"is {bundle.get('generator_inputs')}, this run's "
-                    f"model.generator_inputs is {config['model']['generator_inputs']}")
+            _refuse(
+                name,
+                "generator_inputs",
+                f"is {bundle.get('generator_inputs')}, this run's "
+                f"model.generator_inputs is {config['model']['generator_inputs']}",
+            )
         scalers[name] = (folder / "scaler.json").read_text()
     if len(set(scalers.values())) > 1:
-        _refuse(list(scalers)[-1], "scaler.json", f"differs from that of {list(scalers)[0]}; a run standardises "
-                "with one scaler, so its encoders must come from one run")
+        _refuse(
+            list(scalers)[-1],
+            "scaler.json",
+            f"differs from that of {list(scalers)[0]}; a run standardises "
+            "with one scaler, so its encoders must come from one run",
+        )
 
 
 def copy(source: Path, out: Path) -> None:

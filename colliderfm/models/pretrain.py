@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from colliderfm.models.pretexts import NAMES
-from colliderfm.models.pretexts import combined as P
+from colliderfm.atomic import atomic_path
+from colliderfm.data.arrays import load_arrays
 from colliderfm.models import checkpoints
 from colliderfm.models import train as T
-from colliderfm.atomic import atomic_path
-from colliderfm.models.transformer import MaskedModel, ModelConfig
+from colliderfm.models.pretexts import NAMES
+from colliderfm.models.pretexts import combined as P
 from colliderfm.models.pretexts.process import process_ids, processes_of
-from colliderfm.data.arrays import load_arrays
+from colliderfm.models.transformer import MaskedModel, ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,9 @@ def training_events(train: Path, pool: Path | None) -> dict[str, np.ndarray]:
     return {k: np.concatenate([extra[k], arrays[k]]) for k in arrays}
 
 
-def run(job, *, train: Path, val: Path, model: Path, history: Path, reconstruction: Path,
-        pool: Path | None = None) -> None:
+def run(
+    job, *, train: Path, val: Path, model: Path, history: Path, reconstruction: Path, pool: Path | None = None
+) -> None:
     """Pretrain the encoder of ``job.variant`` (a ``config.TrainingJob``) on its pretexts over ``pool`` and
     ``train``; write the model, its history and the reconstruction error of each pretext on ``val``."""
     if not job.pretext:
@@ -49,28 +50,62 @@ def run(job, *, train: Path, val: Path, model: Path, history: Path, reconstructi
     seen = processes_of(events["process"])  # the processes this encoder's events come from
     processes = seen if "process" in job.pretext else []  # the process pretext's classes
     if "process" in job.pretext and not processes:
-        raise ValueError(f"pretraining {job.variant} on the process pretext: no event of a known process "
-                         "(only generated samples know theirs)")
+        raise ValueError(
+            f"pretraining {job.variant} on the process pretext: no event of a known process "
+            "(only generated samples know theirs)"
+        )
     train_data = T.to_tensors(with_process_ids(events, processes), dev, INPUTS)
     val_data = T.to_tensors(with_process_ids(load_arrays(val), processes), dev, INPUTS)
-    log.info("pretraining %s on %s: %d events (%d of them labelled, labels unused)", job.variant,
-             "+".join(job.pretext), len(events["label"]), int((events["label"] >= 0).sum()))
+    log.info(
+        "pretraining %s on %s: %d events (%d of them labelled, labels unused)",
+        job.variant,
+        "+".join(job.pretext),
+        len(events["label"]),
+        int((events["label"] >= 0).sum()),
+    )
     cfg = ModelConfig.from_job(job)
     net = MaskedModel(cfg, len(processes)).to(dev)
     tc = T.TrainConfig.from_block(job.training, job.seed)
     pretexts, fraction = job.pretext, job.mask_fraction
-    setup = T.fingerprint("pretrain", dataclasses.asdict(cfg), dataclasses.asdict(tc), pretexts, fraction,
-                          len(train_data["label"]), float(train_data["objects"].sum()))
+    setup = T.fingerprint(
+        "pretrain",
+        dataclasses.asdict(cfg),
+        dataclasses.asdict(tc),
+        pretexts,
+        fraction,
+        len(train_data["label"]),
+        float(train_data["objects"].sum()),
+    )
     resume = Path(model).with_name("pretrain.resume.pt")
-    rows = T.fit(net, lambda m, b, g: P.loss(m, b, pretexts, fraction, g), train_data, val_data, tc,
-                 checkpoint=resume, setup_id=setup, device=dev, desc=f"pretrain {job.variant} {'+'.join(pretexts)}")
+    rows = T.fit(
+        net,
+        lambda m, b, g: P.loss(m, b, pretexts, fraction, g),
+        train_data,
+        val_data,
+        tc,
+        checkpoint=resume,
+        setup_id=setup,
+        device=dev,
+        desc=f"pretrain {job.variant} {'+'.join(pretexts)}",
+    )
     if T.rank_and_world()[0] != 0:
         return
-    checkpoints.save_model({"format": "colliderfm-pretrained", "version": 2, "variant": job.variant,
-                  "model_config": dataclasses.asdict(cfg), "mask_fraction": fraction, "pretext": list(pretexts),
-                  "processes": processes, "seen_processes": seen,
-                  "pool_events": int((events["label"] < 0).sum()), "labelled_events": int((events["label"] >= 0).sum()),
-                  "state_dict": T.copy_state(net)}, model)
+    checkpoints.save_model(
+        {
+            "format": "colliderfm-pretrained",
+            "version": 2,
+            "variant": job.variant,
+            "model_config": dataclasses.asdict(cfg),
+            "mask_fraction": fraction,
+            "pretext": list(pretexts),
+            "processes": processes,
+            "seen_processes": seen,
+            "pool_events": int((events["label"] < 0).sum()),
+            "labelled_events": int((events["label"] >= 0).sum()),
+            "state_dict": T.copy_state(net),
+        },
+        model,
+    )
     T.write_history(rows, history)
     recon = P.reconstruction_errors(net, val_data, pretexts, fraction, job.seed)
     with atomic_path(reconstruction) as tmp:

@@ -127,19 +127,18 @@ def fingerprint(*parts) -> str:
 LossFn = Callable[[torch.nn.Module, dict, torch.Generator], torch.Tensor]
 
 
-def _batches(n: int, size: int, generator: torch.Generator, device: torch.device, shuffle: bool,
-             epoch_events: int = 0):
+def _batches(n: int, size: int, generator: torch.Generator, device: torch.device, shuffle: bool, epoch_events: int = 0):
     """Index batches of one epoch; with ``epoch_events`` > n, whole reshuffled passes are chained."""
     if not shuffle:
         order = torch.arange(n)
     else:
         passes = max(1, -(-epoch_events // n))
-        order = torch.cat([torch.randperm(n, generator=generator) for _ in range(passes)])[:max(n, epoch_events)]
+        order = torch.cat([torch.randperm(n, generator=generator) for _ in range(passes)])[: max(n, epoch_events)]
     order = order.to(device)
     n = len(order)
     rank, world = rank_and_world()
     for start in range(0, n, size):
-        yield order[start:start + size][rank::world]
+        yield order[start : start + size][rank::world]
 
 
 def _mean_loss(model, loss_fn, data: dict, size: int, seed: int, device) -> float:
@@ -159,12 +158,24 @@ def _mean_loss(model, loss_fn, data: dict, size: int, seed: int, device) -> floa
     return float(total / count)
 
 
-def fit(model: torch.nn.Module, loss_fn: LossFn, train: dict, val: dict, cfg: TrainConfig, *,
-        checkpoint: Path, setup_id: str, device: torch.device, desc: str = "train") -> list[dict]:
+def fit(
+    model: torch.nn.Module,
+    loss_fn: LossFn,
+    train: dict,
+    val: dict,
+    cfg: TrainConfig,
+    *,
+    checkpoint: Path,
+    setup_id: str,
+    device: torch.device,
+    desc: str = "train",
+) -> list[dict]:
     """Train ``model`` in place (best weights at the end); returns the per-epoch history."""
     rank, world = rank_and_world()
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     else:
         net = model
     n = len(train["label"])
@@ -181,9 +192,15 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, train: dict, val: dict, cfg: Tr
         generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         start, total, seen = time.perf_counter(), 0.0, 0
         net.train()
-        bar = tqdm(_batches(n, cfg.batch_size, generator, device, True, cfg.min_epoch_events), total=steps_per_epoch,
-                   desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, mininterval=5.0,
-                   disable=rank != 0, leave=True)
+        bar = tqdm(
+            _batches(n, cfg.batch_size, generator, device, True, cfg.min_epoch_events),
+            total=steps_per_epoch,
+            desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}",
+            file=sys.stderr,
+            mininterval=5.0,
+            disable=rank != 0,
+            leave=True,
+        )
         for idx in bar:
             batch = {k: v[idx] for k, v in train.items()}
             with autocast(device):
@@ -196,17 +213,32 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, train: dict, val: dict, cfg: Tr
             seen += len(idx)
         val_loss = _mean_loss(model, loss_fn, val, cfg.batch_size, cfg.seed, device)
         elapsed = time.perf_counter() - start
-        row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "val_loss": val_loss,
-               "lr": sched.get_last_lr()[0], "seconds": elapsed, "events_per_second": seen * world / elapsed}
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": total / max(seen, 1),
+            "val_loss": val_loss,
+            "lr": sched.get_last_lr()[0],
+            "seconds": elapsed,
+            "events_per_second": seen * world / elapsed,
+        }
         state["history"].append(row)
         if val_loss < state["best_loss"] - cfg.min_delta:
-            state.update(best_loss=val_loss, bad_epochs=0,
-                         best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+            state.update(
+                best_loss=val_loss,
+                bad_epochs=0,
+                best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            )
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
-        log.info("%s epoch %d: train %.4f  val %.4f  (%.0f events/s)", desc, epoch + 1, row["train_loss"],
-                 val_loss, row["events_per_second"])
+        log.info(
+            "%s epoch %d: train %.4f  val %.4f  (%.0f events/s)",
+            desc,
+            epoch + 1,
+            row["train_loss"],
+            val_loss,
+            row["events_per_second"],
+        )
         if rank == 0:
             _save_checkpoint(checkpoint, setup_id, model, opt, sched, state)
     model.load_state_dict(state["best_state"])
@@ -240,8 +272,13 @@ def schedules(cfg: TrainConfig, total_steps: int, groups: int) -> Callable | lis
 
 
 def _save_checkpoint(path: Path, setup_id, model, opt, sched, state) -> None:
-    payload = {"setup_id": setup_id, "model": model.state_dict(), "optimizer": opt.state_dict(),
-               "scheduler": sched.state_dict(), **{k: state[k] for k in state}}
+    payload = {
+        "setup_id": setup_id,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        **{k: state[k] for k in state},
+    }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 

@@ -87,8 +87,9 @@ class Block(nn.Module):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(cfg.dim), nn.LayerNorm(cfg.dim)
         self.attn = SelfAttention(cfg)
-        self.mlp = nn.Sequential(nn.Linear(cfg.dim, cfg.ff), nn.GELU(), nn.Linear(cfg.ff, cfg.dim),
-                                 nn.Dropout(cfg.dropout))
+        self.mlp = nn.Sequential(
+            nn.Linear(cfg.dim, cfg.ff), nn.GELU(), nn.Linear(cfg.ff, cfg.dim), nn.Dropout(cfg.dropout)
+        )
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln1(x), bias)
@@ -112,8 +113,13 @@ class Encoder(nn.Module):
         -> token states (B, 17, dim) and the key mask (B, 17)."""
         obj = torch.where(obj_hidden, self.obj_mask_value, objects)
         evt = torch.where(evt_hidden, self.evt_mask_value, event)
-        tokens = torch.cat([self.obj_in(torch.cat([obj, obj_hidden.to(obj.dtype)], dim=-1)),
-                            self.evt_in(torch.cat([evt, evt_hidden.to(evt.dtype)], dim=-1))[:, None]], dim=1)
+        tokens = torch.cat(
+            [
+                self.obj_in(torch.cat([obj, obj_hidden.to(obj.dtype)], dim=-1)),
+                self.evt_in(torch.cat([evt, evt_hidden.to(evt.dtype)], dim=-1))[:, None],
+            ],
+            dim=1,
+        )
         tokens = tokens + self.group(self.group_ids)
         keep = torch.cat([present, torch.ones_like(present[:, :1])], dim=1)
         bias = attention_bias(keep, tokens.dtype)
@@ -134,8 +140,9 @@ class Classifier(nn.Module):
             self.head = nn.Linear(2 * cfg.dim, cfg.n_classes)
             self.encoder.requires_grad_(False)
         else:
-            self.head = nn.Sequential(nn.Linear(2 * cfg.dim, cfg.dim), nn.GELU(), nn.Dropout(cfg.dropout),
-                                      nn.Linear(cfg.dim, cfg.n_classes))
+            self.head = nn.Sequential(
+                nn.Linear(2 * cfg.dim, cfg.dim), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.dim, cfg.n_classes)
+            )
 
     def train(self, mode: bool = True) -> "Classifier":
         super().train(mode)
@@ -178,8 +185,12 @@ class MaskedModel(nn.Module):
 
     def forward(self, objects, present, event, known, obj_hidden, evt_hidden) -> dict:
         h, _ = self.encoder(objects, present, event, obj_hidden, evt_hidden | ~known)
-        out = {"objects": self.obj_out(h[:, :-1]), "event": self.evt_out(h[:, -1]),
-               "generator": self.gen_out(h[:, -1]), "from_top": self.top_out(h[:, :-1])[..., 0]}
+        out = {
+            "objects": self.obj_out(h[:, :-1]),
+            "event": self.evt_out(h[:, -1]),
+            "generator": self.gen_out(h[:, -1]),
+            "from_top": self.top_out(h[:, :-1])[..., 0],
+        }
         if self.proc_out is not None:
             out["process"] = self.proc_out(h[:, -1])
         return out

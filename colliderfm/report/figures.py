@@ -18,7 +18,6 @@ import pandas as pd  # noqa: E402
 
 from colliderfm.atomic import atomic_path  # noqa: E402
 
-
 # how a classifier starts (conf.jobs.STARTS): marker and line, and its name in legends
 START_STYLE = {"finetune": ("o-", "fine-tuned"), "scratch": ("s--", "from scratch"), "probe": ("^:", "linear probe")}
 
@@ -40,14 +39,17 @@ class PlotOptions:
     def from_config(cls, block: dict) -> "PlotOptions":
         return cls(**{k: v for k, v in block.items() if k != "formats"})
 
+
 def use_style(opts: PlotOptions) -> None:
     plt.style.use("default")
     mplhep.style.use(opts.style)
+
 
 def experiment_label(ax, opts: PlotOptions, weighted: bool = False) -> None:
     """The experiment label; ``weighted``: a figure that evaluation.weights changes says which it shows."""
     rlabel = ("weighted: $\\sigma \\times$ BR" if opts.weights == "cross_section" else "unweighted") if weighted else ""
     mplhep.label.exp_label(exp="colliderfm", llabel=opts.label, rlabel=rlabel, ax=ax, loc=0, fontsize=14)
+
 
 def save(fig, paths: list[Path], opts: PlotOptions) -> None:
     fig.tight_layout()
@@ -55,6 +57,7 @@ def save(fig, paths: list[Path], opts: PlotOptions) -> None:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=path.suffix[1:], dpi=opts.dpi, bbox_inches="tight")
     plt.close(fig)
+
 
 def by_figure(outputs: list[Path], known) -> dict[str, list[Path]]:
     """Output files grouped by figure name (the file's stem), each name one the caller can draw."""

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from colliderfm.report.figures import PlotOptions, by_figure, experiment_label, save, use_style
 from colliderfm.evaluation.scores import labels, prob_columns
+from colliderfm.report.figures import PlotOptions, by_figure, experiment_label, save, use_style
 
 LABELS = labels()
 
@@ -32,6 +32,7 @@ def confusion(metrics: dict, opts: PlotOptions):
     experiment_label(ax, opts, weighted=True)
     return fig
 
+
 def roc_by_class(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     test = pred[pred["split"] == "test"]
     fig, ax = plt.subplots(figsize=(8, 7))
@@ -46,6 +47,7 @@ def roc_by_class(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     experiment_label(ax, opts, weighted=True)
     return fig
 
+
 def entropy_hist(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     fig, ax = plt.subplots(figsize=(8, 7))
     bins = np.linspace(0, np.log2(len(metrics["classes"])), opts.bins + 1)
@@ -58,6 +60,7 @@ def entropy_hist(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     ax.legend(title=f"AUC {metrics['anomaly_auc_entropy']:.3f}")
     experiment_label(ax, opts, weighted=True)
     return fig
+
 
 def anomaly_roc(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     part = pred[pred["sample"].isin([metrics["anomaly_background"], metrics["anomaly_signal"]])]
@@ -72,6 +75,7 @@ def anomaly_roc(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     ax.legend(fontsize=13, loc="lower right")
     experiment_label(ax, opts)
     return fig
+
 
 def signal_scores(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     """The signal class's probability for the test events of each true class."""
@@ -90,8 +94,15 @@ def signal_scores(pred: pd.DataFrame, metrics: dict, opts: PlotOptions):
     experiment_label(ax, opts, weighted=True)
     return fig
 
-MODEL_FIGURES = {"confusion": lambda pred, metrics, opts: confusion(metrics, opts), "roc": roc_by_class,
-                 "scores": signal_scores, "entropy": entropy_hist, "anomaly_roc": anomaly_roc}
+
+MODEL_FIGURES = {
+    "confusion": lambda pred, metrics, opts: confusion(metrics, opts),
+    "roc": roc_by_class,
+    "scores": signal_scores,
+    "entropy": entropy_hist,
+    "anomaly_roc": anomaly_roc,
+}
+
 
 def model_figures(predictions: Path, metrics_path: Path, outputs: list[Path], opts: PlotOptions) -> None:
     """The figures of one model named by ``outputs`` (``<figure>.<format>``)."""

@@ -13,8 +13,8 @@ import torch
 
 from colliderfm.data.arrays import batches
 from colliderfm.models.train import to_tensors
-from colliderfm.report import figures
 from colliderfm.models.transformer import GROUP_IDS
+from colliderfm.report import figures
 
 GROUP_NAMES = ("b-jets", "jets", "leptons", "event")
 TOKEN_GROUP = np.array(GROUP_IDS)  # group of each of the 17 tokens
@@ -28,8 +28,9 @@ def embeddings(model, arrays: dict, device="cpu", batch_size: int = 4096) -> np.
 def attention_maps(model, batch: dict) -> list[torch.Tensor]:
     """Attention probabilities of every block, (B, heads, 17, 17) each, for one batch."""
     captured = []
-    hooks = [block.attn.register_forward_pre_hook(lambda _, args: captured.append(args))
-             for block in model.encoder.blocks]
+    hooks = [
+        block.attn.register_forward_pre_hook(lambda _, args: captured.append(args)) for block in model.encoder.blocks
+    ]
     try:
         with torch.no_grad():
             model(**batch)
@@ -102,8 +103,15 @@ def _attention_figure(maps: dict[str, np.ndarray], classes: list[str], opts):
         for k, ax in enumerate(row):
             ax.imshow(per_class[k], vmin=0, vmax=1, cmap="viridis")
             for (i, j), value in np.ndenumerate(per_class[k]):
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=9,
-                        color="white" if value < 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if value < 0.5 else "black",
+                )
             ax.set_xticks(range(len(GROUP_NAMES)), GROUP_NAMES, rotation=45, fontsize=10)
             ax.set_yticks(range(len(GROUP_NAMES)), GROUP_NAMES, fontsize=10)
             ax.set_title(f"{name}: {classes[k]}", fontsize=12)
@@ -112,13 +120,14 @@ def _attention_figure(maps: dict[str, np.ndarray], classes: list[str], opts):
     return fig
 
 
-def draw(checkpoints: dict[str, Path], test: Path, outputs: list[Path], opts, *, classes: list[str], events: int,
-         seed: int) -> None:
+def draw(
+    checkpoints: dict[str, Path], test: Path, outputs: list[Path], opts, *, classes: list[str], events: int, seed: int
+) -> None:
     """The figures named by ``outputs`` (``embedding``, ``attention``) for classifiers of one variant and
     task (its ``classes``), ``checkpoints`` label -> file (e.g. fine-tuned and from scratch): t-SNE of the
     embedding of the same ``events`` test events for each, side by side; attention between groups per class."""
-    from colliderfm.evaluation.inference import load_classifier
     from colliderfm.data.arrays import load_arrays
+    from colliderfm.evaluation.inference import load_classifier
 
     figures.use_style(opts)
     arrays = load_arrays(test)
@@ -126,10 +135,12 @@ def draw(checkpoints: dict[str, Path], test: Path, outputs: list[Path], opts, *,
     rows = sample(arrays["label"], events, seed, len(classes))
     subset = {k: v[rows] for k, v in arrays.items()}
     drawers = {
-        "embedding": lambda: _embedding_figure({n: tsne(embeddings(m, subset), seed) for n, m in models.items()},
-                                               subset["label"], classes, opts),
-        "attention": lambda: _attention_figure({n: group_attention(m, subset, len(classes)) for n, m in models.items()},
-                                               classes, opts),
+        "embedding": lambda: _embedding_figure(
+            {n: tsne(embeddings(m, subset), seed) for n, m in models.items()}, subset["label"], classes, opts
+        ),
+        "attention": lambda: _attention_figure(
+            {n: group_attention(m, subset, len(classes)) for n, m in models.items()}, classes, opts
+        ),
     }
     for name, paths in figures.by_figure(outputs, drawers).items():
         figures.save(drawers[name](), paths, opts)

@@ -9,9 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from colliderfm.report.figures import START_STYLE, PlotOptions, by_figure, experiment_label, save, use_style
 from colliderfm.evaluation.anomaly import REFERENCE
 from colliderfm.evaluation.scores import labels
+from colliderfm.report.figures import START_STYLE, PlotOptions, by_figure, experiment_label, save, use_style
 from colliderfm.report.summary import load as load_table
 
 LABELS = labels()
@@ -19,14 +19,16 @@ LABELS = labels()
 
 METRIC_LABELS = {"accuracy": "Test accuracy", "auc": "Test AUC (macro one-vs-rest)"}
 
+
 def data_efficiency(gains: pd.DataFrame, opts: PlotOptions):
     """Accuracy and AUC against the fraction of labels, per task: mean over seeds, error bars their
     standard deviation; one line per start and encoder (and variant, when several)."""
     tasks = list(dict.fromkeys(gains["task"]))
     if not tasks:  # no data-efficiency grid configured
         fig, ax = plt.subplots(figsize=(8, 7))
-        ax.text(0.5, 0.5, "no data-efficiency grid (data_efficiency.variants is empty)", ha="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "no data-efficiency grid (data_efficiency.variants is empty)", ha="center", transform=ax.transAxes
+        )
         return fig
     fig, axes = plt.subplots(2, len(tasks), figsize=(8 * len(tasks), 13), squeeze=False)
     several = gains["variant"].nunique() > 1
@@ -42,9 +44,15 @@ def data_efficiency(gains: pd.DataFrame, opts: PlotOptions):
                 line = line.sort_values("label_fraction")
                 marker, name = START_STYLE[start]
                 label = name if start == "scratch" else f"{name} ({pretext})"
-                ax.errorbar(line["label_fraction"] * 100, line[metric], yerr=line[f"{metric}_std"].fillna(0),
-                            fmt=marker, capsize=3, color=colour[(variant, pretext)],
-                            label=f"{variant}: {label}" if several else label)
+                ax.errorbar(
+                    line["label_fraction"] * 100,
+                    line[metric],
+                    yerr=line[f"{metric}_std"].fillna(0),
+                    fmt=marker,
+                    capsize=3,
+                    color=colour[(variant, pretext)],
+                    label=f"{variant}: {label}" if several else label,
+                )
             ax.set_xscale("log")
             ax.set_xlabel("Labelled training events used [%]")
             ax.set_ylabel(METRIC_LABELS[metric])
@@ -53,8 +61,10 @@ def data_efficiency(gains: pd.DataFrame, opts: PlotOptions):
             experiment_label(ax, opts)
     return fig
 
+
 # the reconstruction table's error per pretext: classification pretexts report a Brier score
 RECONSTRUCTION_UNITS = {"process": "Brier score", "generator": "MSE (standardised); from_top: Brier score"}
+
 
 def reconstruction(tables: dict[str, Path], opts: PlotOptions):
     """Per pretext, each encoder's error per variable, beside that of predicting the training mean;
@@ -79,6 +89,7 @@ def reconstruction(tables: dict[str, Path], opts: PlotOptions):
         experiment_label(ax, opts)
     return fig
 
+
 def anomaly_auc(table: pd.DataFrame, opts: PlotOptions):
     names = [n for n in LABELS if f"anomaly_auc_{n}" in table]
     fig, ax = plt.subplots(figsize=(14, 6.5))
@@ -96,6 +107,7 @@ def anomaly_auc(table: pd.DataFrame, opts: PlotOptions):
     experiment_label(ax, opts)
     return fig
 
+
 def anomaly_scan(table: pd.DataFrame, scan: pd.DataFrame, opts: PlotOptions):
     """AUC against mediator mass per score, for the most accurate network, and the reference BDT."""
     nets = table[(table["kind"] == "transformer") & (table["label_fraction"] == 1.0)]
@@ -106,7 +118,13 @@ def anomaly_scan(table: pd.DataFrame, scan: pd.DataFrame, opts: PlotOptions):
     for (who, name), part in scan[scan["model"].isin([model, REFERENCE])].groupby(["model", "score"], sort=False):
         part = part.sort_values("mediator_mass")
         style = dict(color="black", ls="--") if who == REFERENCE else {}
-        line, = ax.plot(part["mediator_mass"], part["auc"], "o-", label=LABELS.get(name, "reference BDT (trained on the labels)"), **style)
+        (line,) = ax.plot(
+            part["mediator_mass"],
+            part["auc"],
+            "o-",
+            label=LABELS.get(name, "reference BDT (trained on the labels)"),
+            **style,
+        )
         ax.fill_between(part["mediator_mass"], part["auc_low"], part["auc_high"], color=line.get_color(), alpha=0.25)
     ax.axhline(0.5, color="grey", ls=":")
     ax.set_xscale("log")
@@ -117,8 +135,16 @@ def anomaly_scan(table: pd.DataFrame, scan: pd.DataFrame, opts: PlotOptions):
     experiment_label(ax, opts)
     return fig
 
-def study_figures(metric_files: list[Path], *, reconstructions: dict[str, Path], scan: Path, gains: Path,
-                  outputs: list[Path], opts: PlotOptions) -> None:
+
+def study_figures(
+    metric_files: list[Path],
+    *,
+    reconstructions: dict[str, Path],
+    scan: Path,
+    gains: Path,
+    outputs: list[Path],
+    opts: PlotOptions,
+) -> None:
     """The study's figures named by ``outputs`` (``<figure>.<format>``): the data-efficiency grid, the
     encoders' reconstruction, and the anomaly search (``metric_files``: the models of the task scoring it)."""
     use_style(opts)

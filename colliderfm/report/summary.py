@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from colliderfm.evaluation import anomaly, scores
 from colliderfm.atomic import atomic_path
 from colliderfm.conf.jobs import STARTS
+from colliderfm.evaluation import anomaly, scores
 
 IDENTITY = ["task", "model", "variant", "start", "label_fraction"]
 # rejection: 1/eps_B of the rest at 30 and 50 % efficiency of the task's signal class
@@ -20,8 +20,7 @@ METRICS = ["accuracy", "balanced_accuracy", "macro_auc", "rejection_at_30", "rej
 
 def search_columns(frame: pd.DataFrame) -> list[str]:
     """The anomaly-search columns of every score, score by score: AUC, its interval, working points."""
-    return [c for name in scores.labels() for c in frame.columns
-            if c.startswith("anomaly_") and c.endswith(f"_{name}")]
+    return [c for name in scores.labels() for c in frame.columns if c.startswith("anomaly_") and c.endswith(f"_{name}")]
 
 
 def read(metric_files: list[Path]) -> list[dict]:
@@ -37,8 +36,11 @@ def load(metric_files: list[Path], records: list[dict] | None = None) -> pd.Data
     frame["variant"] = frame["variant"].fillna("")
     tasks = {task: i for i, task in enumerate(dict.fromkeys(frame["task"]))}  # in the order given (the config's)
     frame = frame.assign(_task=frame["task"].map(tasks))
-    return (frame.sort_values(["_task", "start", "variant", "label_fraction"], key=_order, kind="stable")
-            .drop(columns="_task").reset_index(drop=True))
+    return (
+        frame.sort_values(["_task", "start", "variant", "label_fraction"], key=_order, kind="stable")
+        .drop(columns="_task")
+        .reset_index(drop=True)
+    )
 
 
 def table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -70,36 +72,55 @@ def _weighting(frame: pd.DataFrame) -> str:
     if kinds == {"none"}:
         return "unweighted: every test event counts once (config `evaluation.weights: none`)"
     if kinds == {"cross_section"}:
-        return ("weighted: each test event counts with its Event.Weight, cross section x BR / N "
-                "(config `evaluation.weights: cross_section`)")
+        return (
+            "weighted: each test event counts with its Event.Weight, cross section x BR / N "
+            "(config `evaluation.weights: cross_section`)"
+        )
     return "mixed: some models' metrics are weighted, some not (re-run them with one evaluation.weights)"
 
 
 def markdown(frame: pd.DataFrame) -> str:
-    lines = ["# colliderfm summary", "", "Test-split metrics of every model of every task, " + _weighting(frame) + ";",
-             "rejection: 1/background efficiency at 30 and 50 % efficiency of the task's signal class.", ""]
+    lines = [
+        "# colliderfm summary",
+        "",
+        "Test-split metrics of every model of every task, " + _weighting(frame) + ";",
+        "rejection: 1/background efficiency at 30 and 50 % efficiency of the task's signal class.",
+        "",
+    ]
     for task, part in frame.groupby("task", sort=False):
         shown = part[IDENTITY[1:] + METRICS].copy()
         shown["label_fraction"] = (shown["label_fraction"] * 100).map(lambda x: f"{x:g} %")
         best = part.loc[part["accuracy"].idxmax()]
         classes = ", ".join(best["classes"]) if isinstance(best.get("classes"), list) else ""
-        lines += [f"## Task {task}", "", f"Classes: {classes}; signal: {best.get('signal', '')}.", "",
-                  shown.to_markdown(index=False, floatfmt=".4f"), "",
-                  f"Most accurate: **{best['model']}** (accuracy {best['accuracy']:.4f}, macro AUC "
-                  f"{best['macro_auc']:.4f}).", ""]
+        lines += [
+            f"## Task {task}",
+            "",
+            f"Classes: {classes}; signal: {best.get('signal', '')}.",
+            "",
+            shown.to_markdown(index=False, floatfmt=".4f"),
+            "",
+            f"Most accurate: **{best['model']}** (accuracy {best['accuracy']:.4f}, macro AUC {best['macro_auc']:.4f}).",
+            "",
+        ]
     searched = frame[frame["anomaly_auc_entropy"].notna()] if "anomaly_auc_entropy" in frame else frame.iloc[:0]
     if len(searched):
         first = searched.iloc[0]
-        lines += ["## Anomaly search", "",
-                  f"Classifiers of task {first['task']} scoring {first.get('anomaly_signal', 'the signal')} against "
-                  f"{first.get('anomaly_background', 'the background')}: AUC of each score (68 % bootstrap interval); "
-                  "signal efficiencies at fixed background efficiency are in summary.csv.", "",
-                  pd.concat([searched[["model"]], _auc_cells(searched)], axis=1).to_markdown(index=False), ""]
+        lines += [
+            "## Anomaly search",
+            "",
+            f"Classifiers of task {first['task']} scoring {first.get('anomaly_signal', 'the signal')} against "
+            f"{first.get('anomaly_background', 'the background')}: AUC of each score (68 % bootstrap interval); "
+            "signal efficiencies at fixed background efficiency are in summary.csv.",
+            "",
+            pd.concat([searched[["model"]], _auc_cells(searched)], axis=1).to_markdown(index=False),
+            "",
+        ]
     return "\n".join(lines)
 
 
-def run(metric_files: list[Path], reference: Path, *, out_csv: Path, out_md: Path, out_scan: Path,
-        gains: Path | None = None) -> pd.DataFrame:
+def run(
+    metric_files: list[Path], reference: Path, *, out_csv: Path, out_md: Path, out_scan: Path, gains: Path | None = None
+) -> pd.DataFrame:
     records = read(metric_files)  # each file once, for all three outputs
     loaded = load(metric_files, records)
     frame = table(loaded)
@@ -115,8 +136,19 @@ def run(metric_files: list[Path], reference: Path, *, out_csv: Path, out_md: Pat
 
 # ------------------------------------------------------------- data efficiency
 
-EFFICIENCY = ["task", "variant", "pretext", "seen", "start", "label_fraction", "labelled_events", "replica", "seed",
-              "accuracy", "auc"]
+EFFICIENCY = [
+    "task",
+    "variant",
+    "pretext",
+    "seen",
+    "start",
+    "label_fraction",
+    "labelled_events",
+    "replica",
+    "seed",
+    "accuracy",
+    "auc",
+]
 POINT = ["task", "variant", "label_fraction"]
 
 
@@ -152,8 +184,14 @@ def efficiency_gains(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def efficiency(score_files: list[Path], *, out_table: Path, out_gains: Path, signal: dict | None = None,
-               encoders: dict | None = None) -> pd.DataFrame:
+def efficiency(
+    score_files: list[Path],
+    *,
+    out_table: Path,
+    out_gains: Path,
+    signal: dict | None = None,
+    encoders: dict | None = None,
+) -> pd.DataFrame:
     frame = efficiency_table(score_files, signal, encoders)
     with atomic_path(out_table) as tmp:
         frame.to_csv(tmp, index=False)
@@ -173,9 +211,16 @@ def pretraining(encoders: list[Path], histories: list[Path], *, out: Path) -> pd
     rows = []
     for encoder, history in zip(encoders, histories):
         payload, h = load_model(encoder), pd.read_csv(history)
-        rows.append({"variant": payload["variant"], "pretext": "+".join(payload["pretext"]),
-                     "pool_events": payload["pool_events"], "labelled_events": payload["labelled_events"],
-                     "epochs": len(h), "best_val_loss": float(h["val_loss"].min())})
+        rows.append(
+            {
+                "variant": payload["variant"],
+                "pretext": "+".join(payload["pretext"]),
+                "pool_events": payload["pool_events"],
+                "labelled_events": payload["labelled_events"],
+                "epochs": len(h),
+                "best_val_loss": float(h["val_loss"].min()),
+            }
+        )
     frame = pd.DataFrame(rows, columns=PRETRAINING)
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
@@ -186,16 +231,30 @@ def gains_markdown(gains: pd.DataFrame) -> str:
     """The gain table of the summary: mean ± std over seeds, gain over scratch ± its standard error."""
     if gains.empty:
         return ""
-    shown = pd.DataFrame({
-        "task": gains["task"], "variant": gains["variant"],
-        "labels": [f"{f * 100:g} % ({n:.0f})" for f, n in zip(gains["label_fraction"], gains["labelled_events"])],
-        "start": gains["start"], "pretext": gains["pretext"], "seeds": gains["seeds"],
-        "accuracy": [f"{m:.3f} ± {s:.3f}" for m, s in zip(gains["accuracy"], gains["accuracy_std"])],
-        "gain (points)": ["" if i == "scratch" else f"{100 * g:+.1f} ± {100 * e:.1f}"
-                          for i, g, e in zip(gains["start"], gains["gain_accuracy"], gains["gain_accuracy_err"])],
-        "AUC": [f"{m:.3f} ± {s:.3f}" for m, s in zip(gains["auc"], gains["auc_std"])],
-    })
-    return "\n".join(["## Data efficiency", "",
-                      "Test accuracy and AUC (mean ± standard deviation over seeds); gain in accuracy over "
-                      "scratch with the same seeds and labels (± standard error of the mean gain).", "",
-                      shown.to_markdown(index=False), ""])
+    shown = pd.DataFrame(
+        {
+            "task": gains["task"],
+            "variant": gains["variant"],
+            "labels": [f"{f * 100:g} % ({n:.0f})" for f, n in zip(gains["label_fraction"], gains["labelled_events"])],
+            "start": gains["start"],
+            "pretext": gains["pretext"],
+            "seeds": gains["seeds"],
+            "accuracy": [f"{m:.3f} ± {s:.3f}" for m, s in zip(gains["accuracy"], gains["accuracy_std"])],
+            "gain (points)": [
+                "" if i == "scratch" else f"{100 * g:+.1f} ± {100 * e:.1f}"
+                for i, g, e in zip(gains["start"], gains["gain_accuracy"], gains["gain_accuracy_err"])
+            ],
+            "AUC": [f"{m:.3f} ± {s:.3f}" for m, s in zip(gains["auc"], gains["auc_std"])],
+        }
+    )
+    return "\n".join(
+        [
+            "## Data efficiency",
+            "",
+            "Test accuracy and AUC (mean ± standard deviation over seeds); gain in accuracy over "
+            "scratch with the same seeds and labels (± standard error of the mean gain).",
+            "",
+            shown.to_markdown(index=False),
+            "",
+        ]
+    )

@@ -38,7 +38,6 @@ def variants(table: pd.DataFrame, opts: PlotOptions):
     return fig
 
 
-
 def training(histories: dict[str, Path], opts: PlotOptions):
     """Validation-loss curves; ``histories`` maps 'variant/stage' to a history CSV."""
     stages = sorted({key.split("/")[1] for key in histories}, key=["pretrain", "finetune", "scratch"].index)
@@ -47,7 +46,7 @@ def training(histories: dict[str, Path], opts: PlotOptions):
         for key, path in histories.items():
             if key.split("/")[1] == stage:
                 h = pd.read_csv(path)
-                line, = ax.plot(h["epoch"], h["val_loss"], "-", label=key.split("/")[0])
+                (line,) = ax.plot(h["epoch"], h["val_loss"], "-", label=key.split("/")[0])
                 ax.plot(h["epoch"], h["train_loss"], ":", color=line.get_color())
         ax.set_xlabel("Epoch")
         ax.set_ylabel("Masked-variable MSE" if stage == "pretrain" else "Cross-entropy")
@@ -56,16 +55,27 @@ def training(histories: dict[str, Path], opts: PlotOptions):
     return fig
 
 
+INPUT_PANELS = (
+    ("n_jets", "$N_{jets}$", None),
+    ("n_bjets", "$N_{b-jets}$", None),
+    ("n_leptons", "$N_{leptons}$", None),
+    ("met", r"$E_T^{miss}$ [GeV]", (0, 400)),
+    ("jet0_pt", "Leading non-b jet $p_T$ [GeV]", (0, 400)),
+    ("bjet0_pt", "Leading b-jet $p_T$ [GeV]", (0, 400)),
+)
 
-INPUT_PANELS = (("n_jets", "$N_{jets}$", None), ("n_bjets", "$N_{b-jets}$", None),
-                ("n_leptons", "$N_{leptons}$", None), ("met", r"$E_T^{miss}$ [GeV]", (0, 400)),
-                ("jet0_pt", "Leading non-b jet $p_T$ [GeV]", (0, 400)), ("bjet0_pt", "Leading b-jet $p_T$ [GeV]", (0, 400)))
 
 def inputs(feature_files: dict[str, list[Path]], opts: PlotOptions):
     """The input variables per class; ``feature_files``: class name -> its samples' feature files."""
     columns = [c for c, _, _ in INPUT_PANELS] + ["weight", "jet0_present", "bjet0_present"]
-    frame = pd.concat([pd.read_parquet(p, columns=columns).assign(label=k)
-                       for k, files in enumerate(feature_files.values()) for p in files], ignore_index=True)
+    frame = pd.concat(
+        [
+            pd.read_parquet(p, columns=columns).assign(label=k)
+            for k, files in enumerate(feature_files.values())
+            for p in files
+        ],
+        ignore_index=True,
+    )
     fig, axes = plt.subplots(2, 3, figsize=(21, 13))
     for ax, (column, label, span) in zip(axes.flat, INPUT_PANELS):
         values = frame[column].astype(float)
@@ -76,14 +86,19 @@ def inputs(feature_files: dict[str, list[Path]], opts: PlotOptions):
             bins = np.linspace(*span, opts.bins + 1)
         for k, name in enumerate(feature_files):
             sel = (frame["label"] == k) & present
-            h, _ = np.histogram(np.clip(values[sel], bins[0], bins[-1] - 1e-9), bins=bins, density=True,
-                                weights=opts.event_weights(frame[sel]))
+            h, _ = np.histogram(
+                np.clip(values[sel], bins[0], bins[-1] - 1e-9),
+                bins=bins,
+                density=True,
+                weights=opts.event_weights(frame[sel]),
+            )
             mplhep.histplot(h, bins, ax=ax, label=name)
         ax.set_xlabel(label)
         ax.set_ylabel("Normalised events")
         ax.legend(fontsize=12)
     experiment_label(axes.flat[0], opts, weighted=True)
     return fig
+
 
 def roc_models(predictions: dict[str, Path], metrics: dict, opts: PlotOptions):
     """Background rejection against the signal class's efficiency, for every model of a task (``metrics``:
@@ -103,8 +118,16 @@ def roc_models(predictions: dict[str, Path], metrics: dict, opts: PlotOptions):
     experiment_label(ax, opts, weighted=True)
     return fig
 
-def task_figures(metric_files: list[Path], *, predictions: dict[str, Path], histories: dict[str, Path],
-                 feature_files: dict[str, list[Path]], outputs: list[Path], opts: PlotOptions) -> None:
+
+def task_figures(
+    metric_files: list[Path],
+    *,
+    predictions: dict[str, Path],
+    histories: dict[str, Path],
+    feature_files: dict[str, list[Path]],
+    outputs: list[Path],
+    opts: PlotOptions,
+) -> None:
     """The figures of one task named by ``outputs``, across its models: variants, ROC of every model,
     training curves, input variables per class."""
     use_style(opts)

@@ -14,8 +14,8 @@ import warnings
 from pathlib import Path
 
 from colliderfm import __version__
-from colliderfm.data import features as F
 from colliderfm.atomic import atomic_path
+from colliderfm.data import features as F
 
 log = logging.getLogger(__name__)
 
@@ -28,38 +28,64 @@ def input_layout() -> dict:
     slots = [F.slot_name(g, i) for g, i in F.slots()]
     return {
         "inputs": [
-            {"name": "objects", "shape": ["batch", F.N_SLOTS, len(F.OBJECT_VARS)], "dtype": "float32",
-             "axes": ["batch", "slots", "object_variables"], "missing": 0.0},
+            {
+                "name": "objects",
+                "shape": ["batch", F.N_SLOTS, len(F.OBJECT_VARS)],
+                "dtype": "float32",
+                "axes": ["batch", "slots", "object_variables"],
+                "missing": 0.0,
+            },
             {"name": "present", "shape": ["batch", F.N_SLOTS], "dtype": "bool", "axes": ["batch", "slots"]},
-            {"name": "event", "shape": ["batch", len(F.EVENT_VARS)], "dtype": "float32",
-             "axes": ["batch", "event_variables"], "missing": 0.0},
-            {"name": "known", "shape": ["batch", len(F.EVENT_VARS)], "dtype": "bool",
-             "axes": ["batch", "event_variables"]},
+            {
+                "name": "event",
+                "shape": ["batch", len(F.EVENT_VARS)],
+                "dtype": "float32",
+                "axes": ["batch", "event_variables"],
+                "missing": 0.0,
+            },
+            {
+                "name": "known",
+                "shape": ["batch", len(F.EVENT_VARS)],
+                "dtype": "bool",
+                "axes": ["batch", "event_variables"],
+            },
         ],
         "slots": slots,
         "groups": [{"name": g, "slots": n} for g, n in F.GROUPS],
         "object_variables": list(F.OBJECT_VARS),
         "event_variables": list(F.EVENT_VARS),
-        "objects": ("per group, selected objects ordered by energy |p| = pT cosh(eta), highest first; "
-                    "px = pT cos(phi), py = pT sin(phi), pz = pT sinh(eta) (GeV); leptons: electrons and muons "
-                    "together; unfilled slots have present = false and zeros"),
+        "objects": (
+            "per group, selected objects ordered by energy |p| = pT cosh(eta), highest first; "
+            "px = pT cos(phi), py = pT sin(phi), pz = pT sinh(eta) (GeV); leptons: electrons and muons "
+            "together; unfilled slots have present = false and zeros"
+        ),
         "known": "false for an event variable that is unknown (n_nu without a generator Particle record)",
-        "standardisation": ("z = (t(x) - mean) / std with the scaler entry '<group>_<variable>' for objects and "
-                            "'<variable>' for event variables; t: 'log' = log1p(max(x, 0)), "
-                            "'signed_log' = sign(x) log1p(|x|), 'none' = x"),
+        "standardisation": (
+            "z = (t(x) - mean) / std with the scaler entry '<group>_<variable>' for objects and "
+            "'<variable>' for event variables; t: 'log' = log1p(max(x, 0)), "
+            "'signed_log' = sign(x) log1p(|x|), 'none' = x"
+        ),
     }
 
 
 def sidecar(payload: dict) -> dict:
     return {
-        "format": "colliderfm-onnx", "version": 1, "colliderfm_version": __version__, "opset": OPSET,
-        "variant": payload.get("variant"), "start": payload.get("start"),
+        "format": "colliderfm-onnx",
+        "version": 1,
+        "colliderfm_version": __version__,
+        "opset": OPSET,
+        "variant": payload.get("variant"),
+        "start": payload.get("start"),
         **input_layout(),
         "task": payload["task"],
-        "output": {"name": "logits", "shape": ["batch", len(payload["classes"])], "dtype": "float32",
-                   "classes": list(payload["classes"]),
-                   "probabilities": "softmax(logits) over the classes, in the order of 'classes' (index = label)",
-                   "entropy": "-sum p log2 p (bits) of the probabilities: the anomaly score"},
+        "output": {
+            "name": "logits",
+            "shape": ["batch", len(payload["classes"])],
+            "dtype": "float32",
+            "classes": list(payload["classes"]),
+            "probabilities": "softmax(logits) over the classes, in the order of 'classes' (index = label)",
+            "entropy": "-sum p log2 p (bits) of the probabilities: the anomaly score",
+        },
         "scaler": payload["scaler"],
         "selection": payload["selection"],
     }
@@ -71,8 +97,12 @@ def _example_inputs():
 
     present = torch.zeros(2, F.N_SLOTS, dtype=torch.bool)
     present[1, :3] = True
-    return (torch.zeros(2, F.N_SLOTS, len(F.OBJECT_VARS)), present, torch.zeros(2, len(F.EVENT_VARS)),
-            torch.ones(2, len(F.EVENT_VARS), dtype=torch.bool))
+    return (
+        torch.zeros(2, F.N_SLOTS, len(F.OBJECT_VARS)),
+        present,
+        torch.zeros(2, len(F.EVENT_VARS)),
+        torch.ones(2, len(F.EVENT_VARS), dtype=torch.bool),
+    )
 
 
 def onnx_program(net):
@@ -93,9 +123,16 @@ def onnx_program(net):
         warnings.simplefilter("ignore")
         quiet.setLevel(logging.ERROR)
         try:
-            return torch.onnx.export(Logits().eval(), _example_inputs(), dynamo=True, opset_version=OPSET,
-                                     input_names=list(INPUTS), output_names=["logits"], verbose=False,
-                                     dynamic_shapes={name: {0: batch} for name in INPUTS})
+            return torch.onnx.export(
+                Logits().eval(),
+                _example_inputs(),
+                dynamo=True,
+                opset_version=OPSET,
+                input_names=list(INPUTS),
+                output_names=["logits"],
+                verbose=False,
+                dynamic_shapes={name: {0: batch} for name in INPUTS},
+            )
         finally:
             quiet.setLevel(level)
 

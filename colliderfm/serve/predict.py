@@ -17,13 +17,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from colliderfm.data import ingest, reading
-from colliderfm.evaluation import scores
 from colliderfm.atomic import atomic_path
-from colliderfm.errors import CheckpointError
-from colliderfm.evaluation.inference import network_logits
+from colliderfm.data import ingest, reading
 from colliderfm.data.arrays import to_arrays
 from colliderfm.data.standardize import transform_batch
+from colliderfm.errors import CheckpointError
+from colliderfm.evaluation import scores
+from colliderfm.evaluation.inference import network_logits
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +105,18 @@ def _predicted(net, table: pa.Table, scaler: dict, dev, path: Path) -> pd.DataFr
     arrays = to_arrays(transform_batch(table, scaler))
     logits = network_logits(net, arrays, dev)
     if not np.isfinite(logits).all():  # never written: a NaN probability looks like a result
-        raise CheckpointError(f"{path}: the model gives NaN or infinite outputs for "
-                              f"{int((~np.isfinite(logits).all(axis=1)).sum())} of its events")
-    return pd.DataFrame({"file": str(path), "event": arrays["event_id"], "weight": arrays["weight"],
-                         **scores.from_logits(logits)})
+        raise CheckpointError(
+            f"{path}: the model gives NaN or infinite outputs for "
+            f"{int((~np.isfinite(logits).all(axis=1)).sum())} of its events"
+        )
+    return pd.DataFrame(
+        {"file": str(path), "event": arrays["event_id"], "weight": arrays["weight"], **scores.from_logits(logits)}
+    )
 
 
-def predict_files(model: str | Path, files: list[str | Path], out: str | Path, device: str = "cpu",
-                  overwrite: bool = True) -> dict:
+def predict_files(
+    model: str | Path, files: list[str | Path], out: str | Path, device: str = "cpu", overwrite: bool = True
+) -> dict:
     from colliderfm.evaluation.inference import APPLIED_PARTS, load_classifier
     from colliderfm.models.train import pick_device
 
@@ -121,8 +125,9 @@ def predict_files(model: str | Path, files: list[str | Path], out: str | Path, d
     dev = pick_device(device)
     net, payload = load_classifier(checkpoint, dev, APPLIED_PARTS)
     # the stored selection over the defaults: it leaves out step_size, which only sets the chunk size
-    sel = ingest.Selection.default(**{k: v for k, v in payload["selection"].items()
-                                      if k in ingest.Selection.__dataclass_fields__})
+    sel = ingest.Selection.default(
+        **{k: v for k, v in payload["selection"].items() if k in ingest.Selection.__dataclass_fields__}
+    )
     paths = [Path(f) for f in files]
     trees = [reading.open_tree(p, sel.tree) for p in paths]
     stats = {"read": 0, "nonfinite": 0, "selected": 0}
@@ -138,7 +143,8 @@ def predict_files(model: str | Path, files: list[str | Path], out: str | Path, d
         finally:
             sink.close()
         if stats["selected"] == 0:
-            raise ingest.IngestError(f"{', '.join(map(str, paths))}: no events left after the model's selection "
-                                     f"({stats['read']} read)")
+            raise ingest.IngestError(
+                f"{', '.join(map(str, paths))}: no events left after the model's selection ({stats['read']} read)"
+            )
     log.info("%d of %d events predicted into %s", stats["selected"], stats["read"], out)
     return stats

@@ -8,8 +8,16 @@ and :mod:`~colliderfm.sim.detector` (the detector), :mod:`~colliderfm.sim.delphe
 
 # The workflow's config code imports the registry (colliderfm.sim.processes) without Pythia, FastJet or
 # awkward: the generator is loaded on first use of a name below (PEP 562).
-_RUN = ("CHUNK_EVENTS", "SimulationOptions", "event_weight", "generate", "generate_chunks",
-        "simulate_lhe", "write_collections", "write_delphes")
+_RUN = (
+    "CHUNK_EVENTS",
+    "SimulationOptions",
+    "event_weight",
+    "generate",
+    "generate_chunks",
+    "simulate_lhe",
+    "write_collections",
+    "write_delphes",
+)
 
 
 def __getattr__(name):

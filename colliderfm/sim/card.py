@@ -33,8 +33,9 @@ def electron_efficiency(pt, eta):
 
 
 def muon_efficiency(pt, eta):
-    return np.where((pt > LEPTON_PT_MIN) & (np.abs(eta) <= 2.4),
-                    np.where(pt <= 1.0e3, 0.95, 0.95 * np.exp(0.5 - pt * 5.0e-4)), 0.0)
+    return np.where(
+        (pt > LEPTON_PT_MIN) & (np.abs(eta) <= 2.4), np.where(pt <= 1.0e3, 0.95, 0.95 * np.exp(0.5 - pt * 5.0e-4)), 0.0
+    )
 
 
 photon_efficiency = electron_efficiency  # PhotonEfficiency: the same numbers as ElectronEfficiency
@@ -43,22 +44,27 @@ photon_efficiency = electron_efficiency  # PhotonEfficiency: the same numbers as
 def tracking_efficiency(pt, eta):
     """ChargedHadronTrackingEfficiency (charged hadrons outside it still reach the HCal)."""
     a = np.abs(eta)
-    return np.where((pt <= 0.1) | (a > TRACKER_ETA), 0.0,
-                    np.where(a <= 1.5, np.where(pt <= 1.0, 0.70, 0.95), np.where(pt <= 1.0, 0.60, 0.85)))
+    return np.where(
+        (pt <= 0.1) | (a > TRACKER_ETA),
+        0.0,
+        np.where(a <= 1.5, np.where(pt <= 1.0, 0.70, 0.95), np.where(pt <= 1.0, 0.60, 0.85)),
+    )
 
 
 def ecal_resolution(e, eta):
     """ECal ResolutionFormula: sigma(E) [GeV] (eta shape from arXiv:1306.2016, energy from arXiv:1502.02701)."""
     a = np.abs(eta)
     core = np.sqrt(e**2 * 0.008**2 + e * 0.11**2 + 0.40**2)
-    return np.select([a <= 1.5, a <= 2.5], [(1 + 0.64 * eta**2) * core, (2.16 + 5.6 * (a - 2) ** 2) * core],
-                     np.sqrt(e**2 * 0.107**2 + e * 2.08**2))
+    return np.select(
+        [a <= 1.5, a <= 2.5],
+        [(1 + 0.64 * eta**2) * core, (2.16 + 5.6 * (a - 2) ** 2) * core],
+        np.sqrt(e**2 * 0.107**2 + e * 2.08**2),
+    )
 
 
 def hcal_resolution(e, eta):
     """HCal ResolutionFormula: sigma(E) [GeV]."""
-    return np.where(np.abs(eta) <= 3.0, np.sqrt(e**2 * 0.050**2 + e * 1.50**2),
-                    np.sqrt(e**2 * 0.130**2 + e * 2.70**2))
+    return np.where(np.abs(eta) <= 3.0, np.sqrt(e**2 * 0.050**2 + e * 1.50**2), np.sqrt(e**2 * 0.130**2 + e * 2.70**2))
 
 
 def _three_regions(pt, eta, c, s):
@@ -91,8 +97,9 @@ def jet_energy_scale(pt, eta):
 def btag_efficiency(pt, eta, flavour):
     """BTagging EfficiencyFormula per jet flavour (5: b, 4: c, else light), 0 beyond |eta| = 2.5."""
     pt = np.asarray(pt, dtype=float)
-    eff = np.select([flavour == 5, flavour == 4],
-                    [0.85 * np.tanh(0.0025 * pt) * 25.0 / (1.0 + 0.063 * pt),
-                     0.25 * np.tanh(0.018 * pt) / (1.0 + 0.0013 * pt)],
-                    0.01 + 3.8e-5 * pt)
+    eff = np.select(
+        [flavour == 5, flavour == 4],
+        [0.85 * np.tanh(0.0025 * pt) * 25.0 / (1.0 + 0.063 * pt), 0.25 * np.tanh(0.018 * pt) / (1.0 + 0.0013 * pt)],
+        0.01 + 3.8e-5 * pt,
+    )
     return np.where(np.abs(eta) <= BTAG_ETA, eff, 0.0)

@@ -34,8 +34,12 @@ def generator_record(flat: Flat) -> dict[str, np.ndarray]:
     copy of the resonances, heavy-flavour hadrons and final-state neutrinos; M1 indexes the same list."""
     a, status = np.abs(flat.pid), flat.status
     final = status > 0
-    keep = (((np.abs(status) >= 21) & (np.abs(status) <= 29)) | np.isin(a, RESONANCES)
-            | heavy_flavour_hadron(flat.pid) | (final & np.isin(a, NEUTRINOS)))
+    keep = (
+        ((np.abs(status) >= 21) & (np.abs(status) <= 29))
+        | np.isin(a, RESONANCES)
+        | heavy_flavour_hadron(flat.pid)
+        | (final & np.isin(a, NEUTRINOS))
+    )
     keep[flat.offsets[:-1]] = False  # entry 0: the event as a whole (id 90)
     start = flat.offsets[:-1][flat.event]
     mother = flat.mother + start  # global index
@@ -50,9 +54,16 @@ def generator_record(flat: Flat) -> dict[str, np.ndarray]:
     idx = np.flatnonzero(keep)
     # Status as Delphes writes it (HepMC): 1 final, 2 decayed hadrons, Pythia's |status| otherwise
     out_status = np.where(final, 1, np.where(heavy_flavour_hadron(flat.pid), 2, np.abs(status)))
-    return {"event": flat.event[idx], "PID": flat.pid[idx].astype(np.int32), "Status": out_status[idx].astype(np.int32),
-            "M1": m1[idx].astype(np.int32), "PT": flat.pt[idx], "Eta": flat.eta[idx], "Phi": flat.phi[idx],
-            "Mass": flat.m[idx]}
+    return {
+        "event": flat.event[idx],
+        "PID": flat.pid[idx].astype(np.int32),
+        "Status": out_status[idx].astype(np.int32),
+        "M1": m1[idx].astype(np.int32),
+        "PT": flat.pt[idx],
+        "Eta": flat.eta[idx],
+        "Phi": flat.phi[idx],
+        "Mass": flat.m[idx],
+    }
 
 
 def _jagged(fields: dict[str, np.ndarray], event: np.ndarray, n: int, order=None) -> ak.Array:
@@ -77,15 +88,31 @@ def collections(flat: Flat, det: dict, first_event: int, weight: float) -> dict[
     gen = generator_record(flat)
 
     def leptons(obj):
-        return _jagged({"PT": obj["pt"], "Eta": obj["eta"], "Phi": obj["phi"], "Charge": obj["charge"]},
-                       obj["event"], n, _by_pt(obj))
+        return _jagged(
+            {"PT": obj["pt"], "Eta": obj["eta"], "Phi": obj["phi"], "Charge": obj["charge"]},
+            obj["event"],
+            n,
+            _by_pt(obj),
+        )
 
     return {
-        "Event": _jagged({"Number": (first_event + every).astype(np.int64),
-                          "Weight": np.full(n, weight, np.float32)}, every, n),
+        "Event": _jagged(
+            {"Number": (first_event + every).astype(np.int64), "Weight": np.full(n, weight, np.float32)}, every, n
+        ),
         "Particle": _jagged({k: v for k, v in gen.items() if k != "event"}, gen["event"], n),
-        "Jet": _jagged({"PT": jets["pt"], "Eta": jets["eta"], "Phi": jets["phi"], "Mass": jets["mass"],
-                        "BTag": jets["btag"], "Flavor": jets["flavour"]}, jets["event"], n, _by_pt(jets)),
+        "Jet": _jagged(
+            {
+                "PT": jets["pt"],
+                "Eta": jets["eta"],
+                "Phi": jets["phi"],
+                "Mass": jets["mass"],
+                "BTag": jets["btag"],
+                "Flavor": jets["flavour"],
+            },
+            jets["event"],
+            n,
+            _by_pt(jets),
+        ),
         "Electron": leptons(det["electrons"]),
         "Muon": leptons(det["muons"]),
         "MissingET": _jagged({"MET": det["met"], "Eta": np.zeros(n), "Phi": det["met_phi"]}, every, n),
@@ -99,9 +126,12 @@ def write_collections(path: str | Path, chunks: Iterable[dict[str, ak.Array]]) -
         tree = None
         for cols in chunks:
             if tree is None:
-                tree = out.mktree("Delphes", {k: v.type.content for k, v in cols.items()},
-                                  counter_name=lambda c: f"{c}_size",
-                                  field_name=lambda outer, inner: f"{outer}.{inner}")
+                tree = out.mktree(
+                    "Delphes",
+                    {k: v.type.content for k, v in cols.items()},
+                    counter_name=lambda c: f"{c}_size",
+                    field_name=lambda outer, inner: f"{outer}.{inner}",
+                )
             tree.extend(cols)
         if tree is None:
             raise ValueError(f"{path}: no events to write")

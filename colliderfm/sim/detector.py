@@ -74,8 +74,17 @@ class Flat:
             return ak.to_numpy(ak.flatten(x))
 
         p = prt["p"]
-        return cls(offsets, col(prt["id"]), col(prt["status"]), col(prt["mother1"]),
-                   col(p["px"]), col(p["py"]), col(p["pz"]), col(p["e"]), col(prt["m"]))
+        return cls(
+            offsets,
+            col(prt["id"]),
+            col(prt["status"]),
+            col(prt["mother1"]),
+            col(p["px"]),
+            col(p["py"]),
+            col(p["pz"]),
+            col(p["e"]),
+            col(prt["m"]),
+        )
 
 
 class ParticleTable:
@@ -125,8 +134,11 @@ def energy_flow(flat: Flat, table: ParticleTable, rng) -> dict[str, np.ndarray]:
     tracked = in_tracker & (is_mu | is_e | (rng.uniform(size=len(idx)) < card.tracking_efficiency(pt, eta)))
     em = (pid == PHOTON) | is_e  # what the ECal measures when no track does
     factor = np.ones(len(idx))
-    rel = np.select([is_mu, is_e], [card.muon_resolution(pt, eta), card.electron_resolution(pt, eta)],
-                    card.track_resolution(pt, eta))
+    rel = np.select(
+        [is_mu, is_e],
+        [card.muon_resolution(pt, eta), card.electron_resolution(pt, eta)],
+        card.track_resolution(pt, eta),
+    )
     factor[tracked] = np.maximum(1 + rel[tracked] * rng.normal(size=int(tracked.sum())), 0.0)
     ecal, hcal = ~tracked & em, ~tracked & ~em & ~is_mu
     factor[ecal] = _smear_energy(rng, e[ecal], card.ecal_resolution(e[ecal], eta[ecal]))
@@ -135,9 +147,15 @@ def energy_flow(flat: Flat, table: ParticleTable, rng) -> dict[str, np.ndarray]:
     # muons outside the tracker, and deposits under the calorimeter thresholds, are not seen
     seen = (tracked | ecal | hcal) & ~(ecal & (e_meas < card.ECAL_E_MIN)) & ~(hcal & (e_meas < card.HCAL_E_MIN))
     idx, factor = idx[seen], factor[seen]
-    return {"index": idx, "event": flat.event[idx], "pid": flat.pid[idx],
-            "px": flat.px[idx] * factor, "py": flat.py[idx] * factor, "pz": flat.pz[idx] * factor,
-            "e": e[seen] * factor}
+    return {
+        "index": idx,
+        "event": flat.event[idx],
+        "pid": flat.pid[idx],
+        "px": flat.px[idx] * factor,
+        "py": flat.py[idx] * factor,
+        "pz": flat.pz[idx] * factor,
+        "e": e[seen] * factor,
+    }
 
 
 def _kinematics(px, py, pz):
@@ -185,8 +203,9 @@ def quark_flavour(flat: Flat, jet_event, jet_eta, jet_phi, n: int) -> np.ndarray
     """JetFlavorAssociation: 5 if a b quark, else 4 if a c quark (any step of the record, pT > 1 GeV,
     |eta| < 2.5) lies within DeltaR 0.5 of the jet axis, else 0."""
     a = np.abs(flat.pid)
-    q = np.flatnonzero(((a == 4) | (a == 5)) & (flat.pt > card.FLAVOUR_PT_MIN)
-                       & (np.abs(flat.eta) < card.FLAVOUR_ETA_MAX))
+    q = np.flatnonzero(
+        ((a == 4) | (a == 5)) & (flat.pt > card.FLAVOUR_PT_MIN) & (np.abs(flat.eta) < card.FLAVOUR_ETA_MAX)
+    )
     i, j = pairs(jet_event, flat.event[q], n)
     j = q[j]
     near = delta_r2(jet_eta[i], jet_phi[i], flat.eta[j], flat.phi[j]) < card.FLAVOUR_DR**2
@@ -204,22 +223,39 @@ def detector(flat: Flat, table: ParticleTable, rng) -> dict:
     for kind in (PHOTON, ELECTRON, MUON):
         taken[found[kind]] = True
     jin = ~taken
-    jet_event, px, py, pz, e = cluster(flow["event"][jin], flow["px"][jin], flow["py"][jin], flow["pz"][jin],
-                                       flow["e"][jin], n)
+    jet_event, px, py, pz, e = cluster(
+        flow["event"][jin], flow["px"][jin], flow["py"][jin], flow["pz"][jin], flow["e"][jin], n
+    )
     pt, eta, phi = _kinematics(px, py, pz)
     scale = card.jet_energy_scale(pt, eta)
     flavour = quark_flavour(flat, jet_event, eta, phi, n)
     btag = rng.uniform(size=len(pt)) < card.btag_efficiency(pt * scale, eta, flavour)
     met_x = -np.bincount(flow["event"], weights=flow["px"], minlength=n)
     met_y = -np.bincount(flow["event"], weights=flow["py"], minlength=n)
-    jets = {"event": jet_event, "pt": pt * scale, "eta": eta, "phi": phi,
-            "mass": np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0)) * scale,
-            "btag": btag.astype(np.uint32), "flavour": flavour.astype(np.uint32)}
+    jets = {
+        "event": jet_event,
+        "pt": pt * scale,
+        "eta": eta,
+        "phi": phi,
+        "mass": np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0)) * scale,
+        "btag": btag.astype(np.uint32),
+        "flavour": flavour.astype(np.uint32),
+    }
     leptons = {}
     for kind in (ELECTRON, MUON):
         k = found[kind]
         lpt, leta, lphi = _kinematics(flow["px"][k], flow["py"][k], flow["pz"][k])
-        leptons[kind] = {"event": flow["event"][k], "pt": lpt, "eta": leta, "phi": lphi,
-                         "charge": -np.sign(flow["pid"][k]).astype(np.int32)}
-    return {"jets": jets, "electrons": leptons[ELECTRON], "muons": leptons[MUON],
-            "met": np.hypot(met_x, met_y), "met_phi": np.arctan2(met_y, met_x)}
+        leptons[kind] = {
+            "event": flow["event"][k],
+            "pt": lpt,
+            "eta": leta,
+            "phi": lphi,
+            "charge": -np.sign(flow["pid"][k]).astype(np.int32),
+        }
+    return {
+        "jets": jets,
+        "electrons": leptons[ELECTRON],
+        "muons": leptons[MUON],
+        "met": np.hypot(met_x, met_y),
+        "met_phi": np.arctan2(met_y, met_x),
+    }

@@ -59,15 +59,18 @@ HARD_PROCESSES: dict[str, tuple[Channel, ...]] = {
     # u dbar -> t tbar W+ (q qbar annihilation; ttW has no gg channel at LO)
     "ttw": (Channel(((U, 501, 0), (-D, 0, 502)), ((TOP, 501, 0), (-TOP, 0, 502), (W, 0, 0))),),
     # g g -> t tbar Z (85 %) and u ubar -> t tbar Z (15 %): the LO channel shares at 13 TeV
-    "ttz": (Channel(((G, 501, 502), (G, 503, 501)), ((TOP, 503, 0), (-TOP, 0, 502), (Z, 0, 0)), 0.85),
-            Channel(((U, 501, 0), (-U, 0, 502)), ((TOP, 501, 0), (-TOP, 0, 502), (Z, 0, 0)), 0.15)),
+    "ttz": (
+        Channel(((G, 501, 502), (G, 503, 501)), ((TOP, 503, 0), (-TOP, 0, 502), (Z, 0, 0)), 0.85),
+        Channel(((U, 501, 0), (-U, 0, 502)), ((TOP, 501, 0), (-TOP, 0, 502), (Z, 0, 0)), 0.15),
+    ),
     # d g -> t t tbar W- (about 60 % of ttt) and u b -> t t tbar d (ttt + jet, about 40 %),
     # shares of Barger, Keung, Yencho, PLB 687 (2010) 70
-    "ttt": (Channel(((D, 501, 0), (G, 502, 503)), ((TOP, 501, 0), (TOP, 502, 0), (-TOP, 0, 503), (-W, 0, 0)), 0.6),
-            Channel(((U, 501, 0), (B, 502, 0)), ((TOP, 501, 0), (TOP, 503, 0), (-TOP, 0, 503), (D, 502, 0)), 0.4)),
+    "ttt": (
+        Channel(((D, 501, 0), (G, 502, 503)), ((TOP, 501, 0), (TOP, 502, 0), (-TOP, 0, 503), (-W, 0, 0)), 0.6),
+        Channel(((U, 501, 0), (B, 502, 0)), ((TOP, 501, 0), (TOP, 503, 0), (-TOP, 0, 503), (D, 502, 0)), 0.4),
+    ),
     # g g -> t t tbar tbar
-    "tttt": (Channel(((G, 501, 502), (G, 503, 501)),
-                     ((TOP, 503, 0), (TOP, 504, 0), (-TOP, 0, 502), (-TOP, 0, 504))),),
+    "tttt": (Channel(((G, 501, 502), (G, 503, 501)), ((TOP, 503, 0), (TOP, 504, 0), (-TOP, 0, 502), (-TOP, 0, 504))),),
 }
 
 N_TAU, N_Y = 160, 32  # grid of the (tau, y) sampling
@@ -140,8 +143,9 @@ def _boost_z(p: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.stack([ch * e + sh * pz, p[..., 1], p[..., 2], sh * e + ch * pz], axis=-1)
 
 
-def hard_events(name: str, n_events: int, rng: np.random.Generator, masses: dict[int, float],
-                pdf: PartonLuminosity) -> list[tuple[Channel, np.ndarray, np.ndarray]]:
+def hard_events(
+    name: str, n_events: int, rng: np.random.Generator, masses: dict[int, float], pdf: PartonLuminosity
+) -> list[tuple[Channel, np.ndarray, np.ndarray]]:
     """Events of a hard process: per channel (with conjugates), (channel, incoming (k, 2, 4),
     outgoing (k, n, 4)) momenta in the lab."""
     s = (2 * E_BEAM) ** 2
@@ -172,8 +176,15 @@ def hard_events(name: str, n_events: int, rng: np.random.Generator, masses: dict
     return out
 
 
-def write_lhe(path: str | Path, name: str, n_events: int, rng: np.random.Generator, masses: dict[int, float],
-              sigma_pb: float, pdf: PartonLuminosity) -> Path:
+def write_lhe(
+    path: str | Path,
+    name: str,
+    n_events: int,
+    rng: np.random.Generator,
+    masses: dict[int, float],
+    sigma_pb: float,
+    pdf: PartonLuminosity,
+) -> Path:
     """Write ``n_events`` of hard process ``name`` as a Les Houches event file (events in random order)."""
     blocks = []
     for ch, incoming, final in hard_events(name, n_events, rng, masses, pdf):
@@ -186,12 +197,12 @@ def write_lhe(path: str | Path, name: str, n_events: int, rng: np.random.Generat
             lines = [head]
             for (pid, status, col, acol, m), p in zip(parts, event):
                 mothers = "0 0" if status < 0 else "1 2"
-                lines.append(f"{pid} {status} {mothers} {col} {acol} {p[1]:.9e} {p[2]:.9e} {p[3]:.9e} "
-                             f"{p[0]:.9e} {m:.6e} 0 9\n")
+                lines.append(
+                    f"{pid} {status} {mothers} {col} {acol} {p[1]:.9e} {p[2]:.9e} {p[3]:.9e} {p[0]:.9e} {m:.6e} 0 9\n"
+                )
             blocks.append("<event>\n" + "".join(lines) + "</event>\n")
     order = rng.permutation(len(blocks))
-    init = (f"<init>\n{PROTON} {PROTON} {E_BEAM:.1f} {E_BEAM:.1f} 0 0 0 0 3 1\n"
-            f"{sigma_pb:.6e} 0.0 1.0 1\n</init>\n")
+    init = f"<init>\n{PROTON} {PROTON} {E_BEAM:.1f} {E_BEAM:.1f} 0 0 0 0 3 1\n{sigma_pb:.6e} 0.0 1.0 1\n</init>\n"
     with open(path, "w") as f:
         f.write('<LesHouchesEvents version="3.0">\n<header>colliderfm.sim.lhe ' + name + "</header>\n" + init)
         f.writelines(blocks[i] for i in order)

@@ -57,19 +57,29 @@ class SimulationOptions:
 
 def model_settings(opts: SimulationOptions) -> list[str]:
     """Masses, widths and decays of the BSM states, and the MPI switch."""
-    out = [f"PartonLevel:MPI = {'on' if opts.mpi else 'off'}",
-           f"54:m0 = {opts.mediator_mass}", f"54:mWidth = {opts.width()}",
-           f"54:mMin = {max(opts.mediator_mass - 20 * opts.width(), 2 * opts.dm_mass + 1e-3)}",
-           f"54:mMax = {opts.mediator_mass + 20 * opts.width()}",
-           "54:oneChannel = 1 1.0 0 52 -52", f"52:m0 = {opts.dm_mass}",
-           f"32:m0 = {opts.zprime_mass}", f"37:m0 = {opts.charged_higgs_mass}"]
+    out = [
+        f"PartonLevel:MPI = {'on' if opts.mpi else 'off'}",
+        f"54:m0 = {opts.mediator_mass}",
+        f"54:mWidth = {opts.width()}",
+        f"54:mMin = {max(opts.mediator_mass - 20 * opts.width(), 2 * opts.dm_mass + 1e-3)}",
+        f"54:mMax = {opts.mediator_mass + 20 * opts.width()}",
+        "54:oneChannel = 1 1.0 0 52 -52",
+        f"52:m0 = {opts.dm_mass}",
+        f"32:m0 = {opts.zprime_mass}",
+        f"37:m0 = {opts.charged_higgs_mass}",
+    ]
     if opts.zprime_width is not None:
         out.append(f"32:mWidth = {opts.zprime_width}")
     return out
 
 
-def make(settings: list[str] | tuple[str, ...], seed: int, opts: SimulationOptions, lhe: Path | None = None,
-         shown: str | Path | None = None):
+def make(
+    settings: list[str] | tuple[str, ...],
+    seed: int,
+    opts: SimulationOptions,
+    lhe: Path | None = None,
+    shown: str | Path | None = None,
+):
     """An initialised Pythia; ``lhe``: read the hard process from that file (``shown``: its name in errors)."""
     import pythia8mc
 
@@ -84,8 +94,10 @@ def make(settings: list[str] | tuple[str, ...], seed: int, opts: SimulationOptio
         ok = pythia.init()
     if not ok:
         if lhe is not None:
-            raise EventFileError(f"{shown or lhe}: Pythia could not initialise from this Les Houches file "
-                                 "(broken <init> block or beams?)")
+            raise EventFileError(
+                f"{shown or lhe}: Pythia could not initialise from this Les Houches file "
+                "(broken <init> block or beams?)"
+            )
         raise RuntimeError(f"Pythia failed to initialise with {settings}")
     return pythia
 

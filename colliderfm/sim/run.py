@@ -1,6 +1,5 @@
 """Orchestration: process -> (LHE ->) Pythia batches -> detector -> Delphes file, chunk by chunk."""
 
-
 from __future__ import annotations
 
 import tempfile
@@ -36,12 +35,21 @@ def write_own_lhe(path: Path, proc: Process, n_events: int, seed: int, opts: Sim
     """The project's LO hard process of ``proc`` as an LHE file; masses and PDF from one Pythia without a
     process level."""
     aux = pythia.make(["ProcessLevel:all = off"], seed, opts)
-    return lhe.write_lhe(path, proc.lhe, n_events, np.random.default_rng([seed, 0]), _masses(aux), proc.sigma,
-                         lhe.PartonLuminosity(aux))
+    return lhe.write_lhe(
+        path, proc.lhe, n_events, np.random.default_rng([seed, 0]), _masses(aux), proc.sigma, lhe.PartonLuminosity(aux)
+    )
 
 
-def _events(pyth, n_events: int, seed: int, from_file: bool, chunk_events: int,
-            first_event: int, weight: float | None, file_events: int | None = None) -> Iterator[dict]:
+def _events(
+    pyth,
+    n_events: int,
+    seed: int,
+    from_file: bool,
+    chunk_events: int,
+    first_event: int,
+    weight: float | None,
+    file_events: int | None = None,
+) -> Iterator[dict]:
     """Pythia batches -> detector -> Delphes collections, chunk by chunk."""
     table = ParticleTable(pyth.particleData)
     rng = np.random.default_rng([seed, 1])  # the detector's stream, apart from the LHE writer's
@@ -60,9 +68,16 @@ def _events(pyth, n_events: int, seed: int, from_file: bool, chunk_events: int,
         done += flat.n
 
 
-def generate_chunks(process: str, n_events: int, seed: int, opts: SimulationOptions | None = None,
-                    first_event: int = 0, weight: float | None = None,
-                    chunk_events: int = CHUNK_EVENTS, info: dict | None = None) -> Iterator[dict[str, ak.Array]]:
+def generate_chunks(
+    process: str,
+    n_events: int,
+    seed: int,
+    opts: SimulationOptions | None = None,
+    first_event: int = 0,
+    weight: float | None = None,
+    chunk_events: int = CHUNK_EVENTS,
+    info: dict | None = None,
+) -> Iterator[dict[str, ak.Array]]:
     """Delphes-layout collections of ``n_events`` of ``process``, chunk by chunk. ``info``, if given, receives
     Pythia's own cross-section estimate of what it generated (``sigma_pythia``, pb) at the end."""
     proc = check(process)
@@ -82,9 +97,15 @@ def generate_chunks(process: str, n_events: int, seed: int, opts: SimulationOpti
         yield from _events(pyth, n_events, seed, True, chunk_events, first_event, weight, file_events=n_file)
 
 
-def generate(process: str, n_events: int, seed: int | np.random.Generator = 0,
-             opts: SimulationOptions | None = None, first_event: int = 0,
-             weight: float | None = None, info: dict | None = None) -> dict[str, ak.Array]:
+def generate(
+    process: str,
+    n_events: int,
+    seed: int | np.random.Generator = 0,
+    opts: SimulationOptions | None = None,
+    first_event: int = 0,
+    weight: float | None = None,
+    info: dict | None = None,
+) -> dict[str, ak.Array]:
     """``n_events`` of ``process`` as one set of Delphes-layout collections (tests, validation, benchmarks)."""
     if isinstance(seed, np.random.Generator):
         seed = int(seed.integers(pythia.SEED_RANGE))
@@ -92,9 +113,16 @@ def generate(process: str, n_events: int, seed: int | np.random.Generator = 0,
     return {k: ak.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
 
-def write_delphes(path: str | Path, process: str, n_events: int, seed: int,
-                  opts: SimulationOptions | None = None, first_event: int = 0,
-                  chunk_events: int = CHUNK_EVENTS, sample_events: int | None = None) -> Path:
+def write_delphes(
+    path: str | Path,
+    process: str,
+    n_events: int,
+    seed: int,
+    opts: SimulationOptions | None = None,
+    first_event: int = 0,
+    chunk_events: int = CHUNK_EVENTS,
+    sample_events: int | None = None,
+) -> Path:
     """Simulate ``n_events`` of ``process`` into a Delphes-layout ROOT file; atomic write.
     ``sample_events``: the events of this process in the whole sample when this file is one shard of it,
     so that the weights of all its shards together sum to sigma x BR (default: this file's events)."""
@@ -113,15 +141,22 @@ def lhe_cross_section(path: Path, shown: str | Path) -> float:
         block = text.split("<init", 1)[1].split(">", 1)[1].split("</init>", 1)[0].split("\n")
         rows = [r.split() for r in block if r.strip() and not r.strip().startswith("#")]
         n_proc = int(rows[0][9])
-        return float(sum(float(r[0]) for r in rows[1:1 + n_proc]))
+        return float(sum(float(r[0]) for r in rows[1 : 1 + n_proc]))
     except (IndexError, ValueError):
-        raise EventFileError(f"{shown}: unreadable <init> block (LHE beams line and one cross-section line per "
-                             "process expected)") from None
+        raise EventFileError(
+            f"{shown}: unreadable <init> block (LHE beams line and one cross-section line per process expected)"
+        ) from None
 
 
-def simulate_lhe(files: list[str | Path], out: str | Path, seed: int, opts: SimulationOptions | None = None,
-                 first_event: int = 0, sample_events: int | None = None,
-                 chunk_events: int = CHUNK_EVENTS) -> tuple[Path, int]:
+def simulate_lhe(
+    files: list[str | Path],
+    out: str | Path,
+    seed: int,
+    opts: SimulationOptions | None = None,
+    first_event: int = 0,
+    sample_events: int | None = None,
+    chunk_events: int = CHUNK_EVENTS,
+) -> tuple[Path, int]:
     """Shower, hadronise and detect a user's Les Houches files (plain or gzipped) into one Delphes-layout
     file. ``Event.Weight`` = the file's cross section (<init>) / ``sample_events`` (default: its events).
     Returns the output and the number of events written; nothing is written when a file is unusable."""

@@ -59,7 +59,9 @@ def _matched(c, mask, dr_max=0.4):
         if len(j) == 0:
             out.append([-1] * len(p))
             continue
-        d = delta_r(np.asarray(p.Eta)[:, None], np.asarray(p.Phi)[:, None], np.asarray(j.Eta)[None], np.asarray(j.Phi)[None])
+        d = delta_r(
+            np.asarray(p.Eta)[:, None], np.asarray(p.Phi)[:, None], np.asarray(j.Eta)[None], np.asarray(j.Phi)[None]
+        )
         best = d.argmin(axis=1)
         out.append([int(b) if d[i, b] < dr_max else -1 for i, b in enumerate(best)])
     return np.flatnonzero(ak.to_numpy(ak.any(mask, axis=1))), out
@@ -98,7 +100,9 @@ def peaks(samples: dict) -> dict[str, np.ndarray]:
     mother = pid[ak.where(m1 >= 0, m1, 0)]
     m_bjj = []
     for s in (1, -1):
-        mask = (m1 >= 0) & (((pid == 5 * s) & (mother == 6 * s)) | ((abs(pid) <= 4) & (mother == 24 * s) & (status == 23)))
+        mask = (m1 >= 0) & (
+            ((pid == 5 * s) & (mother == 6 * s)) | ((abs(pid) <= 4) & (mother == 24 * s) & (status == 23))
+        )
         events, idx = _matched(c, mask)
         m_bjj.append(_jet_mass(c, events, [i if len(i) == 3 else [-1] for i in idx]))  # b + W's two quarks
     out["ttbar/m_bjj"] = np.concatenate(m_bjj)
@@ -106,7 +110,9 @@ def peaks(samples: dict) -> dict[str, np.ndarray]:
     P = c["Particle"]
     top = [P[(P.Status == 22) & (P.PID == s * 6)][:, :1] for s in (1, -1)]
     ok = (ak.num(top[0]) == 1) & (ak.num(top[1]) == 1)
-    out["zprime/m_tt"] = _mass(*(_p4(*(ak.to_numpy(t[ok][f][:, 0]) for f in ("PT", "Eta", "Phi", "Mass"))) for t in top))
+    out["zprime/m_tt"] = _mass(
+        *(_p4(*(ak.to_numpy(t[ok][f][:, 0]) for f in ("PT", "Eta", "Phi", "Mass"))) for t in top)
+    )
     return out
 
 
@@ -157,10 +163,14 @@ def measure(n: int, seed: int, opts: run.SimulationOptions | None = None, real_f
         jets = _jets(c)
         r["samples"][name] = c
         r["rows"][name] = {
-            "n_jets": float(ak.mean(ak.num(jets))), "n_b": float(ak.mean(ak.sum(jets.BTag & 1, axis=1))),
-            "n_lep": float(ak.mean(ak.num(_leptons(c)))), "met": float(ak.mean(c["MissingET"].MET[:, 0])),
+            "n_jets": float(ak.mean(ak.num(jets))),
+            "n_b": float(ak.mean(ak.sum(jets.BTag & 1, axis=1))),
+            "n_lep": float(ak.mean(ak.num(_leptons(c)))),
+            "met": float(ak.mean(c["MissingET"].MET[:, 0])),
             "n_nu": float(ak.mean(ak.sum(_final_neutrinos(c["Particle"].PID, c["Particle"].Status), axis=1))),
-            "sigma_pythia": info.get("sigma_pythia"), "events_per_s": n / seconds}
+            "sigma_pythia": info.get("sigma_pythia"),
+            "events_per_s": n / seconds,
+        }
     r["peaks"] = peaks(r["samples"])
     r["ljets"] = lepton_plus_jets(r["samples"]["ttbar"])
     r["mpi"] = _mpi_scan(max(n // 2, 100), seed)

@@ -9,10 +9,10 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import pytest
+from conftest import tiny_job, train_files, write_tree
 
 from colliderfm.models import classify
 from colliderfm.sim.delphes import read_collections
-from conftest import tiny_job, train_files, write_tree
 
 EVENTS = 1000  # events of the generated file the bad inputs are made from
 
@@ -38,12 +38,12 @@ def inputs(generated, tmp_path_factory) -> dict:
     event_of = np.repeat(np.arange(len(jets)), ak.to_numpy(ak.num(jets)))
     bad = np.flatnonzero(np.r_[True, event_of[1:] != event_of[:-1]])[[3, 10, 50, 51]]  # first jets of 4 events
     pt[bad[:3]], pt[bad[3]] = np.nan, np.inf
-    made["nan"] = write_tree(root / "nan.root", {**cols, "Jet": ak.with_field(jets, ak.unflatten(pt, ak.num(jets)),
-                                                                                  "PT")})
+    made["nan"] = write_tree(
+        root / "nan.root", {**cols, "Jet": ak.with_field(jets, ak.unflatten(pt, ak.num(jets)), "PT")}
+    )
     made["nan_events"] = len(np.unique(event_of[bad]))
     assert made["nan_events"] == 4
     return made
-
 
 
 FILE_CASES = {  # input -> words the message must hold besides the file name
@@ -58,14 +58,12 @@ FILE_CASES = {  # input -> words the message must hold besides the file name
 }
 
 
-
 @pytest.fixture(scope="module")
 def model_dir(dataset_dir, tmp_path_factory) -> Path:
     """A tiny classifier trained through the library, as results/models/<variant>/<stage>/ holds it."""
     out = tmp_path_factory.mktemp("model") / "finetune_100pct"
     classify.run(tiny_job(training={"epochs": 1}), **train_files(dataset_dir, out))
     return out
-
 
 
 @pytest.fixture()

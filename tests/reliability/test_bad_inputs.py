@@ -14,15 +14,16 @@ import re
 import subprocess
 from pathlib import Path
 
+import conftest
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from colliderfm.data import standardize
-from colliderfm import conf as cfg
-import conftest
 from conftest import REPO, colliderfm, dataset_files, files_under, one_line_error, tool, write_config
+
+from colliderfm import conf as cfg
+from colliderfm.data import standardize
+
 from .conftest import EVENTS, FILE_CASES
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
@@ -34,7 +35,6 @@ snakemake = functools.partial(conftest.snakemake, timeout=600)
 def config_file(folder: Path, name: str, change) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return write_config(folder / name, change)
-
 
 
 # -------------------------------------------------------------------------------------- event files
@@ -56,16 +56,16 @@ def test_ingest_command_empty_selection_nonfinite_policy_and_config_type(inputs,
     strict = config_file(tmp_path, "strict.yaml", lambda c: c.update(selection={"min_jets": 50}))
     result = colliderfm("ingest", inputs["good"], "--out", out, "--config", strict)
     assert result.returncode == 1
-    one_line_error(result.stderr, inputs["good"], "no events left after the selection", "min_jets=50",
-                   f"{EVENTS} read")
+    one_line_error(result.stderr, inputs["good"], "no events left after the selection", "min_jets=50", f"{EVENTS} read")
     wrong = config_file(tmp_path, "wrong.yaml", lambda c: c.update(selection={"min_jets": "two"}))
     result = colliderfm("ingest", inputs["good"], "--out", out, "--config", wrong)
     assert result.returncode == 1
     one_line_error(result.stderr, "config key 'selection.min_jets'", "'two'", "integer")
     assert files_under(out.parent) == []
 
-    drop = config_file(tmp_path, "drop.yaml", lambda c: c.update(ingest={"nonfinite": "drop"},
-                                                                  selection={"min_jets": 0}))
+    drop = config_file(
+        tmp_path, "drop.yaml", lambda c: c.update(ingest={"nonfinite": "drop"}, selection={"min_jets": 0})
+    )
     result = colliderfm("ingest", inputs["nan"], "--out", out, "--config", drop)
     assert result.returncode == 0, result.stderr
     kept = EVENTS - inputs["nan_events"]
@@ -77,8 +77,10 @@ def test_ingest_command_empty_selection_nonfinite_policy_and_config_type(inputs,
 # -------------------------------------------------------------------- names, config, missing inputs
 
 
-@pytest.mark.parametrize("name", ["x;rm -rf ~", "$(id)", "a`b`", "tops 2", "1tops", "_x", "a/b", "..", "töps",
-                                  "a" * 65, "", "tops\n", "tops2\n"])
+@pytest.mark.parametrize(
+    "name",
+    ["x;rm -rf ~", "$(id)", "a`b`", "tops 2", "1tops", "_x", "a/b", "..", "töps", "a" * 65, "", "tops\n", "tops2\n"],
+)
 def test_unsafe_sample_and_variant_names_are_refused(name):
     base = yaml.safe_load(TEST_CONFIG.read_text())
     sample = copy.deepcopy(base)
@@ -114,8 +116,13 @@ def test_train_command_refuses_an_unknown_variant(tmp_path):
 
 
 def test_train_command_without_a_dataset_names_the_missing_file(tmp_path):
-    result = subprocess.run([tool("colliderfm"), "train", "--config", str(TEST_CONFIG), "--stage", "pretrain",
-                             "--variant", "small_1h"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [tool("colliderfm"), "train", "--config", str(TEST_CONFIG), "--stage", "pretrain", "--variant", "small_1h"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 1
     one_line_error(result.stderr, "colliderfm train: error:", "results/dataset/tops/train.parquet", "does not exist")
     assert files_under(tmp_path) == []
@@ -134,8 +141,9 @@ def test_classification_set_missing_a_class_stops_standardize(dataset_dir, tmp_p
     data = features[-1].read_bytes()
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(standardize.DatasetError, match=re.escape(f"{cut}: can't read feature file")):
-        standardize.standardize(features[:-1] + [cut], {}, **dataset_files(out, anomaly=()), fractions=SPLIT, seed=1,
-                                selection={})
+        standardize.standardize(
+            features[:-1] + [cut], {}, **dataset_files(out, anomaly=()), fractions=SPLIT, seed=1, selection={}
+        )
     assert files_under(out) == []
 
 
@@ -143,8 +151,9 @@ def test_classification_set_missing_a_class_stops_standardize(dataset_dir, tmp_p
 
 
 def test_workflow_stops_in_the_ingest_job_of_a_bad_user_file(inputs, tmp_path):
-    config = config_file(tmp_path, "config.yaml",
-                         lambda c: c["samples"].update(tops2={"files": [str(inputs["truncated"])]}))
+    config = config_file(
+        tmp_path, "config.yaml", lambda c: c["samples"].update(tops2={"files": [str(inputs["truncated"])]})
+    )
     shard = next(iter(cfg.shards(cfg.load(config), "tops2")))
     target = f"results/features/tops2/{shard}.parquet"
     result = snakemake(tmp_path / "run", config, target)
@@ -166,14 +175,18 @@ def test_workflow_refuses_a_bad_config_before_any_job(case, tmp_path):
         config = config_file(tmp_path, "c.yaml", lambda c: c["data_efficiency"].update(variants=["huge"]))
         needles = ["config key 'data_efficiency.variants'", "unknown variant 'huge'"]
     elif case == "no_matching_files":
-        config = config_file(tmp_path, "c.yaml", lambda c: c["samples"].update(
-            tops2={"files": [str(tmp_path / "nothing" / "*.root")]}))
+        config = config_file(
+            tmp_path, "c.yaml", lambda c: c["samples"].update(tops2={"files": [str(tmp_path / "nothing" / "*.root")]})
+        )
         needles = ["config key 'samples.tops2.files[0]'", "no file matches"]
     else:
         config = tmp_path / "c.yaml"
-        config.write_text(f"seed: !!python/object/apply:os.mkdir ['{marker}']\n"
-                          + "".join(line for line in TEST_CONFIG.read_text().splitlines(keepends=True)
-                                    if not line.startswith("seed:")))
+        config.write_text(
+            f"seed: !!python/object/apply:os.mkdir ['{marker}']\n"
+            + "".join(
+                line for line in TEST_CONFIG.read_text().splitlines(keepends=True) if not line.startswith("seed:")
+            )
+        )
         needles = ["not valid JSON or YAML"]
     result = snakemake(tmp_path / "run", config, "-n")
     output = result.stdout + result.stderr

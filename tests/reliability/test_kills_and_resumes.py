@@ -12,17 +12,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import conftest
 import pandas as pd
 import psutil
 import pytest
 import torch
 import uproot
-
-import conftest
 from conftest import SAMPLES, TOPS, colliderfm, job_stats, snakemake_cmd, tool, write_config
 
 snakemake = functools.partial(conftest.snakemake, timeout=600)
-
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -62,9 +60,12 @@ def _in_group(p: psutil.Process, pgid: int) -> bool:
 
 def test_killed_writer_leaves_no_file_under_the_final_name(tmp_path):
     out = tmp_path / "big.root"
-    proc = subprocess.Popen([tool("colliderfm"), "simulate", "--process", "ttbar", "--events", "2000000",
-                             "--seed", "1", "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [tool("colliderfm"), "simulate", "--process", "ttbar", "--events", "2000000", "--seed", "1", "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
     def written() -> bool:  # the temporary file exists and has data in it
         return any(p.stat().st_size > 100_000 for p in tmp_path.glob(".big.root.*.tmp"))
@@ -109,9 +110,12 @@ GIVEN = {s: SAMPLES[s] for s in TOPS}  # the five classes, given as files
 
 
 def mtimes(workdir: Path) -> dict[str, int]:
-    return {str(p.relative_to(workdir)): p.stat().st_mtime_ns
-            for folder in ("resources/events", "results/features", "results/dataset")
-            for p in (workdir / folder).rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(workdir)): p.stat().st_mtime_ns
+        for folder in ("resources/events", "results/features", "results/dataset")
+        for p in (workdir / folder).rglob("*")
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +143,9 @@ def interrupted(generated, tmp_path_factory) -> dict:
     target = f"results/encoders/{RESUME_VARIANT}-variables/encoder.pt"
     checkpoint = Path(target).with_name("pretrain.resume.pt")
     with open(root / "first.log", "w") as log:
-        proc = subprocess.Popen(snakemake_cmd(a, config, target), cwd=a, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            snakemake_cmd(a, config, target), cwd=a, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         started = wait_for((a / checkpoint).exists, proc, timeout=300)
         kill_group(proc)
     assert started, (root / "first.log").read_text()[-3000:]
@@ -158,9 +163,18 @@ def interrupted(generated, tmp_path_factory) -> dict:
         reference = subprocess.Popen(snakemake_cmd(b, config, target), cwd=b, stdout=log, stderr=subprocess.STDOUT)
         second = snakemake(a, config, target)
         reference.wait(timeout=600)
-    return {"a": a, "b": b, "target": target, "killed_at": killed_at, "before": before, "after": mtimes(a),
-            "locks": locks, "second": second, "reference_rc": reference.returncode,
-            "reference_log": (root / "b.log").read_text()}
+    return {
+        "a": a,
+        "b": b,
+        "target": target,
+        "killed_at": killed_at,
+        "before": before,
+        "after": mtimes(a),
+        "locks": locks,
+        "second": second,
+        "reference_rc": reference.returncode,
+        "reference_log": (root / "b.log").read_text(),
+    }
 
 
 def test_killed_pretraining_resumes_to_the_result_of_an_uninterrupted_run(interrupted):
@@ -179,8 +193,9 @@ def test_killed_pretraining_resumes_to_the_result_of_an_uninterrupted_run(interr
     history = [pd.read_csv(d / "results" / "encoders" / f"{RESUME_VARIANT}-variables" / "history.csv") for d in (a, b)]
     pd.testing.assert_frame_equal(*(h[["epoch", "train_loss", "val_loss", "lr"]] for h in history))
     assert len(history[0]) == RESUME_EPOCHS
-    assert not (a / "results" / "encoders" / f"{RESUME_VARIANT}-variables" / "pretrain.resume.pt").exists(), \
+    assert not (a / "results" / "encoders" / f"{RESUME_VARIANT}-variables" / "pretrain.resume.pt").exists(), (
         "removed when done"
+    )
 
 
 def test_interrupted_workflow_finishes_without_redoing_finished_jobs(interrupted):

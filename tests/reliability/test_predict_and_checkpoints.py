@@ -16,15 +16,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from colliderfm.models import checkpoints, classify
-from colliderfm import cli
-from colliderfm.evaluation import inference
-from colliderfm.sim.delphes import read_collections
-from colliderfm.errors import CheckpointError
 from conftest import colliderfm, files_under, one_line_error, tiny_job, train_files, write_tree
-from .conftest import FILE_CASES
 
+from colliderfm import cli
+from colliderfm.errors import CheckpointError
+from colliderfm.evaluation import inference
+from colliderfm.models import checkpoints, classify
+from colliderfm.sim.delphes import read_collections
+
+from .conftest import FILE_CASES
 
 # ------------------------------------------------------------------------------------------ predict
 
@@ -44,8 +44,19 @@ def test_predict_stops_on_every_bad_file(inputs, model_dir, case, tmp_path, in_p
     out = tmp_path / "out" / "predictions.parquet"
     out.parent.mkdir()
     # a good file first: a bad one anywhere in the list stops before anything is written
-    code = cli.main(["predict", "--model", str(model_dir), str(inputs["good"]), str(inputs[case]), "--out", str(out),
-                     "--device", "cpu"])
+    code = cli.main(
+        [
+            "predict",
+            "--model",
+            str(model_dir),
+            str(inputs["good"]),
+            str(inputs[case]),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 1
     one_line_error(in_process.readouterr().err, "colliderfm predict: error:", inputs[case], *FILE_CASES[case])
     assert files_under(out.parent) == []
@@ -53,8 +64,9 @@ def test_predict_stops_on_every_bad_file(inputs, model_dir, case, tmp_path, in_p
 
 def test_predict_works_and_refuses_bad_models(inputs, model_dir, tmp_path, in_process):
     out = tmp_path / "predictions.parquet"
-    assert cli.main(["predict", "--model", str(model_dir), str(inputs["good"]), "--out", str(out),
-                     "--device", "cpu"]) == 0
+    assert (
+        cli.main(["predict", "--model", str(model_dir), str(inputs["good"]), "--out", str(out), "--device", "cpu"]) == 0
+    )
     assert len(pd.read_parquet(out)) > 0, "the model the error cases use does predict"
     in_process.readouterr()
 
@@ -74,8 +86,9 @@ def test_predict_works_and_refuses_bad_models(inputs, model_dir, tmp_path, in_pr
     (bad_models["not_a_checkpoint"][0] / "classifier.pt").write_text('{"format": "colliderfm-classifier"}')
     for name, (model, needles) in bad_models.items():
         target = tmp_path / f"{name}.parquet"
-        code = cli.main(["predict", "--model", str(model), str(inputs["good"]), "--out", str(target),
-                         "--device", "cpu"])
+        code = cli.main(
+            ["predict", "--model", str(model), str(inputs["good"]), "--out", str(target), "--device", "cpu"]
+        )
         assert code == 1, name
         one_line_error(in_process.readouterr().err, "colliderfm predict: error:", model, *needles)
         assert not target.exists(), name
@@ -101,14 +114,19 @@ def _edited(payload: dict, case: str) -> dict:
     return edited
 
 
-DAMAGED = {"state_dict": "'state_dict' missing", "scaler": "'scaler' missing", "model_config": "'model_config' missing",
-           "wider": "disagree with its weights", "deeper": "disagree with its weights",
-           "unknown_setting": "unknown key 'depth'", "nan_weights": "NaN or infinite weights",
-           "nan_scaler": "NaN or infinite values in its 'scaler'"}
+DAMAGED = {
+    "state_dict": "'state_dict' missing",
+    "scaler": "'scaler' missing",
+    "model_config": "'model_config' missing",
+    "wider": "disagree with its weights",
+    "deeper": "disagree with its weights",
+    "unknown_setting": "unknown key 'depth'",
+    "nan_weights": "NaN or infinite weights",
+    "nan_scaler": "NaN or infinite values in its 'scaler'",
+}
 
 
-def test_damaged_or_hand_edited_checkpoints_are_named_and_nothing_is_written(inputs, model_dir, tmp_path,
-                                                                            in_process):
+def test_damaged_or_hand_edited_checkpoints_are_named_and_nothing_is_written(inputs, model_dir, tmp_path, in_process):
     payload = checkpoints.load_model(model_dir / "classifier.pt")
     for case, needle in DAMAGED.items():
         folder = tmp_path / case
@@ -144,14 +162,17 @@ def _phi_shifted(cols: dict[str, ak.Array], how: str) -> dict[str, ak.Array]:
 def test_any_phi_convention_gives_the_same_features_and_predictions(inputs, model_dir, tmp_path, in_process, how):
     cols = read_collections(inputs["good"])
     shifted = write_tree(tmp_path / "shifted.root", _phi_shifted(cols, how))
-    assert not np.allclose(ak.to_numpy(ak.flatten(read_collections(shifted)["Jet"]["Phi"])),
-                           ak.to_numpy(ak.flatten(cols["Jet"]["Phi"]))), "the test file does move phi"
+    assert not np.allclose(
+        ak.to_numpy(ak.flatten(read_collections(shifted)["Jet"]["Phi"])), ak.to_numpy(ak.flatten(cols["Jet"]["Phi"]))
+    ), "the test file does move phi"
     results = {}
     for name, path in (("original", inputs["good"]), ("shifted", shifted)):
         features, predictions = tmp_path / f"{name}.parquet", tmp_path / f"{name}-p.parquet"
         assert cli.main(["ingest", str(path), "--out", str(features)]) == 0
-        assert cli.main(["predict", "--model", str(model_dir), str(path), "--out", str(predictions),
-                         "--device", "cpu"]) == 0
+        assert (
+            cli.main(["predict", "--model", str(model_dir), str(path), "--out", str(predictions), "--device", "cpu"])
+            == 0
+        )
         results[name] = pd.read_parquet(features), pd.read_parquet(predictions)
     (f0, p0), (f1, p1) = results["original"], results["shifted"]
     phis = [c for c in f0.columns if c.endswith("_phi")]
@@ -169,24 +190,42 @@ def test_predict_never_writes_nan(inputs, model_dir, tmp_path, in_process, monke
 
     monkeypatch.setattr(predict, "network_logits", lambda net, arrays, dev: np.full((len(arrays["label"]), 5), np.nan))
     out = tmp_path / "p.parquet"
-    assert cli.main(["predict", "--model", str(model_dir), str(inputs["good"]), "--out", str(out), "--device", "cpu"]) == 1
+    assert (
+        cli.main(["predict", "--model", str(model_dir), str(inputs["good"]), "--out", str(out), "--device", "cpu"]) == 1
+    )
     one_line_error(in_process.readouterr().err, "colliderfm predict: error:", inputs["good"], "NaN or infinite outputs")
     assert not out.exists()
 
 
-def test_predict_refuses_a_file_given_twice_an_input_as_output_and_a_missing_gpu(inputs, model_dir, tmp_path,
-                                                                                   in_process):
+def test_predict_refuses_a_file_given_twice_an_input_as_output_and_a_missing_gpu(
+    inputs, model_dir, tmp_path, in_process
+):
     a, link, out = tmp_path / "a.root", tmp_path / "link.root", tmp_path / "predictions.parquet"
     shutil.copy(inputs["good"], a)
     link.symlink_to(a)
     copy = shutil.copy(a, tmp_path / "copy.root")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    cases = [([a, a], out, a, "given twice"), ([a, link], out, link, "given twice"),
-             ([a, copy], out, copy, "given twice (a copy as"),
-             ([a], a, a, "is the input file"), ([a], link, link, "is the input file")]
+    cases = [
+        ([a, a], out, a, "given twice"),
+        ([a, link], out, link, "given twice"),
+        ([a, copy], out, copy, "given twice (a copy as"),
+        ([a], a, a, "is the input file"),
+        ([a], link, link, "is the input file"),
+    ]
     for files, target, named, needle in cases:
-        code = cli.main(["predict", "--model", str(model_dir), *map(str, files), "--out", str(target), "--overwrite",
-                         "--device", "cpu"])
+        code = cli.main(
+            [
+                "predict",
+                "--model",
+                str(model_dir),
+                *map(str, files),
+                "--out",
+                str(target),
+                "--overwrite",
+                "--device",
+                "cpu",
+            ]
+        )
         assert code == 1
         one_line_error(in_process.readouterr().err, "colliderfm predict: error:", named, needle)
     if not torch.cuda.is_available():
@@ -220,8 +259,9 @@ def test_checkpoint_with_a_pickled_object_is_refused(model_dir, dataset_dir, tmp
     with pytest.raises(CheckpointError, match="refused"):
         inference.load_classifier(evil)
     with pytest.raises(CheckpointError, match="refused"):  # given to fine-tuning as the pretrained encoder
-        classify.run(tiny_job(training={"epochs": 1}, seed=1), **train_files(dataset_dir, tmp_path / "ft"),
-                     pretrained=evil)
+        classify.run(
+            tiny_job(training={"epochs": 1}, seed=1), **train_files(dataset_dir, tmp_path / "ft"), pretrained=evil
+        )
     assert not marker.exists(), "the object was never unpickled"
     assert not (tmp_path / "ft").exists()
 

@@ -10,8 +10,12 @@ from sklearn import metrics as skm
 
 from colliderfm.evaluation import anomaly
 
-OPTIONS = {"bootstrap": 300, "background_efficiencies": [0.01, 0.1], "luminosity": 139.0,
-           "reference": {"folds": 2, "max_iter": 20}}
+OPTIONS = {
+    "bootstrap": 300,
+    "background_efficiencies": [0.01, 0.1],
+    "luminosity": 139.0,
+    "reference": {"folds": 2, "max_iter": 20},
+}
 
 
 @pytest.fixture()
@@ -57,16 +61,27 @@ def test_significance_from_cross_section_weights_by_hand(toy):
 def test_search_metrics_cover_the_signal_and_every_scan_mass(toy):
     y, score = toy
     rng = np.random.default_rng(1)
-    frame = pd.DataFrame({"sample": np.where(y, "dm", "sm"), "weight": 1.0, "entropy": score,
-                          "energy": rng.normal(size=len(y))})
-    extra = pd.DataFrame({"sample": "dm_light", "weight": 1.0, "entropy": rng.normal(0.5, 1, 500),
-                          "energy": rng.normal(size=500)})
+    frame = pd.DataFrame(
+        {"sample": np.where(y, "dm", "sm"), "weight": 1.0, "entropy": score, "energy": rng.normal(size=len(y))}
+    )
+    extra = pd.DataFrame(
+        {"sample": "dm_light", "weight": 1.0, "entropy": rng.normal(0.5, 1, 500), "energy": rng.normal(size=500)}
+    )
     frame = pd.concat([frame, extra], ignore_index=True)
-    out = anomaly.search_metrics(frame, ["entropy", "energy"], background="sm", signal="dm",
-                                 scan={"dm_light": 50.0, "dm": 500.0}, options=OPTIONS, seed=3)
+    out = anomaly.search_metrics(
+        frame,
+        ["entropy", "energy"],
+        background="sm",
+        signal="dm",
+        scan={"dm_light": 50.0, "dm": 500.0},
+        options=OPTIONS,
+        seed=3,
+    )
     assert out["anomaly_auc_entropy"] == pytest.approx(skm.roc_auc_score(y, score))
     scan = pd.DataFrame(out["anomaly_scan"])
-    assert set(zip(scan["sample"], scan["score"])) == {(s, n) for s in ("dm_light", "dm") for n in ("entropy", "energy")}
+    assert set(zip(scan["sample"], scan["score"])) == {
+        (s, n) for s in ("dm_light", "dm") for n in ("entropy", "energy")
+    }
     light = frame[frame["sample"].isin(["sm", "dm_light"])]
     row = scan[(scan["sample"] == "dm_light") & (scan["score"] == "entropy")].iloc[0]
     assert row["auc"] == pytest.approx(skm.roc_auc_score(light["sample"] == "dm_light", light["entropy"]))
@@ -76,8 +91,15 @@ def test_search_metrics_cover_the_signal_and_every_scan_mass(toy):
 def test_reference_bdt_scores_out_of_fold(dataset_dir, tmp_path):
     out = tmp_path / "scan.csv"
     anomaly_dir = dataset_dir / "anomaly"
-    table = anomaly.reference_bdt(anomaly_dir / "tchan_sm.parquet", {"tchan_dm": anomaly_dir / "tchan_dm.parquet"},
-                                         masses={"tchan_dm": 500.0}, options=OPTIONS, seed=2, threads=1, out=out)
+    table = anomaly.reference_bdt(
+        anomaly_dir / "tchan_sm.parquet",
+        {"tchan_dm": anomaly_dir / "tchan_dm.parquet"},
+        masses={"tchan_dm": 500.0},
+        options=OPTIONS,
+        seed=2,
+        threads=1,
+        out=out,
+    )
     assert pd.read_csv(out)["auc"].tolist() == pytest.approx(table["auc"].tolist())
     row = table.iloc[0]
     assert row["model"] == anomaly.REFERENCE and row["mediator_mass"] == 500.0

@@ -9,10 +9,10 @@ import shutil
 
 import pytest
 import yaml
+from conftest import REPO
 
 from colliderfm import conf as cfg
 from colliderfm import schema
-from conftest import REPO
 
 
 @pytest.fixture()
@@ -37,22 +37,25 @@ def test_defaults_are_filled(base):
     assert config["split"] == {"train": 0.6, "val": 0.2, "test": 0.2}
 
 
-@pytest.mark.parametrize("change, key", [
-    (lambda c: c["pretrain"].update(epochs="many"), "pretrain.epochs"),
-    (lambda c: c.update(seeed=3), "<top level>"),
-    (lambda c: c["classifier"].update(learning_rate=0.1), "classifier"),
-    (lambda c: c["model"]["variants"].update(tiny={"dim": 12, "heads": 5}), "model.variants.tiny"),
-    (lambda c: c["data_efficiency"].update(variants=["huge"]), "data_efficiency.variants"),
-    (lambda c: c["samples"].pop("tops3"), "tasks.tops.classes.3 top"),
-    (lambda c: c["samples"].update({"../evil": {"generate": {"tchan": 10}}}), "samples"),
-    (lambda c: c["model"]["variants"].update({"a b": {"dim": 10, "heads": 1}}), "model.variants"),
-    (lambda c: c["samples"]["tops2"].update(files=["x.root"]), "samples.tops2"),
-    (lambda c: c["samples"]["tops2"]["generate"].update(qcd=10), "samples.tops2.generate"),
-    (lambda c: c.update(split={"train": 0.5, "val": 0.2, "test": 0.2}), "split"),
-    (lambda c: c["samples"]["tchan_dm"].update(anomaly="background"), "samples"),
-    (lambda c: c.update(device="tpu"), "device"),
-    (lambda c: c["plots"].update(formats=["gif"]), "plots.formats.0"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        (lambda c: c["pretrain"].update(epochs="many"), "pretrain.epochs"),
+        (lambda c: c.update(seeed=3), "<top level>"),
+        (lambda c: c["classifier"].update(learning_rate=0.1), "classifier"),
+        (lambda c: c["model"]["variants"].update(tiny={"dim": 12, "heads": 5}), "model.variants.tiny"),
+        (lambda c: c["data_efficiency"].update(variants=["huge"]), "data_efficiency.variants"),
+        (lambda c: c["samples"].pop("tops3"), "tasks.tops.classes.3 top"),
+        (lambda c: c["samples"].update({"../evil": {"generate": {"tchan": 10}}}), "samples"),
+        (lambda c: c["model"]["variants"].update({"a b": {"dim": 10, "heads": 1}}), "model.variants"),
+        (lambda c: c["samples"]["tops2"].update(files=["x.root"]), "samples.tops2"),
+        (lambda c: c["samples"]["tops2"]["generate"].update(qcd=10), "samples.tops2.generate"),
+        (lambda c: c.update(split={"train": 0.5, "val": 0.2, "test": 0.2}), "split"),
+        (lambda c: c["samples"]["tchan_dm"].update(anomaly="background"), "samples"),
+        (lambda c: c.update(device="tpu"), "device"),
+        (lambda c: c["plots"].update(formats=["gif"]), "plots.formats.0"),
+    ],
+)
 def test_mistakes_name_the_key(base, change, key):
     bad = copy.deepcopy(base)
     change(bad)
@@ -97,8 +100,11 @@ def test_the_same_events_under_two_names_are_refused(base, tmp_path, how):
     original = base["samples"]["tops3"]
     base["samples"]["tops2"] = {"files": [str(given), str(tmp_path / "c.root")]}
     base["samples"]["tops3"] = {"files": [str(other)]}
-    with pytest.raises(cfg.ConfigError, match=rf"samples\.tops3\.files': {other} holds the same events as "
-                                                  rf"{given} \(.*\), also in samples\.tops2;"):
+    with pytest.raises(
+        cfg.ConfigError,
+        match=rf"samples\.tops3\.files': {other} holds the same events as "
+        rf"{given} \(.*\), also in samples\.tops2;",
+    ):
         cfg.validate(base)
     base["samples"]["tops3"] = {"files": [str(tmp_path / "c.root")]}
     with pytest.raises(cfg.ConfigError, match="is given twice"):
@@ -107,11 +113,20 @@ def test_the_same_events_under_two_names_are_refused(base, tmp_path, how):
     cfg.validate(base)  # c.root: same size as a.root, other events
 
 
-@pytest.mark.parametrize("text, key", [
-    ("samples: {a: {generate: {ttbar: 600.0}}}\ntasks: {t: {classes: {x: [a], y: [a]}}}", "samples.a.generate.ttbar"),
-    ("pretrain: {epochs: 2.0}\nsamples: {a: {generate: {ttbar: 6}}}\ntasks: {t: {classes: {x: [a], y: [a]}}}", "pretrain.epochs"),
-    ("seed: true\nsamples: {a: {generate: {ttbar: 6}}}\ntasks: {t: {classes: {x: [a], y: [a]}}}", "seed"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        (
+            "samples: {a: {generate: {ttbar: 600.0}}}\ntasks: {t: {classes: {x: [a], y: [a]}}}",
+            "samples.a.generate.ttbar",
+        ),
+        (
+            "pretrain: {epochs: 2.0}\nsamples: {a: {generate: {ttbar: 6}}}\ntasks: {t: {classes: {x: [a], y: [a]}}}",
+            "pretrain.epochs",
+        ),
+        ("seed: true\nsamples: {a: {generate: {ttbar: 6}}}\ntasks: {t: {classes: {x: [a], y: [a]}}}", "seed"),
+    ],
+)
 def test_integers_must_be_written_as_integers(tmp_path, text, key):
     path = tmp_path / "c.yaml"
     path.write_text(text)
@@ -138,42 +153,70 @@ def test_shards_cover_every_event(base):
 def test_model_list_and_names_round_trip(base):
     config = cfg.validate(base)
     specs = cfg.model_specs(config)
-    names = ["small_1h-finetune-100pct", "small_1h-scratch-100pct", "small_5h-finetune-100pct",
-             "small_5h-scratch-100pct", "bdt"]
-    assert [(s.task, s.name) for s in specs] == [(t, n) for t in ("tops", "dm") for n in names], \
+    names = [
+        "small_1h-finetune-100pct",
+        "small_1h-scratch-100pct",
+        "small_5h-finetune-100pct",
+        "small_5h-scratch-100pct",
+        "bdt",
+    ]
+    assert [(s.task, s.name) for s in specs] == [(t, n) for t in ("tops", "dm") for n in names], (
         "every task, every model; the grid is efficiency_specs, not evaluated in full"
+    )
     assert len({s.directory for s in specs}) == len(specs)
     assert len(set(cfg.seed_for(config, "pretrain", v) for v in config["model"]["variants"])) == 2
 
 
 def test_data_efficiency_grid_pairs_its_starts(base):
     """Every (task, fraction, seed) point has each start once per encoder, all with one seed and label subset."""
-    base["data_efficiency"] = {"variants": ["small_5h"], "label_fractions": [0.001, 0.1], "tasks": ["tops", "dm"],
-                               "starts": ["finetune", "scratch", "probe"], "seeds": 3,
-                               "pretexts": [["generator", "objects"], ["variables"], ["objects", "generator"]]}
+    base["data_efficiency"] = {
+        "variants": ["small_5h"],
+        "label_fractions": [0.001, 0.1],
+        "tasks": ["tops", "dm"],
+        "starts": ["finetune", "scratch", "probe"],
+        "seeds": 3,
+        "pretexts": [["generator", "objects"], ["variables"], ["objects", "generator"]],
+    }
     config = cfg.validate(base)
-    assert config["data_efficiency"]["pretexts"] == [["objects", "generator"], ["variables"]], \
+    assert config["data_efficiency"]["pretexts"] == [["objects", "generator"], ["variables"]], (
         "one canonical order, each combination once"
+    )
     specs = cfg.efficiency_specs(config)
     assert len(specs) == 2 * 2 * 3 * (1 + 2 + 2)
     assert len({s.directory for s in specs}) == len(specs)
     for point in {(s.task, s.fraction, s.replica) for s in specs}:
         members = [s for s in specs if (s.task, s.fraction, s.replica) == point]
-        seeds = {cfg.training_job(config, s.start, s.variant, s.fraction, task=s.task, replica=s.replica,
-                                  pretext=None if s.pretext == "none" else s.pretext.split("+")).seed for s in members}
+        seeds = {
+            cfg.training_job(
+                config,
+                s.start,
+                s.variant,
+                s.fraction,
+                task=s.task,
+                replica=s.replica,
+                pretext=None if s.pretext == "none" else s.pretext.split("+"),
+            ).seed
+            for s in members
+        }
         assert len(seeds) == 1, "scratch and fine-tuned share the seed of their point"
-    assert cfg.encoders(config) == [("small_1h", "variables"), ("small_5h", "variables"),
-                                    ("small_5h", "objects+generator")]
+    assert cfg.encoders(config) == [
+        ("small_1h", "variables"),
+        ("small_5h", "variables"),
+        ("small_5h", "objects+generator"),
+    ]
     probe = cfg.training_job(config, "probe", "small_5h", 0.001, task="dm", pretext=["objects", "generator"], replica=1)
     assert (len(probe.classes), probe.pretext) == (2, ("objects", "generator"))
     assert cfg.training_job(config, "scratch", "small_5h", 0.001, replica=1).pretext == ()
 
 
-@pytest.mark.parametrize("spec, needle", [
-    ({"pool": True, "label": 1, "generate": {"ttbar": 10}}, "samples.extra.label"),
-    ({"pool": True, "anomaly": "scan", "generate": {"ttbar": 10}}, "at most one of 'anomaly' or 'pool: true'"),
-    ({"pool": False, "generate": {"ttbar": 10}}, "samples.extra.pool"),
-])
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ({"pool": True, "label": 1, "generate": {"ttbar": 10}}, "samples.extra.label"),
+        ({"pool": True, "anomaly": "scan", "generate": {"ttbar": 10}}, "at most one of 'anomaly' or 'pool: true'"),
+        ({"pool": False, "generate": {"ttbar": 10}}, "samples.extra.pool"),
+    ],
+)
 def test_a_pool_sample_is_unlabelled(base, spec, needle):
     base["samples"]["extra"] = spec
     with pytest.raises(cfg.ConfigError, match=re.escape(needle)):
@@ -186,16 +229,22 @@ def test_the_schema_names_exactly_the_simulated_processes():
     generate = schema.document()["properties"]["samples"]["additionalProperties"]["properties"]["generate"]
     assert generate["propertyNames"]["enum"] == list(simulate.PROCESSES)
     assert simulate.SimulationOptions.default() == simulate.SimulationOptions(
-        **{k: v for k, v in cfg.section_defaults("simulation").items() if k != "events_per_shard"})
+        **{k: v for k, v in cfg.section_defaults("simulation").items() if k != "events_per_shard"}
+    )
 
 
 @pytest.mark.parametrize("key", ["seeds", "encoder_lr_scale"])
 def test_data_efficiency_settings_per_label_fraction(base, key):
     """A list of seed counts gives each label fraction its own number of seeds, a list of encoder
     learning-rate scales its own scale; a list of the wrong length names the key."""
-    base["data_efficiency"] = {"variants": ["small_5h"], "label_fractions": [0.001, 0.01, 0.1], "tasks": ["tops"],
-                               "starts": ["finetune", "scratch"], "seeds": [5, 3, 2],
-                               "encoder_lr_scale": [0.1, 0.3, 1.0]}
+    base["data_efficiency"] = {
+        "variants": ["small_5h"],
+        "label_fractions": [0.001, 0.01, 0.1],
+        "tasks": ["tops"],
+        "starts": ["finetune", "scratch"],
+        "seeds": [5, 3, 2],
+        "encoder_lr_scale": [0.1, 0.3, 1.0],
+    }
     config = cfg.validate(copy.deepcopy(base))
     specs = cfg.efficiency_specs(config)
     for fraction, n, scale in ((0.001, 5, 0.1), (0.01, 3, 0.3), (0.1, 2, 1.0)):
@@ -212,9 +261,15 @@ def test_the_supervised_reference_encoder_is_the_tops_classifier_not_a_pretraini
     """[supervised] in the grid fine-tunes and probes the classifier trained from scratch on all the tops
     labels: no encoder is pretrained for it, it keeps its name in the grid, and it stands alone. The
     grid's encoder_lr_scale applies to its fine-tuned models only."""
-    base["data_efficiency"] = {"variants": ["small_5h"], "label_fractions": [0.01], "tasks": ["dm"],
-                               "starts": ["finetune", "scratch", "probe"], "seeds": 1,
-                               "pretexts": [["variables"], ["supervised"]], "encoder_lr_scale": 0.1}
+    base["data_efficiency"] = {
+        "variants": ["small_5h"],
+        "label_fractions": [0.01],
+        "tasks": ["dm"],
+        "starts": ["finetune", "scratch", "probe"],
+        "seeds": 1,
+        "pretexts": [["variables"], ["supervised"]],
+        "encoder_lr_scale": 0.1,
+    }
     config = cfg.validate(copy.deepcopy(base))
     assert {s.pretext for s in cfg.efficiency_specs(config)} == {"variables", "supervised", "none"}
     assert ("small_5h", "supervised") not in cfg.encoders(config)
@@ -226,14 +281,17 @@ def test_the_supervised_reference_encoder_is_the_tops_classifier_not_a_pretraini
         cfg.validate(base)
 
 
-@pytest.mark.parametrize("change, key, needle", [
-    ({"mediator_mass": 1e6}, "simulation.mediator_mass", "M + m_t <= sqrt(s)"),
-    ({"mediator_mass": 1e-9, "dm_mass": 1.0}, "simulation.dm_mass", "decays to two"),
-    ({"dm_mass": 300.0}, "simulation.dm_mass", "[0, 250)"),
-    ({"mediator_width": 400.0}, "simulation.mediator_width", "(0, 250]"),
-    ({"zprime_mass": 300.0}, "simulation.zprime_mass", "M > 2 m_t"),
-    ({"charged_higgs_mass": 20000.0}, "simulation.charged_higgs_mass", "M + m_t <= sqrt(s)"),
-])
+@pytest.mark.parametrize(
+    "change, key, needle",
+    [
+        ({"mediator_mass": 1e6}, "simulation.mediator_mass", "M + m_t <= sqrt(s)"),
+        ({"mediator_mass": 1e-9, "dm_mass": 1.0}, "simulation.dm_mass", "decays to two"),
+        ({"dm_mass": 300.0}, "simulation.dm_mass", "[0, 250)"),
+        ({"mediator_width": 400.0}, "simulation.mediator_width", "(0, 250]"),
+        ({"zprime_mass": 300.0}, "simulation.zprime_mass", "M > 2 m_t"),
+        ({"charged_higgs_mass": 20000.0}, "simulation.charged_higgs_mass", "M + m_t <= sqrt(s)"),
+    ],
+)
 def test_unphysical_simulation_settings_are_refused_with_their_range(base, change, key, needle):
     base["simulation"] = {**base.get("simulation", {}), "mediator_mass": 500.0, **change}
     with pytest.raises(cfg.ConfigError, match=rf"config key '{re.escape(key)}': .*{re.escape(needle)}"):

@@ -9,9 +9,9 @@ import subprocess
 import pandas as pd
 import pytest
 import torch
+from conftest import tiny_job, tool, train_files
 
 from colliderfm.models import checkpoints, classify, distributed
-from conftest import tiny_job, tool, train_files
 
 NO_DROPOUT = 0.0  # so one process and two ranks see identical arithmetic up to rounding
 
@@ -51,12 +51,20 @@ def test_torchrun_launch_writes_outputs_once(dataset_dir, tmp_path):
         "import os, logging; logging.basicConfig(level=logging.INFO);"
         "distributed.launch(classifier_run(Path({data!r}), Path({out!r})), 1, device='cpu');"
         "Path({done!r}, 'rank' + os.environ['RANK'] + '-of-' + os.environ['WORLD_SIZE']).touch()"
-    ).format(tests=os.path.dirname(os.path.dirname(__file__)), data=str(dataset_dir), out=str(tmp_path / "out"),
-             done=str(tmp_path))
+    ).format(
+        tests=os.path.dirname(os.path.dirname(__file__)),
+        data=str(dataset_dir),
+        out=str(tmp_path / "out"),
+        done=str(tmp_path),
+    )
     entry = tmp_path / "entry.py"
     entry.write_text(script)
-    result = subprocess.run([tool("torchrun"), "--standalone", "--nproc_per_node=2", str(entry)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [tool("torchrun"), "--standalone", "--nproc_per_node=2", str(entry)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "rank0-of-2").exists() and (tmp_path / "rank1-of-2").exists()
     assert result.stderr.count("rank 1 of 2 joined (gloo)") == 1

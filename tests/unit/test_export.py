@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 import torch
 import uproot
+from conftest import colliderfm, one_line_error, tiny_job, train_files
 
-from colliderfm.models import checkpoints, classify
-from colliderfm.evaluation import inference
-from colliderfm.serve import export, predict
 from colliderfm.data import ingest, reading, standardize
 from colliderfm.data.arrays import load_arrays
-from conftest import colliderfm, one_line_error, tiny_job, train_files
+from colliderfm.evaluation import inference
+from colliderfm.models import checkpoints, classify
+from colliderfm.serve import export, predict
 
 SELECTION = {"min_jets": 3, "step_size": 300}  # some events fail it; several chunks per file
 INPUTS = list(export.INPUTS)
@@ -118,8 +118,12 @@ def test_root_predictions_are_a_friend_tree_of_the_input(model_dir, delphes, tmp
     assert got["selected"].dtype == bool
     np.testing.assert_array_equal(got["event"], np.concatenate([np.arange(n) for n in entries]))
     sel, stats = ingest.Selection.default(**SELECTION), {"read": 0, "selected": 0}
-    chosen = [np.concatenate([t["event"].to_numpy() for t in ingest.feature_tables(p, reading.open_tree(p), "s", -1,
-                                                                                    sel, stats)]) for p in delphes]
+    chosen = [
+        np.concatenate(
+            [t["event"].to_numpy() for t in ingest.feature_tables(p, reading.open_tree(p), "s", -1, sel, stats)]
+        )
+        for p in delphes
+    ]
     expected = np.concatenate([np.isin(np.arange(n), c) for n, c in zip(entries, chosen)])
     np.testing.assert_array_equal(got["selected"], expected)
     assert 0 < expected.sum() < len(expected)

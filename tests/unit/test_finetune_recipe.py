@@ -8,23 +8,28 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import REPO
 
 from colliderfm import conf as cfg
 from colliderfm.models import train
 from colliderfm.models.transformer import Classifier, ModelConfig, classifier_loss
-from conftest import REPO
 
 TINY = ModelConfig(dim=10, heads=2, layers=1, ff=20, dropout=0.0, n_classes=3)
-BLOCK = dict(epochs=2, batch_size=16, lr=0.01, weight_decay=0.0, warmup=0.0, patience=5, min_delta=0.0,
-             min_epoch_events=0)
+BLOCK = dict(
+    epochs=2, batch_size=16, lr=0.01, weight_decay=0.0, warmup=0.0, patience=5, min_delta=0.0, min_epoch_events=0
+)
 
 
 def toy_data(n=64, seed=0) -> dict:
     g = torch.Generator().manual_seed(seed)
     present = torch.rand((n, 16), generator=g) < 0.5
-    return {"objects": torch.randn((n, 16, 6), generator=g) * present[..., None], "present": present,
-            "event": torch.randn((n, 5), generator=g), "known": torch.ones((n, 5), dtype=torch.bool),
-            "label": torch.randint(0, 3, (n,), generator=g)}
+    return {
+        "objects": torch.randn((n, 16, 6), generator=g) * present[..., None],
+        "present": present,
+        "event": torch.randn((n, 5), generator=g),
+        "known": torch.ones((n, 5), dtype=torch.bool),
+        "label": torch.randint(0, 3, (n,), generator=g),
+    }
 
 
 def test_the_head_learns_at_its_own_multiple_of_the_rate():
@@ -51,8 +56,16 @@ def test_a_held_encoder_does_not_move_while_its_head_learns(tmp_path):
     model = Classifier(TINY)
     start = {k: v.clone() for k, v in model.state_dict().items()}
     tc = train.TrainConfig.from_block({**BLOCK, "encoder_hold": 1.0, "weight_decay": 0.01}, 1)
-    train.fit(model, classifier_loss, toy_data(), toy_data(32, 1), tc, checkpoint=tmp_path / "c.pt", setup_id="x",
-              device=torch.device("cpu"))
+    train.fit(
+        model,
+        classifier_loss,
+        toy_data(),
+        toy_data(32, 1),
+        tc,
+        checkpoint=tmp_path / "c.pt",
+        setup_id="x",
+        device=torch.device("cpu"),
+    )
     after = model.state_dict()
     assert all(torch.equal(start[k], after[k]) for k in start if k.startswith("encoder."))
     assert any(not torch.equal(start[k], after[k]) for k in start if k.startswith("head."))

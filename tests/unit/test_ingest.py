@@ -20,12 +20,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import uproot
+from conftest import REPO, write_tree
 
+from colliderfm import conf as config
+from colliderfm import sim
 from colliderfm.data import features as F
-from colliderfm import conf as config, sim
 from colliderfm.data import ingest, reading
 from colliderfm.data.ingest import IngestError, Selection
-from conftest import REPO, write_tree
 
 GEN_EVENTS = 2000  # events per generated file; the default of the ``generated`` fixture
 SLOTS = dict(F.GROUPS)
@@ -70,8 +71,14 @@ def dense_group(n_events, evt, pt, eta, phi, keep, slots):
     out["present"] = np.zeros((n_events, slots), bool)
     first = rank < slots
     at = (evt[first], rank[first])
-    for name, values in (("pt", pt), ("eta", eta), ("phi", phi), ("px", pt * np.cos(phi)),
-                         ("py", pt * np.sin(phi)), ("pz", pt * np.sinh(eta))):
+    for name, values in (
+        ("pt", pt),
+        ("eta", eta),
+        ("phi", phi),
+        ("px", pt * np.cos(phi)),
+        ("py", pt * np.sin(phi)),
+        ("pz", pt * np.sinh(eta)),
+    ):
         out[name][at] = values[first]
     out["present"][at] = True
     return out, np.bincount(evt, minlength=n_events)
@@ -90,8 +97,11 @@ def reference(path, sel: Selection = EVERY_EVENT) -> dict:
     levt = np.concatenate([lep[0][1], lep[3][1]])
     lep_ok = (lpt > sel.lepton_pt_min) & (np.abs(leta) < sel.lepton_eta_max)
     ref = {}
-    groups = {"bjet": (jevt, jpt, jeta, jphi, jet_ok & tagged), "jet": (jevt, jpt, jeta, jphi, jet_ok & ~tagged),
-              "lep": (levt, lpt, leta, lphi, lep_ok)}
+    groups = {
+        "bjet": (jevt, jpt, jeta, jphi, jet_ok & tagged),
+        "jet": (jevt, jpt, jeta, jphi, jet_ok & ~tagged),
+        "lep": (levt, lpt, leta, lphi, lep_ok),
+    }
     counts = {}
     for group, args in groups.items():
         dense, counts[group] = dense_group(n, *args, SLOTS[group])
@@ -161,8 +171,12 @@ def test_generated_file_has_the_delphes_layout(generated, process):
         assert leaves, collection
         for leaf in leaves:
             np.testing.assert_array_equal(ak.num(tree[leaf].array()), size, err_msg=leaf)
-    for leaf in reading.REQUIRED + (reading.WEIGHT, "Jet.Mass", "Jet.Flavor", "MissingET.Phi") + reading.PARTICLE + (
-            "Particle.M1", "Particle.PT", "Particle.Eta", "Particle.Phi", "Particle.Mass"):
+    for leaf in (
+        reading.REQUIRED
+        + (reading.WEIGHT, "Jet.Mass", "Jet.Flavor", "MissingET.Phi")
+        + reading.PARTICLE
+        + ("Particle.M1", "Particle.PT", "Particle.Eta", "Particle.Phi", "Particle.Mass")
+    ):
         assert leaf in tree, leaf
     assert tree["Jet.BTag"].array().layout.content.dtype == np.uint32, "BTag is an unsigned bit word as in Delphes"
     assert (tree["MissingET_size"].array(library="np") == 1).all()
@@ -266,8 +280,10 @@ def test_n_nu_is_null_without_a_particle_record(tmp_path):
     expected = ak.sum((status == 1) & ((pid == 12) | (pid == 14) | (pid == 16)), axis=1)
     np.testing.assert_array_equal(a["n_nu"], expected)
     assert ak.sum(ak.sum((pid == 12) | (pid == 14) | (pid == 16), axis=1)) > 1.5 * ak.sum(expected)
-    assert pq.read_schema(tmp_path / "without.parquet").field("n_nu").type == pq.read_schema(
-        tmp_path / "with.parquet").field("n_nu").type
+    assert (
+        pq.read_schema(tmp_path / "without.parquet").field("n_nu").type
+        == pq.read_schema(tmp_path / "with.parquet").field("n_nu").type
+    )
     generator_level = ["n_nu", *F.GENERATOR_TARGETS, *F.from_top_columns()]
     assert b[list(F.GENERATOR_TARGETS)].isna().all().all()
     pd.testing.assert_frame_equal(a.drop(columns=generator_level), b.drop(columns=generator_level))
@@ -295,8 +311,9 @@ def test_more_leptons_than_slots(tmp_path):
     """Electrons and muons share the four lepton slots by energy; the count keeps all of them."""
     cols = collections("tttt", 300, seed=6)
     jets = cols["Jet"]
-    cols["Electron"] = ak.zip({"PT": jets.PT, "Eta": jets.Eta, "Phi": jets.Phi,
-                               "Charge": ak.values_astype(jets.Flavor, np.int32)})  # every jet an electron too
+    cols["Electron"] = ak.zip(
+        {"PT": jets.PT, "Eta": jets.Eta, "Phi": jets.Phi, "Charge": ak.values_astype(jets.Flavor, np.int32)}
+    )  # every jet an electron too
     path = write_tree(tmp_path / "leptons.root", cols)
     df, _ = run_ingest(path, tmp_path / "leptons.parquet")
     assert (df["n_leptons"] > SLOTS["lep"]).sum() > 100
@@ -327,8 +344,13 @@ def test_real_delphes_file_ingests_like_the_reference(real_delphes, tmp_path):
         tree["Particle.fBits"].array()
     assert set(np.unique(tree["Jet.BTag"].array(library="ak").layout.content.data)) <= {0, 1}
     df, stats = run_ingest(real_delphes, tmp_path / "real.parquet", sample="zh", label=0)
-    assert stats == {"read": tree.num_entries, "nonfinite": 0, "negative_pt": 0, "no_met": 0,
-                     "selected": tree.num_entries}
+    assert stats == {
+        "read": tree.num_entries,
+        "nonfinite": 0,
+        "negative_pt": 0,
+        "no_met": 0,
+        "selected": tree.num_entries,
+    }
     ref = reference(real_delphes)
     assert_matches_reference(df, ref)
     assert df["n_nu"].notna().all() and df["n_nu"].sum() > 0
@@ -358,8 +380,9 @@ def test_highest_tree_cycle_is_read(tmp_path):
 def test_small_chunks_give_the_same_output_as_one_chunk(ingested, tmp_path):
     path, whole = ingested("ttbar")
     for step in (333, 1000):
-        df, stats = run_ingest(path, tmp_path / f"chunks{step}.parquet", Selection.default(min_jets=0, step_size=step),
-                               label=7)
+        df, stats = run_ingest(
+            path, tmp_path / f"chunks{step}.parquet", Selection.default(min_jets=0, step_size=step), label=7
+        )
         assert pq.ParquetFile(tmp_path / f"chunks{step}.parquet").num_row_groups == math.ceil(GEN_EVENTS / step)
         np.testing.assert_array_equal(df["event"], np.arange(GEN_EVENTS))
         pd.testing.assert_frame_equal(df, whole)
@@ -376,11 +399,14 @@ def test_local_files_are_read_without_background_threads(ingested, tmp_path):
     # printed tracebacks after "interrupted" (CI, test_ctrl_c_during_ingest_exits_130_and_leaves_nothing).
     # A fresh process: other tests here open files with uproot's default source.
     path, _ = ingested("ttbar")
-    code = ("import sys, threading; from pathlib import Path; from colliderfm.data import ingest; "
-            "ingest.ingest_files([Path(sys.argv[1])], Path(sys.argv[2]), 'ttbar', 0); "
-            "print(sorted(t.name for t in threading.enumerate()))")
-    out = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "t.parquet")],
-                         capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys, threading; from pathlib import Path; from colliderfm.data import ingest; "
+        "ingest.ingest_files([Path(sys.argv[1])], Path(sys.argv[2]), 'ttbar', 0); "
+        "print(sorted(t.name for t in threading.enumerate()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(tmp_path / "t.parquet")], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "['MainThread']"
 
 
@@ -462,8 +488,15 @@ def test_empty_tree(tmp_path):
 
 def test_no_events_after_the_selection(generated, tmp_path):
     path = generated("wjets", GEN_EVENTS, 1)
-    expect_error(tmp_path, [path], path, "no events left", "min_jets=50", f"{GEN_EVENTS} read",
-                 sel=Selection.default(min_jets=50))
+    expect_error(
+        tmp_path,
+        [path],
+        path,
+        "no events left",
+        "min_jets=50",
+        f"{GEN_EVENTS} read",
+        sel=Selection.default(min_jets=50),
+    )
 
 
 def nonfinite_file(tmp_path, leaf_collection: str, field: str, bad_values):
@@ -538,8 +571,15 @@ def test_feature_that_overflows_float32_counts_as_nonfinite(tmp_path):
 @pytest.mark.parametrize("collection, field", [("Jet", "PT"), ("Muon", "PT"), ("MissingET", "MET")])
 def test_negative_pt_or_met_fails_or_is_dropped(tmp_path, collection, field):
     path, bad = nonfinite_file(tmp_path, collection, field, [-5.0, -40.0])
-    expect_error(tmp_path, [path], path, f"'{collection}.{field}'", "2 negative values", f"in {len(bad)} events",
-                 "nonfinite: drop")
+    expect_error(
+        tmp_path,
+        [path],
+        path,
+        f"'{collection}.{field}'",
+        "2 negative values",
+        f"in {len(bad)} events",
+        "nonfinite: drop",
+    )
     df, stats = run_ingest(path, tmp_path / "dropped.parquet", Selection.default(min_jets=0, nonfinite="drop"))
     assert stats == {"read": 300, "nonfinite": 0, "negative_pt": len(bad), "no_met": 0, "selected": 300 - len(bad)}
     np.testing.assert_array_equal(df["event"], np.setdiff1d(np.arange(300), bad))
@@ -595,8 +635,10 @@ def test_selection_defaults_are_the_workflows():
     for section in ("selection", "ingest"):
         raw.pop(section, None)
     assert Selection.from_config(config.validate(raw)) == Selection.default()
-    assert dataclasses.asdict(Selection.default()) == {**config.section_defaults("selection"),
-                                                       **config.section_defaults("ingest")}
+    assert dataclasses.asdict(Selection.default()) == {
+        **config.section_defaults("selection"),
+        **config.section_defaults("ingest"),
+    }
     assert Selection.default(min_jets=0, step_size=7).step_size == 7
     with pytest.raises(TypeError):
         Selection()  # no second set of defaults in the code
@@ -605,8 +647,9 @@ def test_selection_defaults_are_the_workflows():
 
 
 @pytest.mark.parametrize("source", ["real", "simulated"])
-def test_n_nu_counts_every_final_state_neutrino_of_real_and_simulated_records(source, real_delphes, generated,
-                                                                             tmp_path):
+def test_n_nu_counts_every_final_state_neutrino_of_real_and_simulated_records(
+    source, real_delphes, generated, tmp_path
+):
     """n_nu: the Status 1 neutrinos of the Particle record, by hand, equal ingest's column for the real
     MadGraph+Pythia+Delphes file and for a simulated one; both hold neutrinos of b/c hadron decays."""
     path = real_delphes if source == "real" else generated("ttbar", 500, 4)
@@ -621,8 +664,9 @@ def test_n_nu_counts_every_final_state_neutrino_of_real_and_simulated_records(so
     np.testing.assert_array_equal(df["n_nu"].to_numpy(), by_hand[df["event"].to_numpy()])
     # some of them come from hadron decays: a mother that is a b or c hadron (or quark, in the simulation)
     mother_pid = abs(pid[ak.where(m1 >= 0, m1, 0)])
-    heavy = nu & (((mother_pid // 100) % 10 >= 4) | ((mother_pid // 1000) % 10 >= 4) | (mother_pid == 4)
-                  | (mother_pid == 5))
+    heavy = nu & (
+        ((mother_pid // 100) % 10 >= 4) | ((mother_pid // 1000) % 10 >= 4) | (mother_pid == 4) | (mother_pid == 5)
+    )
     assert ak.sum(heavy) > 0.1 * ak.sum(nu)
 
 
@@ -632,8 +676,9 @@ def test_generator_neutrino_sum_equals_the_particle_momentum_leaves(real_delphes
     out = tmp_path / "f.parquet"
     ingest.ingest_files([real_delphes], out, "s", 0, EVERY_EVENT)
     df = pq.read_table(out).to_pandas()
-    a = uproot.open(real_delphes)["Delphes"].arrays(["Particle.PID", "Particle.Status", "Particle.Px",
-                                                     "Particle.Py", "Particle.Pz"])
+    a = uproot.open(real_delphes)["Delphes"].arrays(
+        ["Particle.PID", "Particle.Status", "Particle.Px", "Particle.Py", "Particle.Pz"]
+    )
     pid = abs(a["Particle.PID"])
     nu = (a["Particle.Status"] == 1) & ((pid == 12) | (pid == 14) | (pid == 16))
     rows = df["event"].to_numpy()
@@ -669,7 +714,8 @@ def test_from_top_flags_match_a_walk_of_the_generator_record(generated, tmp_path
                     assert not getattr(row, f"{slot}_from_top")
                     continue
                 eta, phi = getattr(row, f"{slot}_eta"), getattr(row, f"{slot}_phi")
-                near = any((eta - e) ** 2 + ((phi - f + math.pi) % (2 * math.pi) - math.pi) ** 2 < 0.16
-                           for e, f in products)
+                near = any(
+                    (eta - e) ** 2 + ((phi - f + math.pi) % (2 * math.pi) - math.pi) ** 2 < 0.16 for e, f in products
+                )
                 assert getattr(row, f"{slot}_from_top") == near, (row.event, slot)
     assert df[F.from_top_columns()].to_numpy().sum() > 2 * len(df), "ttbar: most objects come from the tops"

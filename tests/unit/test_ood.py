@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from conftest import tiny_job, train_files
 from scipy.spatial.distance import mahalanobis
 
-from colliderfm.models import classify
-from colliderfm.evaluation import inference
-from colliderfm.evaluation import ood, scores
 from colliderfm.data.arrays import load_arrays
-from conftest import tiny_job, train_files
+from colliderfm.evaluation import inference, ood, scores
+from colliderfm.models import classify
 
 INPUTS = ("objects", "present", "event", "known")
 

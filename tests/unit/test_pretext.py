@@ -6,18 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import tiny_job, train_files
 
-from colliderfm.models import checkpoints, classify, pretrain, train
-from colliderfm.evaluation import evaluate
 from colliderfm.data import standardize
 from colliderfm.data.arrays import load_arrays
-from colliderfm.report import summary
-from colliderfm.models.transformer import MaskedModel, ModelConfig
+from colliderfm.evaluation import evaluate
+from colliderfm.models import checkpoints, classify, pretrain, train
 from colliderfm.models.pretexts import get
-from colliderfm.models.pretexts.process import processes_of
 from colliderfm.models.pretexts.combined import hidden as pretext_mask
 from colliderfm.models.pretexts.combined import loss as pretext_loss
-from conftest import tiny_job, train_files
+from colliderfm.models.pretexts.process import processes_of
+from colliderfm.models.transformer import MaskedModel, ModelConfig
+from colliderfm.report import summary
 
 TINY = ModelConfig(dim=8, heads=2, layers=1, ff=16, dropout=0.0)
 
@@ -59,8 +59,13 @@ def test_generator_loss_is_over_events_with_a_particle_record(dataset_dir):
     batch["generator_known"][::3] = False  # as for events read from files without a Particle record
     with torch.no_grad():
         loss = pretext_loss(model, batch, ("generator",), 0.3)
-        h, _ = model.encoder(batch["objects"], batch["present"], batch["event"],
-                             torch.zeros_like(batch["objects"], dtype=torch.bool), ~batch["known"])
+        h, _ = model.encoder(
+            batch["objects"],
+            batch["present"],
+            batch["event"],
+            torch.zeros_like(batch["objects"], dtype=torch.bool),
+            ~batch["known"],
+        )
         pred = model.gen_out(h[:, -1]).numpy()
         prob = torch.sigmoid(model.top_out(h[:, :-1])[..., 0]).double().numpy()
     known = batch["generator_known"].numpy()
@@ -88,11 +93,18 @@ def test_pretraining_uses_the_pool_and_reports_each_pretext(dataset_dir, tmp_pat
     # the generator rows against a hand computation from the saved model's predictions on val
     model = MaskedModel(ModelConfig(**payload["model_config"]))
     model.load_state_dict(payload["state_dict"])
-    val = train.to_tensors(pretrain.with_process_ids(load_arrays(dataset_dir / "val.parquet"), []),
-                           torch.device("cpu"), pretrain.INPUTS)
+    val = train.to_tensors(
+        pretrain.with_process_ids(load_arrays(dataset_dir / "val.parquet"), []), torch.device("cpu"), pretrain.INPUTS
+    )
     with torch.no_grad():
-        pred = model.eval()(val["objects"], val["present"], val["event"], val["known"],
-                                  torch.zeros_like(val["objects"], dtype=torch.bool), torch.zeros_like(val["known"]))["generator"]
+        pred = model.eval()(
+            val["objects"],
+            val["present"],
+            val["event"],
+            val["known"],
+            torch.zeros_like(val["objects"], dtype=torch.bool),
+            torch.zeros_like(val["known"]),
+        )["generator"]
     known = val["generator_known"].numpy()
     for i, name in enumerate(("gen_nu_px", "gen_nu_py", "gen_nu_pz")):
         target = val["generator"].numpy()[known, i]
@@ -103,9 +115,14 @@ def test_pretraining_uses_the_pool_and_reports_each_pretext(dataset_dir, tmp_pat
 @pytest.fixture(scope="module")
 def encoder(dataset_dir, tmp_path_factory):
     path = tmp_path_factory.mktemp("encoder") / "pretrained.pt"
-    pretrain.run(tiny_job("pretrain", training={"epochs": 1}), train=dataset_dir / "train.parquet",
-                 val=dataset_dir / "val.parquet", model=path, history=path.with_name("h.csv"),
-                 reconstruction=path.with_name("r.csv"))
+    pretrain.run(
+        tiny_job("pretrain", training={"epochs": 1}),
+        train=dataset_dir / "train.parquet",
+        val=dataset_dir / "val.parquet",
+        model=path,
+        history=path.with_name("h.csv"),
+        reconstruction=path.with_name("r.csv"),
+    )
     return path
 
 
@@ -140,8 +157,16 @@ def test_a_probe_learns_on_embeddings_what_it_learns_through_the_frozen_encoder(
     data = train.to_tensors({k: v[subset] for k, v in arrays.items()}, cpu)
     val = train.to_tensors(load_arrays(dataset_dir / "val.parquet"), cpu)
     net, start = drawn(), drawn().head.weight.detach()
-    train.fit(net, classify.classifier_loss, data, val, train.TrainConfig.from_block(job.training, job.seed),
-              checkpoint=tmp_path / "ref.resume.pt", setup_id="ref", device=cpu)
+    train.fit(
+        net,
+        classify.classifier_loss,
+        data,
+        val,
+        train.TrainConfig.from_block(job.training, job.seed),
+        checkpoint=tmp_path / "ref.resume.pt",
+        setup_id="ref",
+        device=cpu,
+    )
     assert (net.head.weight - start).abs().max() > 0.01, "the reference head learnt"
     for key in ("head.weight", "head.bias"):
         torch.testing.assert_close(probe["state_dict"][key], net.state_dict()[key], rtol=1e-4, atol=1e-5)
@@ -156,8 +181,9 @@ def test_dm_task_split_labels_sm_0_and_dm_1_without_overlap(dataset_dir, tmp_pat
     anomaly = dataset_dir / "anomaly"
     splits = {s: tmp_path / f"{s}.parquet" for s in standardize.SPLITS}
     fractions = {"train": 0.6, "val": 0.2, "test": 0.2}
-    counts = standardize.task_splits(dm_features(dataset_dir), [0, 1], scaler=dataset_dir / "scaler.json",
-                                     splits=splits, fractions=fractions, seed=3)
+    counts = standardize.task_splits(
+        dm_features(dataset_dir), [0, 1], scaler=dataset_dir / "scaler.json", splits=splits, fractions=fractions, seed=3
+    )
     parts = {s: load_arrays(p) for s, p in splits.items()}
     keys = {s: set(zip(a["sample"], a["event_id"])) for s, a in parts.items()}
     assert not (keys["train"] & keys["test"]) and not (keys["train"] & keys["val"])
@@ -168,15 +194,23 @@ def test_dm_task_split_labels_sm_0_and_dm_1_without_overlap(dataset_dir, tmp_pat
     assert total == sum(len(load_arrays(anomaly / f"{s}.parquet")["label"]) for s in ("tchan_sm", "tchan_dm"))
     assert abs(counts["train"] / total - 0.6) < 0.06
     again = {s: tmp_path / f"again_{s}.parquet" for s in standardize.SPLITS}
-    standardize.task_splits(dm_features(dataset_dir), [0, 1], scaler=dataset_dir / "scaler.json", splits=again,
-                            fractions=fractions, seed=3)
+    standardize.task_splits(
+        dm_features(dataset_dir), [0, 1], scaler=dataset_dir / "scaler.json", splits=again, fractions=fractions, seed=3
+    )
     assert keys["test"] == set(zip(*(load_arrays(again["test"])[k] for k in ("sample", "event_id"))))
 
 
 def test_splits_keep_each_events_process_and_the_process_pretext_learns_it(dataset_dir, tmp_path):
     splits = {s: tmp_path / f"{s}.parquet" for s in standardize.SPLITS}
-    standardize.task_splits(dm_features(dataset_dir), [0, 1], scaler=dataset_dir / "scaler.json", splits=splits,
-                            fractions={"train": 0.6, "val": 0.2, "test": 0.2}, seed=3, processes=["tchan", "tchan_dm"])
+    standardize.task_splits(
+        dm_features(dataset_dir),
+        [0, 1],
+        scaler=dataset_dir / "scaler.json",
+        splits=splits,
+        fractions={"train": 0.6, "val": 0.2, "test": 0.2},
+        seed=3,
+        processes=["tchan", "tchan_dm"],
+    )
     arrays = load_arrays(splits["train"])
     assert (arrays["process"] == np.where(arrays["sample"] == "tchan_dm", "tchan_dm", "tchan")).all()
     assert set(load_arrays(dataset_dir / "train.parquet")["process"]) == {""}, "unknown: not given"
@@ -195,12 +229,23 @@ def test_task_scores_match_scikit_learn_and_numpy(dataset_dir, tmp_path, encoder
     from sklearn.metrics import roc_auc_score
 
     splits = {s: tmp_path / f"dm_{s}.parquet" for s in standardize.SPLITS}
-    standardize.task_splits(dm_features(dataset_dir), [0, 1], scaler=dataset_dir / "scaler.json", splits=splits,
-                            fractions={"train": 0.6, "val": 0.2, "test": 0.2}, seed=3)
+    standardize.task_splits(
+        dm_features(dataset_dir),
+        [0, 1],
+        scaler=dataset_dir / "scaler.json",
+        splits=splits,
+        fractions={"train": 0.6, "val": 0.2, "test": 0.2},
+        seed=3,
+    )
     paths = dict(train_files(dataset_dir, tmp_path), train=splits["train"], val=splits["val"])
-    classify.run(tiny_job("finetune", task="dm", classes=("SM t-channel", "DM mediator"), fraction=0.5), **paths, pretrained=encoder)
-    result = evaluate.score_task({"task": "dm"}, tmp_path / "classifier.pt", test=splits["test"],
-                                 out=tmp_path / "scores.json")
+    classify.run(
+        tiny_job("finetune", task="dm", classes=("SM t-channel", "DM mediator"), fraction=0.5),
+        **paths,
+        pretrained=encoder,
+    )
+    result = evaluate.score_task(
+        {"task": "dm"}, tmp_path / "classifier.pt", test=splits["test"], out=tmp_path / "scores.json"
+    )
     from colliderfm.evaluation import inference
 
     model, payload = inference.load_classifier(tmp_path / "classifier.pt")
@@ -216,9 +261,21 @@ def test_gains_are_paired_by_seed():
     rows = []
     for replica, (scratch, tuned) in enumerate([(0.50, 0.56), (0.40, 0.43), (0.60, 0.66)], start=1):
         for start, acc in (("scratch", scratch), ("finetune", tuned)):
-            rows.append(dict(task="tops", variant="v", pretext="none" if start == "scratch" else "objects", seen=False, start=start,
-                             label_fraction=0.01, labelled_events=10, replica=replica, seed=replica, accuracy=acc,
-                             auc=acc))
+            rows.append(
+                dict(
+                    task="tops",
+                    variant="v",
+                    pretext="none" if start == "scratch" else "objects",
+                    seen=False,
+                    start=start,
+                    label_fraction=0.01,
+                    labelled_events=10,
+                    replica=replica,
+                    seed=replica,
+                    accuracy=acc,
+                    auc=acc,
+                )
+            )
     gains = summary.efficiency_gains(pd.DataFrame(rows)).set_index("start")
     diffs = np.array([0.06, 0.03, 0.06])
     assert gains.loc["finetune", "gain_accuracy"] == pytest.approx(diffs.mean())
@@ -231,8 +288,9 @@ def test_fine_tuning_can_slow_the_pretrained_encoder():
     from colliderfm.models.transformer import Classifier
 
     model = Classifier(TINY)
-    block = dict(epochs=1, batch_size=8, lr=0.01, weight_decay=0.0, warmup=0.0, patience=1, min_delta=0.0,
-                 min_epoch_events=0)
+    block = dict(
+        epochs=1, batch_size=8, lr=0.01, weight_decay=0.0, warmup=0.0, patience=1, min_delta=0.0, min_epoch_events=0
+    )
     slow, rest = train._parameter_groups(model, train.TrainConfig.from_block({**block, "encoder_lr_scale": 0.1}, 1))
     assert slow["lr"] == pytest.approx(0.001) and "lr" not in rest, "the head keeps the configured rate"
     assert {id(p) for p in slow["params"]} == {id(p) for p in model.encoder.parameters()}

@@ -7,16 +7,16 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from conftest import base_config
 from sklearn.metrics import log_loss
 
 from colliderfm import conf as cfg
 from colliderfm.data import features as F
 from colliderfm.errors import ConfigError
-from colliderfm.models.transformer import MaskedModel, ModelConfig
 from colliderfm.models.pretexts import NAMES, base, get
 from colliderfm.models.pretexts.combined import hidden, loss
 from colliderfm.models.pretexts.process import process_ids, processes_of
-from conftest import base_config
+from colliderfm.models.transformer import MaskedModel, ModelConfig
 
 TINY = ModelConfig(dim=10, heads=2, layers=2, ff=20, dropout=0.0)
 
@@ -25,11 +25,16 @@ def synthetic_batch(seed=0, n=64, processes=0) -> dict:
     g = torch.Generator().manual_seed(seed)
     present = torch.rand((n, 16), generator=g) < 0.5
     known = torch.rand((n, 5), generator=g) < 0.9
-    return {"objects": torch.randn((n, 16, 6), generator=g) * present[..., None], "present": present,
-            "event": torch.randn((n, 5), generator=g) * known, "known": known,
-            "generator": torch.randn((n, 3), generator=g), "generator_known": torch.rand(n, generator=g) < 0.7,
-            "from_top": (torch.rand((n, 16), generator=g) < 0.3).float(),
-            "process": torch.randint(-1, max(processes, 1), (n,), generator=g)}
+    return {
+        "objects": torch.randn((n, 16, 6), generator=g) * present[..., None],
+        "present": present,
+        "event": torch.randn((n, 5), generator=g) * known,
+        "known": known,
+        "generator": torch.randn((n, 3), generator=g),
+        "generator_known": torch.rand(n, generator=g) < 0.7,
+        "from_top": (torch.rand((n, 16), generator=g) < 0.3).float(),
+        "process": torch.randint(-1, max(processes, 1), (n,), generator=g),
+    }
 
 
 def test_every_registered_pretext_is_its_own_module():
@@ -39,8 +44,13 @@ def test_every_registered_pretext_is_its_own_module():
         get("nope")
 
 
-@pytest.mark.parametrize("key,value", [("pretrain.pretext", {"pretrain": {"pretext": ["variables", "masks"]}}),
-                                       ("data_efficiency.pretexts", {"data_efficiency": {"pretexts": [["quantity"]]}})])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("pretrain.pretext", {"pretrain": {"pretext": ["variables", "masks"]}}),
+        ("data_efficiency.pretexts", {"data_efficiency": {"pretexts": [["quantity"]]}}),
+    ],
+)
 def test_an_unregistered_pretext_is_a_config_error_naming_its_key(key, value):
     config = base_config()
     for section, entries in value.items():
@@ -71,11 +81,17 @@ def reference_loss(model, batch, names, fraction, seed) -> float:
         t = torch.rand((64, 17), generator=g) < fraction
         obj, evt = obj | (t[:, :16] & present)[..., None], evt | (t[:, 16:] & known)
     with torch.no_grad():
-        out = {k: v.double().numpy() for k, v in model(batch["objects"], present, batch["event"], known, obj, evt).items()}
+        out = {
+            k: v.double().numpy() for k, v in model(batch["objects"], present, batch["event"], known, obj, evt).items()
+        }
     total = 0.0
     if {"variables", "objects"} & set(names):
-        se = np.concatenate([((out["objects"] - batch["objects"].double().numpy()) ** 2)[obj.numpy()],
-                             ((out["event"] - batch["event"].double().numpy()) ** 2)[evt.numpy()]])
+        se = np.concatenate(
+            [
+                ((out["objects"] - batch["objects"].double().numpy()) ** 2)[obj.numpy()],
+                ((out["event"] - batch["event"].double().numpy()) ** 2)[evt.numpy()],
+            ]
+        )
         total += se.mean()
     if "generator" in names:
         gk = batch["generator_known"].numpy()
@@ -86,8 +102,9 @@ def reference_loss(model, batch, names, fraction, seed) -> float:
     return total
 
 
-@pytest.mark.parametrize("names", [c for r in (1, 2, 3) for c in itertools.combinations(("variables", "objects",
-                                                                                         "generator"), r)])
+@pytest.mark.parametrize(
+    "names", [c for r in (1, 2, 3) for c in itertools.combinations(("variables", "objects", "generator"), r)]
+)
 def test_the_registry_gives_the_old_losses(names):
     torch.manual_seed(0)
     model = MaskedModel(TINY).eval()
@@ -110,8 +127,8 @@ def test_quantities_hide_a_quantity_with_every_column_that_encodes_it():
     assert not (col["px"] & ~col["pt"] & ~col["phi"]).any()
     # a present entry's pT is hidden when its quantity or its token is drawn: 1 - 0.7^2
     share = float(col["pt"][b["present"]].float().mean())
-    assert share == pytest.approx(1 - 0.7 ** 2, abs=0.02)
-    assert float(evt[b["known"]].float().mean()) == pytest.approx(1 - 0.7 ** 2, abs=0.03)
+    assert share == pytest.approx(1 - 0.7**2, abs=0.02)
+    assert float(evt[b["known"]].float().mean()) == pytest.approx(1 - 0.7**2, abs=0.03)
 
 
 def test_process_loss_is_scikit_learns_log_loss_over_events_of_known_process():
@@ -121,8 +138,9 @@ def test_process_loss_is_scikit_learns_log_loss_over_events_of_known_process():
     with torch.no_grad():
         got = float(loss(model, batch, ("process",), 0.3))
         none = torch.zeros((64, 16, 6), dtype=torch.bool), torch.zeros((64, 5), dtype=torch.bool)
-        probs = torch.softmax(model(batch["objects"], batch["present"], batch["event"], batch["known"], *none)
-                              ["process"].double(), dim=-1).numpy()
+        probs = torch.softmax(
+            model(batch["objects"], batch["present"], batch["event"], batch["known"], *none)["process"].double(), dim=-1
+        ).numpy()
     known = batch["process"].numpy() >= 0
     assert 0 < known.sum() < 64
     assert got == pytest.approx(log_loss(batch["process"].numpy()[known], probs[known], labels=range(4)), rel=1e-5)
@@ -159,14 +177,38 @@ def test_seen_is_computed_from_the_pool_and_the_tasks_signal(tmp_path):
     assert encoders["objects+generator"] == ["tchan", "ttbar", "ttt", "tttt", "wjets", "zjets"]
     assert encoders["supervised"] == ["tchan", "ttbar", "ttt", "tttt", "wjets", "zjets"]
     files = []
-    for i, (task, pretext, start) in enumerate([("tops", "objects+generator", "finetune"), ("dm", "supervised", "probe"),
-                                               ("tth", "objects+generator", "finetune"), ("tops", "none", "scratch")]):
+    for i, (task, pretext, start) in enumerate(
+        [
+            ("tops", "objects+generator", "finetune"),
+            ("dm", "supervised", "probe"),
+            ("tth", "objects+generator", "finetune"),
+            ("tops", "none", "scratch"),
+        ]
+    ):
         files.append(tmp_path / f"{i}.json")
-        files[-1].write_text(json.dumps(dict(task=task, variant="v", pretext=pretext, start=start, label_fraction=0.1,
-                                             labelled_events=10, replica=1, seed=1, accuracy=0.5, auc=0.5)))
+        files[-1].write_text(
+            json.dumps(
+                dict(
+                    task=task,
+                    variant="v",
+                    pretext=pretext,
+                    start=start,
+                    label_fraction=0.1,
+                    labelled_events=10,
+                    replica=1,
+                    seed=1,
+                    accuracy=0.5,
+                    auc=0.5,
+                )
+            )
+        )
     table = summary.efficiency_table(files, signal, encoders).set_index(["task", "pretext"])["seen"]
-    assert table.to_dict() == {("tops", "none"): False, ("tops", "objects+generator"): True,
-                               ("dm", "supervised"): False, ("tth", "objects+generator"): False}
+    assert table.to_dict() == {
+        ("tops", "none"): False,
+        ("tops", "objects+generator"): True,
+        ("dm", "supervised"): False,
+        ("tth", "objects+generator"): False,
+    }
     config["samples"]["pool"]["generate"]["tth"] = 100  # the pool now holds ttH: the task is seen
     assert summary.seen("tth", "objects+generator", cfg.signal_processes(config), cfg.encoder_processes(config))
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from colliderfm.report import figures, representation
 from colliderfm.data.arrays import batches, load_arrays
 from colliderfm.models import checkpoints
 from colliderfm.models.train import to_tensors
 from colliderfm.models.transformer import Classifier, ModelConfig
+from colliderfm.report import figures, representation
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +73,25 @@ def test_embedding_and_figures_are_reproducible(model, arrays, dataset_dir, tmp_
     np.testing.assert_allclose(emb, direct.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(representation.tsne(emb, 5), representation.tsne(emb, 5))
     path = tmp_path / "m.pt"
-    checkpoints.save_model({"format": "colliderfm-classifier", "model_config": vars(model.config), "task": "tops",
-                      "classes": [f"{k} top" for k in range(5)], "state_dict": train.copy_state(model)}, path)
+    checkpoints.save_model(
+        {
+            "format": "colliderfm-classifier",
+            "model_config": vars(model.config),
+            "task": "tops",
+            "classes": [f"{k} top" for k in range(5)],
+            "state_dict": train.copy_state(model),
+        },
+        path,
+    )
     outputs = [tmp_path / "embedding.png", tmp_path / "attention.png"]
     opts = figures.PlotOptions(dpi=40, style="CMS", label="Simulation", bins=10)
-    representation.draw({"a": path, "b": path}, dataset_dir / "test.parquet", outputs, opts,
-                        classes=[f"{k} top" for k in range(5)], events=100, seed=2)
+    representation.draw(
+        {"a": path, "b": path},
+        dataset_dir / "test.parquet",
+        outputs,
+        opts,
+        classes=[f"{k} top" for k in range(5)],
+        events=100,
+        seed=2,
+    )
     assert all(p.stat().st_size > 1000 for p in outputs)

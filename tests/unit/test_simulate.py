@@ -16,13 +16,13 @@ import fastjet
 import numpy as np
 import pytest
 import uproot
+from conftest import base_config, colliderfm
 
 from colliderfm import conf as cfg
-from colliderfm.data import ingest
 from colliderfm import sim
+from colliderfm.data import ingest
 from colliderfm.sim import processes, pythia
 from colliderfm.sim.detector import Flat, ParticleTable, detector
-from conftest import base_config, colliderfm
 
 # PDG 2024
 Z_MASS, W_MASS, H_MASS = 91.19, 80.37, 125.0
@@ -86,8 +86,9 @@ def test_jet_multiplicity_equals_fastjet_at_truth_level(ttbar_batch):
     visible = (flat.status > 0) & ~np.isin(a, (12, 14, 16)) & (np.abs(flat.eta) < 5)
     visible[_prompt_leptons(flat)] = False
     counts = np.bincount(flat.event[visible], minlength=flat.n)
-    events = ak.unflatten(ak.zip({"px": flat.px[visible], "py": flat.py[visible], "pz": flat.pz[visible],
-                                  "E": flat.e[visible]}), counts)
+    events = ak.unflatten(
+        ak.zip({"px": flat.px[visible], "py": flat.py[visible], "pz": flat.pz[visible], "E": flat.e[visible]}), counts
+    )
     truth = fastjet.ClusterSequence(events, fastjet.JetDefinition(fastjet.antikt_algorithm, 0.5)).inclusive_jets()
     t_pt = np.hypot(truth.px, truth.py)
     t_eta = np.arcsinh(truth.pz / t_pt)
@@ -181,8 +182,9 @@ def _matched_jets(arr, parton_mask):
     eta, phi = arr["Particle.Eta"][parton_mask], arr["Particle.Phi"][parton_mask]
     pairs_eta = ak.cartesian([eta, jets_eta], nested=True)
     pairs_phi = ak.cartesian([phi, jets_phi], nested=True)
-    d = np.hypot(pairs_eta["0"] - pairs_eta["1"],
-                 np.abs((pairs_phi["0"] - pairs_phi["1"] + np.pi) % (2 * np.pi) - np.pi))
+    d = np.hypot(
+        pairs_eta["0"] - pairs_eta["1"], np.abs((pairs_phi["0"] - pairs_phi["1"] + np.pi) % (2 * np.pi) - np.pi)
+    )
     best = ak.argmin(d, axis=2, keepdims=True)
     ok = ak.flatten(ak.fill_none(d[best] < 0.4, False), axis=2)
     idx = ak.flatten(ak.fill_none(best, 0), axis=2)
@@ -273,10 +275,13 @@ def write_ttbar_lhe(path, n=40):
     """g g -> t tbar, tops of pT 150 GeV back to back, boosted along z: written by hand."""
     pt, pz = 150.0, 50.0
     et = np.sqrt(173.0**2 + pt**2 + pz**2)
-    events = "".join(LHE_EVENT.format(e1=et + pz, mz=-(et - pz), e2=et - pz, px=pt, mpx=-pt, pz=pz, et=et)
-                     for _ in range(n))
-    path.write_text('<LesHouchesEvents version="3.0">\n<init>\n2212 2212 6500.0 6500.0 0 0 0 0 3 1\n'
-                    f"5.0e+02 0.0 1.0 1\n</init>\n{events}</LesHouchesEvents>\n")
+    events = "".join(
+        LHE_EVENT.format(e1=et + pz, mz=-(et - pz), e2=et - pz, px=pt, mpx=-pt, pz=pz, et=et) for _ in range(n)
+    )
+    path.write_text(
+        '<LesHouchesEvents version="3.0">\n<init>\n2212 2212 6500.0 6500.0 0 0 0 0 3 1\n'
+        f"5.0e+02 0.0 1.0 1\n</init>\n{events}</LesHouchesEvents>\n"
+    )
     return path
 
 
@@ -300,11 +305,14 @@ def test_lhe_file_is_showered_and_its_tops_are_in_the_record(tmp_path, compresse
     assert ak.mean(ak.num(arr["Jet.PT"])) > 3  # showered, hadronised, clustered
 
 
-@pytest.mark.parametrize("content", [
-    "this is not a Les Houches file\n",
-    '<LesHouchesEvents version="3.0">\n<init>\n2212 2212 6500.0\n',  # truncated in its <init> block
-    b"\x1f\x8b\x08\x00garbage",  # gzip header, broken stream
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "this is not a Les Houches file\n",
+        '<LesHouchesEvents version="3.0">\n<init>\n2212 2212 6500.0\n',  # truncated in its <init> block
+        b"\x1f\x8b\x08\x00garbage",  # gzip header, broken stream
+    ],
+)
 def test_broken_lhe_gives_one_clear_error_and_no_output(tmp_path, content):
     bad = tmp_path / "bad.lhe"
     bad.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -350,8 +358,6 @@ def test_lhe_sample_makes_one_shard_per_file(tmp_path):
 def test_mpi_switch_reaches_pythia():
     assert "PartonLevel:MPI = on" in pythia.model_settings(sim.SimulationOptions.default(mpi=True))
     assert "PartonLevel:MPI = off" in pythia.model_settings(sim.SimulationOptions.default())
-
-
 
 
 def test_the_same_lhe_events_in_two_samples_are_refused(tmp_path):

@@ -8,13 +8,13 @@ import re
 
 import numpy as np
 import pytest
+from conftest import REPO, base_config
 from sklearn import metrics as skm
 
 from colliderfm import conf as cfg
-from colliderfm.evaluation import evaluate, scores
 from colliderfm.data import tasks
 from colliderfm.errors import ConfigError
-from conftest import REPO, base_config
+from colliderfm.evaluation import evaluate, scores
 
 # ------------------------------------------------------------------ the config
 
@@ -47,16 +47,19 @@ def test_old_inits_key_gets_one_error_showing_the_starts():
     assert "data_efficiency.inits" in text and "starts: [finetune, scratch, probe]" in text and "\n" not in text
 
 
-@pytest.mark.parametrize("change, key", [
-    (lambda c: c["tasks"]["dm"]["classes"].update({"other": ["nope"]}), "tasks.dm.classes.other"),
-    (lambda c: c["tasks"]["dm"].update(signal="absent"), "tasks.dm.signal"),
-    (lambda c: c["tasks"]["dm"]["classes"].update({"pool": ["pool"]}), "tasks.dm.classes.pool"),
-    (lambda c: c["tasks"]["dm"].update(classes={"only": ["tchan_sm"]}), "tasks.dm.classes"),
-    (lambda c: c["anomaly"].update(task="nope"), "anomaly.task"),
-    (lambda c: c["data_efficiency"].update(tasks=["nope"]), "data_efficiency.tasks"),
-    (lambda c: c["samples"].update(spare={"generate": {"ttbar": 10}}), "samples.spare"),
-    (lambda c: c.pop("tasks"), "tasks"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        (lambda c: c["tasks"]["dm"]["classes"].update({"other": ["nope"]}), "tasks.dm.classes.other"),
+        (lambda c: c["tasks"]["dm"].update(signal="absent"), "tasks.dm.signal"),
+        (lambda c: c["tasks"]["dm"]["classes"].update({"pool": ["pool"]}), "tasks.dm.classes.pool"),
+        (lambda c: c["tasks"]["dm"].update(classes={"only": ["tchan_sm"]}), "tasks.dm.classes"),
+        (lambda c: c["anomaly"].update(task="nope"), "anomaly.task"),
+        (lambda c: c["data_efficiency"].update(tasks=["nope"]), "data_efficiency.tasks"),
+        (lambda c: c["samples"].update(spare={"generate": {"ttbar": 10}}), "samples.spare"),
+        (lambda c: c.pop("tasks"), "tasks"),
+    ],
+)
 def test_bad_task_config_names_the_key(change, key):
     config = base_config()
     change(config)
@@ -80,8 +83,11 @@ def test_training_jobs_carry_their_task_and_plain_params():
     assert json.loads(json.dumps(params)) == params, "plain values only: Snakemake compares them"
     assert cfg.TrainingJob.from_params(params) == job
     # one seed for every task's main models: the default run's tops numbers did not move with tasks
-    assert job.seed == cfg.training_job(config, "finetune", "small_5h").seed == cfg.seed_for(config, "classifier",
-                                                                                              "small_5h", "100")
+    assert (
+        job.seed
+        == cfg.training_job(config, "finetune", "small_5h").seed
+        == cfg.seed_for(config, "classifier", "small_5h", "100")
+    )
 
 
 def test_no_class_count_or_task_name_in_the_code():
@@ -123,6 +129,13 @@ def test_a_class_without_training_events_stops_the_split_and_writes_nothing(data
     files = [dataset_dir.parent / "features" / s / "shard.parquet" for s in ("tchan_sm", "tchan_dm")]
     splits = {s: tmp_path / f"{s}.parquet" for s in standardize.SPLITS}
     with pytest.raises(standardize.DatasetError, match="no training events of class 'third' \\(label 2\\)"):
-        standardize.task_splits(files, [0, 1], scaler=dataset_dir / "scaler.json", splits=splits, seed=3,
-                                fractions={"train": 0.6, "val": 0.2, "test": 0.2}, classes=["sm", "dm", "third"])
+        standardize.task_splits(
+            files,
+            [0, 1],
+            scaler=dataset_dir / "scaler.json",
+            splits=splits,
+            seed=3,
+            fractions={"train": 0.6, "val": 0.2, "test": 0.2},
+            classes=["sm", "dm", "third"],
+        )
     assert list(tmp_path.iterdir()) == []

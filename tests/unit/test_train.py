@@ -12,10 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
-from colliderfm.models import checkpoints, classify, pretrain, train
-from colliderfm.evaluation import inference
 from conftest import TINY_TRAINING, tiny_job, train_files
+
+from colliderfm.evaluation import inference
+from colliderfm.models import checkpoints, classify, pretrain, train
+
 
 def run_classifier(dataset: Path, out: Path, pretrained: Path | None = None, fraction: float = 1.0):
     classify.run(tiny_job(fraction=fraction), **train_files(dataset, out), pretrained=pretrained)
@@ -25,8 +26,9 @@ def run_classifier(dataset: Path, out: Path, pretrained: Path | None = None, fra
 def test_two_cpu_runs_give_identical_results(dataset_dir, tmp_path):
     h1, m1 = run_classifier(dataset_dir, tmp_path / "a")
     h2, m2 = run_classifier(dataset_dir, tmp_path / "b")
-    pd.testing.assert_frame_equal(h1.drop(columns=["seconds", "events_per_second"]),
-                                  h2.drop(columns=["seconds", "events_per_second"]))
+    pd.testing.assert_frame_equal(
+        h1.drop(columns=["seconds", "events_per_second"]), h2.drop(columns=["seconds", "events_per_second"])
+    )
     for key, value in m1["state_dict"].items():
         assert torch.equal(value, m2["state_dict"][key]), key
     assert h1["val_loss"].iloc[-1] < h1["val_loss"].iloc[0], "training lowers the validation loss"
@@ -54,8 +56,9 @@ def test_killed_run_resumes_to_the_same_result(dataset_dir, tmp_path):
     reference, ref_model = run_classifier(dataset_dir, tmp_path / "reference")
     out = tmp_path / "killed"
     script = RESUMABLE.format(tests=str(Path(__file__).parents[1]), dataset=str(dataset_dir), out=str(out))
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     checkpoint = out / "train.resume.pt"
     deadline = time.time() + 120
     while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
@@ -67,8 +70,9 @@ def test_killed_run_resumes_to_the_same_result(dataset_dir, tmp_path):
     done = torch.load(checkpoint, weights_only=True)["epoch"]
     assert done < TINY_TRAINING["epochs"]
     resumed, model = run_classifier(dataset_dir, out)
-    pd.testing.assert_frame_equal(resumed.drop(columns=["seconds", "events_per_second"]),
-                                  reference.drop(columns=["seconds", "events_per_second"]))
+    pd.testing.assert_frame_equal(
+        resumed.drop(columns=["seconds", "events_per_second"]), reference.drop(columns=["seconds", "events_per_second"])
+    )
     for key, value in ref_model["state_dict"].items():
         assert torch.equal(value, model["state_dict"][key]), key
 
@@ -84,8 +88,14 @@ def test_stale_checkpoint_of_another_setup_is_not_resumed(dataset_dir, tmp_path)
 
 def test_pretraining_reconstruction_beats_predicting_the_mean(dataset_dir, tmp_path):
     job = tiny_job("pretrain", dropout=0.0, seed=5, training={"epochs": 4})
-    pretrain.run(job, train=dataset_dir / "train.parquet", val=dataset_dir / "val.parquet",
-                 model=tmp_path / "pretrained.pt", history=tmp_path / "history.csv", reconstruction=tmp_path / "recon.csv")
+    pretrain.run(
+        job,
+        train=dataset_dir / "train.parquet",
+        val=dataset_dir / "val.parquet",
+        model=tmp_path / "pretrained.pt",
+        history=tmp_path / "history.csv",
+        reconstruction=tmp_path / "recon.csv",
+    )
     recon = pd.read_csv(tmp_path / "recon.csv")
     assert {"group", "variable", "mse", "mean_prediction_mse", "masked_entries"} <= set(recon.columns)
     assert len(recon) == 3 * 6 + 5

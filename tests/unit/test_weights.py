@@ -9,18 +9,19 @@ import pandas as pd
 import pytest
 import uproot
 
-from colliderfm.evaluation import evaluate
 from colliderfm import sim
-from colliderfm.report import summary
 from colliderfm.errors import DatasetError
+from colliderfm.evaluation import evaluate
+from colliderfm.report import summary
 
 
 def test_shards_of_one_sample_sum_to_its_cross_section(tmp_path):
     # a 500-event tw sample written as shards of 300 and 200 events, as the simulate rule does
     sums = []
     for name, events, first in (("0", 300, 0), ("1", 200, 300)):
-        path = sim.write_delphes(tmp_path / f"{name}.root", "tw", events, seed=int(name), first_event=first,
-                                      sample_events=500)
+        path = sim.write_delphes(
+            tmp_path / f"{name}.root", "tw", events, seed=int(name), first_event=first, sample_events=500
+        )
         sums.append(ak.sum(uproot.open(path)["Delphes"]["Event.Weight"].array()))
     assert sum(sums) == pytest.approx(sim.PROCESSES["tw"].sigma, rel=1e-6)
     assert sums[0] / sums[1] == pytest.approx(300 / 200, rel=1e-6)

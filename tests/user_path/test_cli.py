@@ -11,18 +11,17 @@ import subprocess
 import time
 
 import awkward as ak
+import conftest
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import uproot
 import yaml
-
-from colliderfm.data import ingest
-from colliderfm import sim
-import conftest
 from conftest import REPO, one_line_error, tool, write_tree
 
+from colliderfm import sim
+from colliderfm.data import ingest
 
 colliderfm = functools.partial(conftest.colliderfm, timeout=120)
 
@@ -72,8 +71,9 @@ def test_bad_input_gives_one_line_error_and_no_output(tmp_path):
     result = colliderfm("ingest", text, "--out", out)
     assert_one_line_error(result, "colliderfm ingest: error:", text, "not a ROOT file")
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["notes.root"]
-    result = colliderfm("simulate", "--process", "ttbar", "--events", -5, "--seed", 1, "--out", tmp_path / "x.root",
-                        module=True)
+    result = colliderfm(
+        "simulate", "--process", "ttbar", "--events", -5, "--seed", 1, "--out", tmp_path / "x.root", module=True
+    )
     assert_one_line_error(result, "colliderfm simulate: error:", "positive", "-5")
     assert not (tmp_path / "x.root").exists()
 
@@ -134,8 +134,11 @@ def read_only(folder):
     """``folder`` made unwritable, for root too (immutable); skips where that can't be done."""
     folder.mkdir()
     folder.chmod(0o555)
-    immutable = os.geteuid() == 0 and shutil.which("chattr") and subprocess.run(
-        ["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+    immutable = (
+        os.geteuid() == 0
+        and shutil.which("chattr")
+        and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+    )
     try:
         if os.access(folder, os.W_OK):
             pytest.skip("can't make a directory read-only here")
@@ -163,27 +166,43 @@ def test_unusable_output_or_input_paths(simulated, tmp_path):
         assert list(ro.iterdir()) == []
 
 
-@pytest.mark.parametrize("command, out, needle", [
-    ("ingest", "features.csv", "writes Parquet"), ("ingest", "features.root", "writes Parquet"),
-    ("simulate", "events.parquet", "writes a Delphes-layout ROOT file"),
-    ("predict", "predictions.csv", "give a .parquet or .root file"),
-    ("export", "model.pt", "must end in .onnx")])
+@pytest.mark.parametrize(
+    "command, out, needle",
+    [
+        ("ingest", "features.csv", "writes Parquet"),
+        ("ingest", "features.root", "writes Parquet"),
+        ("simulate", "events.parquet", "writes a Delphes-layout ROOT file"),
+        ("predict", "predictions.csv", "give a .parquet or .root file"),
+        ("export", "model.pt", "must end in .onnx"),
+    ],
+)
 def test_an_output_suffix_of_another_format_is_refused(simulated, tmp_path, command, out, needle):
     events, _ = simulated
-    args = {"ingest": [events], "simulate": ["--process", "ttbar", "--events", "10", "--seed", "1"],
-            "predict": ["--model", tmp_path / "none", events], "export": ["--model", tmp_path / "none"]}[command]
+    args = {
+        "ingest": [events],
+        "simulate": ["--process", "ttbar", "--events", "10", "--seed", "1"],
+        "predict": ["--model", tmp_path / "none", events],
+        "export": ["--model", tmp_path / "none"],
+    }[command]
     result = colliderfm(command, *args, "--out", tmp_path / out)
     assert_one_line_error(result, f"colliderfm {command}: error:", tmp_path / out, needle)
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("option, value, needle", [
-    ("--mediator-mass", "0", "outside (0,"), ("--mediator-mass", "1e6", "M + m_t <= sqrt(s)"),
-    ("--mediator-width", "-1", "a width is positive"), ("--dm-mass", "400", "decays to two")])
+@pytest.mark.parametrize(
+    "option, value, needle",
+    [
+        ("--mediator-mass", "0", "outside (0,"),
+        ("--mediator-mass", "1e6", "M + m_t <= sqrt(s)"),
+        ("--mediator-width", "-1", "a width is positive"),
+        ("--dm-mass", "400", "decays to two"),
+    ],
+)
 def test_unphysical_simulation_settings_are_refused(tmp_path, option, value, needle):
     out = tmp_path / "dm.root"
-    result = colliderfm("simulate", "--process", "tchan_dm", "--events", "10", "--seed", "1", "--out", out,
-                        option, value)
+    result = colliderfm(
+        "simulate", "--process", "tchan_dm", "--events", "10", "--seed", "1", "--out", out, option, value
+    )
     assert_one_line_error(result, "colliderfm simulate: error:", option, needle)
     assert list(tmp_path.iterdir()) == []
 
@@ -211,12 +230,21 @@ def test_bad_leaf_values_give_one_line_errors(tmp_path):
     met = ak.to_numpy(ak.flatten(cols["MissingET"].MET)).copy()
     met[9] = -3.0
     bad = {
-        "huge_pt.root": ({**cols, "Jet": ak.with_field(jets, ak.unflatten(pt, ak.num(jets)), "PT")},
-                         ["'Jet.PT'", "1 NaN/inf values", "beyond the float32 range"]),
-        "negative_met.root": ({**cols, "MissingET": ak.with_field(cols["MissingET"], ak.unflatten(
-            met, ak.num(cols["MissingET"])), "MET")}, ["'MissingET.MET'", "1 negative values"]),
-        "float_btag.root": ({**cols, "Jet": ak.with_field(jets, ak.values_astype(jets.BTag, np.float32), "BTag")},
-                            ["'Jet.BTag'", "float32", "integer"]),
+        "huge_pt.root": (
+            {**cols, "Jet": ak.with_field(jets, ak.unflatten(pt, ak.num(jets)), "PT")},
+            ["'Jet.PT'", "1 NaN/inf values", "beyond the float32 range"],
+        ),
+        "negative_met.root": (
+            {
+                **cols,
+                "MissingET": ak.with_field(cols["MissingET"], ak.unflatten(met, ak.num(cols["MissingET"])), "MET"),
+            },
+            ["'MissingET.MET'", "1 negative values"],
+        ),
+        "float_btag.root": (
+            {**cols, "Jet": ak.with_field(jets, ak.values_astype(jets.BTag, np.float32), "BTag")},
+            ["'Jet.BTag'", "float32", "integer"],
+        ),
     }
     out = tmp_path / "out" / "f.parquet"
     out.parent.mkdir()
@@ -243,9 +271,13 @@ def test_ctrl_c_during_ingest_exits_130_and_leaves_nothing(tmp_path):
     out = tmp_path / "out" / "f.parquet"
     out.parent.mkdir()
     # SIGINT as in a terminal: a shell's background job (CI started with &) inherits it ignored
-    proc = subprocess.Popen([tool("colliderfm"), "ingest", str(events), "--out", str(out), "--config",
-                             str(tmp_path / "config.yaml")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [tool("colliderfm"), "ingest", str(events), "--out", str(out), "--config", str(tmp_path / "config.yaml")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     while not list(out.parent.glob(".f.parquet.*.tmp")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)

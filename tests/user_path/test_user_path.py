@@ -12,6 +12,7 @@ import types
 from pathlib import Path
 
 import awkward as ak
+import conftest
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -19,14 +20,13 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 import yaml
+from conftest import REPO, SAMPLES, clone, job_stats, snakemake_cmd, tool, write_tree
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from colliderfm.models import bdt
 from colliderfm import logs
 from colliderfm.conf.layout import RESULTS as L
 from colliderfm.data.arrays import flat_matrix, load_arrays
-import conftest
-from conftest import REPO, SAMPLES, clone, job_stats, snakemake_cmd, tool, write_tree
+from colliderfm.models import bdt
 
 snakemake = functools.partial(conftest.snakemake, timeout=900)
 
@@ -41,16 +41,31 @@ def my_config(workdir: Path, change, base: str = "config/config.yaml") -> str:
 
 def planned_outputs(dry_run: str) -> set[str]:
     """Every output path of the jobs a dry run lists (``    output: a, b``)."""
-    return {path.strip() for line in dry_run.splitlines() if line.strip().startswith("output:")
-            for path in line.split(":", 1)[1].split(",")}
+    return {
+        path.strip()
+        for line in dry_run.splitlines()
+        if line.strip().startswith("output:")
+        for path in line.split(":", 1)[1].split(",")
+    }
 
 
 def test_default_command_plans_every_rule_of_the_default_config(tmp_path):
     result = snakemake(tmp_path, None, "-n")
     assert result.returncode == 0, result.stderr[-3000:]
     stats = job_stats(result.stdout)
-    assert {"simulate", "ingest", "standardize", "pretrain", "finetune", "scratch", "bdt", "evaluate", "plots",
-            "summary", "physics_validation"} <= set(stats)
+    assert {
+        "simulate",
+        "ingest",
+        "standardize",
+        "pretrain",
+        "finetune",
+        "scratch",
+        "bdt",
+        "evaluate",
+        "plots",
+        "summary",
+        "physics_validation",
+    } <= set(stats)
     default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     assert stats["simulate"] == sum(len(s["generate"]) for s in default["samples"].values()), "a shard per process"
 
@@ -87,8 +102,10 @@ def test_renamed_samples_plan_nothing_of_the_default(tmp_path):
         old = config["samples"]
         config["samples"] = {new: old[f"tops{k}"] for new, k in renamed.items()}
         config["samples"].update(sm=old["tchan_sm"], dm=old["tchan_dm"])
-        config["tasks"] = {"tops": {"classes": {f"{k} top": [new] for new, k in renamed.items()}},
-                           "dm": {"classes": {"SM": ["sm"], "DM": ["dm"]}}}
+        config["tasks"] = {
+            "tops": {"classes": {f"{k} top": [new] for new, k in renamed.items()}},
+            "dm": {"classes": {"SM": ["sm"], "DM": ["dm"]}},
+        }
 
     result = snakemake(tmp_path, my_config(tmp_path, change), "-n")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -113,8 +130,10 @@ def without_particles(source: Path, target: Path) -> Path:
 def detector_only_run(generated, tmp_path_factory):
     """The recipe with every sample given as generated files whose Particle record was removed."""
     root = tmp_path_factory.mktemp("detector_only")
-    files = {s: str(without_particles(generated(p, 500, 60 + i), root / f"{s}.root"))
-             for i, (s, p) in enumerate(SAMPLES.items())}
+    files = {
+        s: str(without_particles(generated(p, 500, 60 + i), root / f"{s}.root"))
+        for i, (s, p) in enumerate(SAMPLES.items())
+    }
     workdir = root / "clone"
 
     def change(config):
@@ -154,19 +173,36 @@ def _config_cases(tmp_path: Path, given: Path) -> dict[str, tuple[str, str | Non
         "float_events": (test.replace("ttbar: 600", "ttbar: 600.0"), "samples.tops2.generate.ttbar"),
         "float_epochs": (test.replace("epochs: 2,", "epochs: 2.0,"), "pretrain.epochs"),
         "duplicate_key": (test + "seed: 8\n", "'seed' is given twice"),
-        "glob_matches_nothing": (test.replace("{generate: {ttbar: 600}}", f"{{files: ['{tmp_path}/none-*.root']}}"),
-                                 "samples.tops2.files[0]"),
-        "directory_as_file": (test.replace("{generate: {ttbar: 600}}", f"{{files: ['{tmp_path}']}}"),
-                              "samples.tops2.files[0]"),
-        "same_file_twice": (test.replace("{generate: {ttbar: 600}}", f"{{files: ['{given}']}}")
-                                .replace("{generate: {ttt: 600}}", f"{{files: ['{given}']}}"),
-                            "is given twice"),
-        "old_label": (test.replace("{generate: {ttt: 600}}", "{label: 3, generate: {ttt: 600}}"),
-                      "samples.tops3.label"),
-        "defaults_from_schema": ("samples:\n" + "".join(
-            f"  {s}: {{{'' if i < 5 else 'anomaly: ' + ('background, ' if s == 'tchan_sm' else 'signal, ')}"
-            f"generate: {{{p}: 100}}}}\n" for i, (s, p) in enumerate(SAMPLES.items()))
-            + "tasks: {tops: {classes: {" + ", ".join(f"'{k} top': [tops{k}]" for k in range(5)) + "}}}\n", None),
+        "glob_matches_nothing": (
+            test.replace("{generate: {ttbar: 600}}", f"{{files: ['{tmp_path}/none-*.root']}}"),
+            "samples.tops2.files[0]",
+        ),
+        "directory_as_file": (
+            test.replace("{generate: {ttbar: 600}}", f"{{files: ['{tmp_path}']}}"),
+            "samples.tops2.files[0]",
+        ),
+        "same_file_twice": (
+            test.replace("{generate: {ttbar: 600}}", f"{{files: ['{given}']}}").replace(
+                "{generate: {ttt: 600}}", f"{{files: ['{given}']}}"
+            ),
+            "is given twice",
+        ),
+        "old_label": (
+            test.replace("{generate: {ttt: 600}}", "{label: 3, generate: {ttt: 600}}"),
+            "samples.tops3.label",
+        ),
+        "defaults_from_schema": (
+            "samples:\n"
+            + "".join(
+                f"  {s}: {{{'' if i < 5 else 'anomaly: ' + ('background, ' if s == 'tchan_sm' else 'signal, ')}"
+                f"generate: {{{p}: 100}}}}\n"
+                for i, (s, p) in enumerate(SAMPLES.items())
+            )
+            + "tasks: {tops: {classes: {"
+            + ", ".join(f"'{k} top': [tops{k}]" for k in range(5))
+            + "}}}\n",
+            None,
+        ),
     }
 
 
@@ -177,15 +213,29 @@ def test_check_config_and_the_workflow_give_the_same_verdict(generated, tmp_path
     for name, (text, _) in cases.items():  # every dry run at once: most of each is Snakemake's start-up
         path = tmp_path / f"{name}.yaml"
         path.write_text(text)
-        running[name] = (subprocess.Popen([tool("colliderfm"), "check-config", str(path)], stderr=subprocess.PIPE,
-                                          stdout=subprocess.PIPE, text=True),
-                         subprocess.Popen(snakemake_cmd(workdir, path, "-n"), cwd=workdir, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, text=True))
+        running[name] = (
+            subprocess.Popen(
+                [tool("colliderfm"), "check-config", str(path)],
+                stderr=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            ),
+            subprocess.Popen(
+                snakemake_cmd(workdir, path, "-n"),
+                cwd=workdir,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
     for name, (check, flow) in running.items():
         needle = cases[name][1]
         (_, check_err), (flow_out, flow_err) = check.communicate(timeout=300), flow.communicate(timeout=300)
-        assert (check.returncode == 0) == (flow.returncode == 0) == (needle is None), (name, check_err,
-                                                                                     flow_err[-2000:])
+        assert (check.returncode == 0) == (flow.returncode == 0) == (needle is None), (
+            name,
+            check_err,
+            flow_err[-2000:],
+        )
         if needle:
             assert needle in check_err and needle in flow_out + flow_err, (name, check_err)
             assert len(check_err.strip().splitlines()) == 1 and "Traceback" not in flow_err, name
@@ -194,24 +244,63 @@ def test_check_config_and_the_workflow_give_the_same_verdict(generated, tmp_path
 
 def test_check_config_refuses_a_directory(tmp_path):
     check = subprocess.run([tool("colliderfm"), "check-config", str(tmp_path)], capture_output=True, text=True)
-    assert check.returncode == 1 and check.stderr.strip() == f"colliderfm check-config: error: {tmp_path}: " \
-                                                             "is a directory, not a config file"
+    assert (
+        check.returncode == 1
+        and check.stderr.strip() == f"colliderfm check-config: error: {tmp_path}: is a directory, not a config file"
+    )
 
 
 def test_non_editable_install_ships_the_schema(tmp_path):
     """`pip install .` (a wheel, not the checkout) validates configs: the schema is package data."""
     source = clone(tmp_path / "source")  # setuptools builds in the source tree: not in this checkout
-    wheel = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True)
+    wheel = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert wheel.returncode == 0, wheel.stderr[-2000:]
     target = tmp_path / "site"
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
-                              *map(str, (tmp_path / "dist").glob("*.whl"))], capture_output=True, text=True)
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            *map(str, (tmp_path / "dist").glob("*.whl")),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert install.returncode == 0, install.stderr[-2000:]
-    run = subprocess.run([sys.executable, "-c", "import colliderfm, sys; print(colliderfm.__file__); "
-                          "sys.exit(__import__('colliderfm.cli').cli.main(sys.argv[1:]))", "check-config",
-                          str(REPO / "config" / "config.yaml")], capture_output=True, text=True, cwd=tmp_path,
-                         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import colliderfm, sys; print(colliderfm.__file__); "
+            "sys.exit(__import__('colliderfm.cli').cli.main(sys.argv[1:]))",
+            "check-config",
+            str(REPO / "config" / "config.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0].startswith(str(target)), "the installed copy, not the checkout"
     default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -227,7 +316,9 @@ def test_bdt_trains_when_a_variable_is_never_present(dataset_dir, tmp_path):
         i = table.schema.get_field_index(column)
         if i >= 0:
             field = table.schema.field(i)
-            blank = pa.array(np.zeros(len(table), bool)) if field.type == pa.bool_() else pa.nulls(len(table), field.type)
+            blank = (
+                pa.array(np.zeros(len(table), bool)) if field.type == pa.bool_() else pa.nulls(len(table), field.type)
+            )
             table = table.set_column(i, field, blank)
     train = tmp_path / "train.parquet"
     pq.write_table(table, train)
@@ -237,8 +328,15 @@ def test_bdt_trains_when_a_variable_is_never_present(dataset_dir, tmp_path):
     assert never.sum() >= 1, "n_nu is never known here"
     params = {"max_iter": 20, "learning_rate": 0.1, "max_leaf_nodes": 15}
     model = bdt.run(train, params, seed=3, threads=1, out_model=tmp_path / "bdt.joblib")
-    reference = HistGradientBoostingClassifier(max_iter=20, learning_rate=0.1, max_leaf_nodes=15, early_stopping=True,
-                                               validation_fraction=0.1, n_iter_no_change=10, random_state=3)
+    reference = HistGradientBoostingClassifier(
+        max_iter=20,
+        learning_rate=0.1,
+        max_leaf_nodes=15,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        random_state=3,
+    )
     reference.fit(x[:, ~never], arrays["label"])
     test = flat_matrix(load_arrays(dataset_dir / "test.parquet"))
     assert np.allclose(model.decision_function(test), reference.decision_function(test[:, ~never]))
@@ -255,15 +353,23 @@ def test_unexpected_error_lands_in_the_job_log_with_its_traceback(tmp_path):
 
 
 def test_detector_only_study_hides_generator_variables_in_training_and_prediction(dataset_dir, tmp_path):
+    from conftest import SMALL_SAMPLES, dataset_files
+
     from colliderfm.data import features as F
     from colliderfm.data import standardize
-    from conftest import SMALL_SAMPLES, dataset_files
 
     features = {s: dataset_dir.parent / "features" / s / "shard.parquet" for s in SMALL_SAMPLES}
     classes = [features[s] for s, (_, label) in SMALL_SAMPLES.items() if label >= 0]
     out = dataset_files(tmp_path, anomaly=("tchan_dm",))
-    standardize.standardize(classes, {"tchan_dm": [features["tchan_dm"]]}, **out, fractions={"train": 0.6, "val": 0.2,
-                            "test": 0.2}, seed=3, selection={}, generator_inputs=False)
+    standardize.standardize(
+        classes,
+        {"tchan_dm": [features["tchan_dm"]]},
+        **out,
+        fractions={"train": 0.6, "val": 0.2, "test": 0.2},
+        seed=3,
+        selection={},
+        generator_inputs=False,
+    )
     n_nu = F.EVENT_VARS.index("n_nu")
     assert pd.read_parquet(features["tops2"])["n_nu"].notna().all(), "the features still hold it"
     for path in [*out["splits"].values(), out["anomaly"]["tchan_dm"]]:

@@ -124,15 +124,13 @@ NodeName={NODE} NodeHostname={host} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemo
 PartitionName=cpu Nodes={NODE} MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes={NODE} MaxTime=INFINITE State=UP
 """)
-        (self.conf.parent / "gres.conf").write_text(
-            f"NodeName={NODE} Name=gpu File={r}/dev/gpu[0-{GPUS - 1}]\n"
-        )
+        (self.conf.parent / "gres.conf").write_text(f"NodeName={NODE} Name=gpu File={r}/dev/gpu[0-{GPUS - 1}]\n")
         (self.conf.parent / "plugstack.conf").write_text("")
         # The slurm executor's job step starts `srun` with every SLURM_* variable removed
         # but a few job ids, SLURM_CONF included; on a real cluster srun then reads
         # /etc/slurm/slurm.conf. This wrapper, first on the jobs' PATH, points it back here.
         srun = self.bin / "srun"
-        srun.write_text(f"#!/bin/sh\nSLURM_CONF={shlex.quote(str(self.conf))} exec {_which('srun')} \"$@\"\n")
+        srun.write_text(f'#!/bin/sh\nSLURM_CONF={shlex.quote(str(self.conf))} exec {_which("srun")} "$@"\n')
         srun.chmod(0o755)
         key = self.root / "munge" / "munge.key"
         key.write_bytes(os.urandom(1024))
@@ -143,9 +141,19 @@ PartitionName=gpu Nodes={NODE} MaxTime=INFINITE State=UP
     def start(self, timeout: float = 60) -> None:
         self._write_config()
         m = self.root / "munge"
-        self._spawn("munged", [_which("munged"), "--foreground", "--force", f"--socket={m / 'munge.socket'}",
-                               f"--key-file={m / 'munge.key'}", f"--log-file={self.root / 'log' / 'munged.log'}",
-                               f"--pid-file={m / 'munged.pid'}", f"--seed-file={m / 'munged.seed'}"])
+        self._spawn(
+            "munged",
+            [
+                _which("munged"),
+                "--foreground",
+                "--force",
+                f"--socket={m / 'munge.socket'}",
+                f"--key-file={m / 'munge.key'}",
+                f"--log-file={self.root / 'log' / 'munged.log'}",
+                f"--pid-file={m / 'munged.pid'}",
+                f"--seed-file={m / 'munged.seed'}",
+            ],
+        )
         self._wait(lambda: (m / "munge.socket").exists(), timeout, "munged socket")
         self._spawn("slurmctld", [_which("slurmctld"), "-D", "-i", "-f", str(self.conf)])
         self._wait(lambda: self.run(["scontrol", "ping"], check=False).returncode == 0, timeout, "slurmctld")
@@ -154,8 +162,9 @@ PartitionName=gpu Nodes={NODE} MaxTime=INFINITE State=UP
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.root / "log" / f"{name}.out", "w")
-        self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env(),
-                                            start_new_session=True)
+        self.procs[name] = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True
+        )
         log.close()
 
     def _wait(self, ready, timeout: float, what: str) -> None:
@@ -163,8 +172,7 @@ PartitionName=gpu Nodes={NODE} MaxTime=INFINITE State=UP
         while time.monotonic() < deadline:
             for name, proc in self.procs.items():
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited ({proc.returncode}) while waiting for {what}:\n"
-                                       + self.logs())
+                    raise RuntimeError(f"{name} exited ({proc.returncode}) while waiting for {what}:\n" + self.logs())
             if ready():
                 return
             time.sleep(0.3)
@@ -177,8 +185,10 @@ PartitionName=gpu Nodes={NODE} MaxTime=INFINITE State=UP
             if ids:
                 self.run(["scancel", *ids], check=False)
                 deadline = time.monotonic() + 15
-                while time.monotonic() < deadline and self.run(
-                        ["squeue", "-h", "-t", "PD,R,CG", "-o", "%i"], check=False).stdout.strip():
+                while (
+                    time.monotonic() < deadline
+                    and self.run(["squeue", "-h", "-t", "PD,R,CG", "-o", "%i"], check=False).stdout.strip()
+                ):
                     time.sleep(0.5)
         for name in reversed(DAEMONS):
             proc = self.procs.pop(name, None)
@@ -205,8 +215,7 @@ PartitionName=gpu Nodes={NODE} MaxTime=INFINITE State=UP
     # ------------------------------------------------------------------ queries
 
     def run(self, argv: list[str], check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-        return subprocess.run(argv, capture_output=True, text=True, env=self.env(), check=check, timeout=60,
-                              **kwargs)
+        return subprocess.run(argv, capture_output=True, text=True, env=self.env(), check=check, timeout=60, **kwargs)
 
     def node_state(self) -> str:
         out = self.run(["sinfo", "-h", "-N", "-n", NODE, "-o", "%T"], check=False).stdout.split()

@@ -7,10 +7,9 @@ import tomllib
 
 import pytest
 import yaml
+from conftest import REPO
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
-
-from conftest import REPO
 
 ENV_FILES = sorted((REPO / "envs").glob("*.yaml"))
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))

@@ -18,16 +18,23 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO, job_stats, snakemake
 
 from colliderfm import conf as cfg
-from conftest import REPO, job_stats, snakemake
+
 from .slurm_cluster import SlurmCluster, missing_programs
 
 pytestmark = pytest.mark.slurm
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
 PROFILE = REPO / "profiles" / "slurm"
-GPU_RULES = {"pretrain", "finetune", "scratch", "efficiency", "evaluate"}  # rules that declare `gpu` (evaluate: not for bdt)
+GPU_RULES = {
+    "pretrain",
+    "finetune",
+    "scratch",
+    "efficiency",
+    "evaluate",
+}  # rules that declare `gpu` (evaluate: not for bdt)
 RUN_TIMEOUT = 1500  # a safety net only: about 4 minutes on an idle 2-core machine
 
 
@@ -53,9 +60,21 @@ def slurm_run(cluster, tmp_path_factory):
     """config/test.yaml with the SLURM profile; the settings on the command line only suit this tiny cluster:
     squeue for job status (no accounting database here) and quick status checks (jobs of seconds)."""
     workdir = tmp_path_factory.mktemp("slurm_run")
-    result = snakemake(workdir, TEST_CONFIG, "--profile", str(PROFILE), "--slurm-status-command", "squeue",
-                       "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1",
-                       cores=None, env=cluster.env(), timeout=RUN_TIMEOUT)
+    result = snakemake(
+        workdir,
+        TEST_CONFIG,
+        "--profile",
+        str(PROFILE),
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--seconds-between-status-checks",
+        "1",
+        cores=None,
+        env=cluster.env(),
+        timeout=RUN_TIMEOUT,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:] + "\n" + cluster.logs()
     return workdir, output
@@ -153,8 +172,9 @@ def test_results_match_a_local_run(slurm_run, local_run):
     numbers = local.select_dtypes("number").columns
     assert {"accuracy", "macro_auc", "anomaly_auc_entropy"} <= set(numbers)
     pd.testing.assert_frame_equal(on_slurm.drop(columns=numbers), local.drop(columns=numbers))
-    assert np.allclose(on_slurm[numbers].to_numpy(float), local[numbers].to_numpy(float), rtol=0, atol=1e-9,
-                       equal_nan=True)
+    assert np.allclose(
+        on_slurm[numbers].to_numpy(float), local[numbers].to_numpy(float), rtol=0, atol=1e-9, equal_nan=True
+    )
     grid = [pd.read_csv(d / "results" / "data_efficiency.csv") for d in (workdir, local_run)]
     assert len(grid[1]) > 0
     pd.testing.assert_frame_equal(grid[0], grid[1], rtol=0, atol=1e-9)

@@ -13,17 +13,17 @@ import subprocess
 from pathlib import Path
 
 import awkward as ak
+import conftest
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import base_config, job_stats, tool, write_tree
 from sklearn import metrics as skm
 
 from colliderfm import conf as cfg
-from colliderfm.errors import ConfigError
 from colliderfm.conf.layout import RESULTS as L
-import conftest
-from conftest import base_config, job_stats, tool, write_tree
+from colliderfm.errors import ConfigError
 
 # ------------------------------------------------------------- three tasks, end to end
 
@@ -35,9 +35,11 @@ def fake_delphes(path: Path, n: int, seed: int, jets: float, btag: float, lepton
 
     def objects(counts, pt_scale, **extra):
         total = int(counts.sum())
-        fields = {"PT": (25 + rng.exponential(pt_scale, total)).astype(np.float32),
-                  "Eta": rng.uniform(-2.4, 2.4, total).astype(np.float32),
-                  "Phi": rng.uniform(-np.pi, np.pi, total).astype(np.float32)}
+        fields = {
+            "PT": (25 + rng.exponential(pt_scale, total)).astype(np.float32),
+            "Eta": rng.uniform(-2.4, 2.4, total).astype(np.float32),
+            "Phi": rng.uniform(-np.pi, np.pi, total).astype(np.float32),
+        }
         fields.update({k: f(total) for k, f in extra.items()})
         return ak.zip({k: ak.unflatten(v, counts) for k, v in fields.items()})
 
@@ -45,8 +47,12 @@ def fake_delphes(path: Path, n: int, seed: int, jets: float, btag: float, lepton
     n_lep = rng.poisson(leptons, n)
     charge = {"Charge": lambda t: rng.choice([-1, 1], t).astype(np.int32)}
     collections = {
-        "Jet": objects(n_jets, 40, Mass=lambda t: rng.uniform(0, 20, t).astype(np.float32),
-                       BTag=lambda t: (rng.random(t) < btag).astype(np.uint32)),
+        "Jet": objects(
+            n_jets,
+            40,
+            Mass=lambda t: rng.uniform(0, 20, t).astype(np.float32),
+            BTag=lambda t: (rng.random(t) < btag).astype(np.uint32),
+        ),
         "Electron": objects(n_lep // 2, 30, **charge),
         "Muon": objects(n_lep - n_lep // 2, 30, **charge),
         "MissingET": objects(np.ones(n, np.int64), 30),
@@ -60,8 +66,12 @@ def three_task_config(root: Path, real: Path) -> dict:
     config = base_config()
     for spec in config["samples"].values():  # fewer events: the end-to-end check stays quick
         spec["generate"] = {p: max(150, n // 2) for p, n in spec["generate"].items()}
-    files = {name: str(fake_delphes(root / f"{name}.root", 250, seed, *shape)) for seed, (name, shape) in
-             enumerate({"light": (0.5, 0.02, 0.2), "busy": (4.0, 0.3, 0.5), "leptonic": (1.0, 0.1, 2.0)}.items())}
+    files = {
+        name: str(fake_delphes(root / f"{name}.root", 250, seed, *shape))
+        for seed, (name, shape) in enumerate(
+            {"light": (0.5, 0.02, 0.2), "busy": (4.0, 0.3, 0.5), "leptonic": (1.0, 0.1, 2.0)}.items()
+        )
+    }
     config["samples"].update(
         mine_light={"files": [str(real), files["light"]]},  # one class mixing a real Delphes file with another
         mine_busy={"files": [files["busy"]]},
@@ -70,13 +80,20 @@ def three_task_config(root: Path, real: Path) -> dict:
     config["tasks"] = {
         "tops": config["tasks"]["tops"],
         "pair": {"classes": {"W+jets": ["tops0"], "ttbar": ["tops2"]}, "signal": "ttbar"},
-        "mine": {"classes": {"ZH and light": ["mine_light"], "busy": ["mine_busy"], "leptonic": ["mine_leptonic"]},
-                 "signal": "busy"},
+        "mine": {
+            "classes": {"ZH and light": ["mine_light"], "busy": ["mine_busy"], "leptonic": ["mine_leptonic"]},
+            "signal": "busy",
+        },
     }
     config["model"]["variants"] = {"tiny": {"dim": 10, "heads": 5, "layers": 1, "ff": 20}}
     config["pretrain"]["epochs"] = config["classifier"]["epochs"] = 1
-    config["data_efficiency"] = {"variants": ["tiny"], "label_fractions": [0.5], "tasks": ["tops", "pair", "mine"],
-                                 "starts": ["finetune", "scratch"], "seeds": 1}
+    config["data_efficiency"] = {
+        "variants": ["tiny"],
+        "label_fractions": [0.5],
+        "tasks": ["tops", "pair", "mine"],
+        "starts": ["finetune", "scratch"],
+        "seeds": 1,
+    }
     config["plots"] = {"formats": ["png"], "dpi": 50}
     return config
 
@@ -102,8 +119,16 @@ def three_tasks(tmp_path_factory, real_delphes):
 def test_every_task_has_finetuned_scratch_and_bdt_rows_and_figures(three_tasks):
     workdir, _, config = three_tasks
     summary = pd.read_csv(workdir / "results" / "summary.csv")
-    assert {"task", "model", "variant", "start", "label_fraction", "accuracy", "macro_auc",
-            "anomaly_auc_entropy"} <= set(summary.columns)
+    assert {
+        "task",
+        "model",
+        "variant",
+        "start",
+        "label_fraction",
+        "accuracy",
+        "macro_auc",
+        "anomaly_auc_entropy",
+    } <= set(summary.columns)
     for task in config["tasks"]:
         part = summary[summary["task"] == task]
         assert set(part["start"]) == {"finetune", "scratch", "bdt"}, task
@@ -129,16 +154,19 @@ def test_macro_auc_recomputed_from_predictions_equals_metrics(three_tasks):
             probs = test[[f"p{i}" for i in range(k)]].to_numpy()
             assert f"p{k}" not in pred.columns
             y = test["label"].to_numpy()
-            expected = (skm.roc_auc_score(y, probs[:, 1]) if k == 2 else
-                        skm.roc_auc_score(y, probs, multi_class="ovr"))
+            expected = skm.roc_auc_score(y, probs[:, 1]) if k == 2 else skm.roc_auc_score(y, probs, multi_class="ovr")
             assert metrics["macro_auc"] == pytest.approx(expected, abs=1e-9), metrics_path
             assert metrics["accuracy"] == pytest.approx(skm.accuracy_score(y, probs.argmax(axis=1)))
 
 
 def test_real_delphes_events_are_in_the_three_class_task(three_tasks, real_delphes):
     workdir, _, _ = three_tasks
-    splits = pd.concat([pd.read_parquet(workdir / f"results/dataset/mine/{s}.parquet", columns=["sample", "label"])
-                        for s in ("train", "val", "test")])
+    splits = pd.concat(
+        [
+            pd.read_parquet(workdir / f"results/dataset/mine/{s}.parquet", columns=["sample", "label"])
+            for s in ("train", "val", "test")
+        ]
+    )
     assert set(splits["label"]) == {0, 1, 2}
     assert (splits["sample"] == "mine_light").sum() > 250 * 0.5, "both files of the mixed class"
 
@@ -147,17 +175,20 @@ def test_predict_three_class_model_and_export_two_class_model(three_tasks, real_
     import onnxruntime as ort
     import torch
 
-    from colliderfm.serve import export
-    from colliderfm.evaluation.inference import load_classifier, network_logits
     from colliderfm.data.arrays import load_arrays
+    from colliderfm.evaluation.inference import load_classifier, network_logits
+    from colliderfm.serve import export
 
     workdir, _, _ = three_tasks
     model = workdir / "results/models/mine/tiny/finetune_100pct"
     payload = torch.load(model / "classifier.pt", weights_only=True)
     assert payload["task"] == "mine" and payload["classes"] == ["ZH and light", "busy", "leptonic"]
     for out in (tmp_path / "p.parquet", tmp_path / "p.root"):
-        run = subprocess.run([tool("colliderfm"), "predict", "--model", str(model), str(real_delphes), "--out",
-                              str(out)], capture_output=True, text=True)
+        run = subprocess.run(
+            [tool("colliderfm"), "predict", "--model", str(model), str(real_delphes), "--out", str(out)],
+            capture_output=True,
+            text=True,
+        )
         assert run.returncode == 0, run.stderr
     pred = pd.read_parquet(tmp_path / "p.parquet")
     assert "p3" not in pred.columns
@@ -172,8 +203,15 @@ def test_predict_three_class_model_and_export_two_class_model(three_tasks, real_
     net, _ = load_classifier(pair / "classifier.pt")
     expected = network_logits(net, arrays, torch.device("cpu"))
     session = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
-    got = session.run(None, {"objects": arrays["objects"], "present": arrays["present"], "event": arrays["event"],
-                             "known": arrays["known"]})[0]
+    got = session.run(
+        None,
+        {
+            "objects": arrays["objects"],
+            "present": arrays["present"],
+            "event": arrays["event"],
+            "known": arrays["known"],
+        },
+    )[0]
     assert got.shape == (len(arrays["label"]), 2)
     assert np.abs(got - expected).max() < 1e-4
 
@@ -198,8 +236,12 @@ def test_pretrain_from_reuses_the_encoders_and_gives_the_same_numbers(three_task
     stats = job_stats(plan.stdout)
     assert "pretrain" not in stats and stats["import_encoder"] == 1
     # only the fine-tuned models and what they need: the rest is covered by the first run
-    result = snakemake(second, path2, "results/eval/pair/tiny-finetune-100pct/metrics.json",
-                       "results/eval/mine/tiny-finetune-100pct/metrics.json")
+    result = snakemake(
+        second,
+        path2,
+        "results/eval/pair/tiny-finetune-100pct/metrics.json",
+        "results/eval/mine/tiny-finetune-100pct/metrics.json",
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     for task in ("pair", "mine"):
         first = json.loads((workdir / f"results/eval/{task}/tiny-finetune-100pct/metrics.json").read_text())
@@ -230,8 +272,13 @@ def test_train_command_writes_the_same_encoder_bundle_as_the_rule(three_tasks, t
 
     workdir, path, _ = three_tasks
     shutil.copytree(workdir / "results" / "dataset", tmp_path / "results" / "dataset")
-    run = subprocess.run([tool("colliderfm"), "train", "--config", str(path), "--stage", "pretrain", "--variant",
-                          "tiny"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [tool("colliderfm"), "train", "--config", str(path), "--stage", "pretrain", "--variant", "tiny"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     ours, theirs = (d / "results/encoders/tiny-variables" for d in (tmp_path, workdir))
     for name in ("scaler.json", "bundle.json", "MODEL_CARD.md"):

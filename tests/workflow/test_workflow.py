@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import REPO, job_stats, planned_jobs, snakemake, tool
 from sklearn import metrics as skm
 
 from colliderfm import conf as cfg
 from colliderfm.data import tasks
 from colliderfm.evaluation.scores import labels, prob_columns
-from conftest import REPO, job_stats, planned_jobs, snakemake, tool
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
 
@@ -126,10 +126,12 @@ def test_the_supervised_reference_starts_from_the_tops_classifier(run):
     its frozen probe on the dm task carries exactly those weights."""
     import torch
 
-    start = torch.load(run / "results/models/tops/small_5h/scratch_100pct/classifier.pt",
-                       weights_only=True)["state_dict"]
-    probe = torch.load(run / "results/efficiency/dm/small_5h/probe_supervised/10pct_seed1/classifier.pt",
-                       weights_only=True)
+    start = torch.load(run / "results/models/tops/small_5h/scratch_100pct/classifier.pt", weights_only=True)[
+        "state_dict"
+    ]
+    probe = torch.load(
+        run / "results/efficiency/dm/small_5h/probe_supervised/10pct_seed1/classifier.pt", weights_only=True
+    )
     assert probe["pretext"] == ["supervised"] and probe["start"] == "probe"
     encoder = {k: v for k, v in start.items() if k.startswith("encoder.")}
     assert encoder and all(torch.equal(probe["state_dict"][k], v) for k, v in encoder.items())
@@ -139,8 +141,17 @@ def test_data_efficiency_tables_cover_the_grid(run, test_config):
     table = pd.read_csv(run / "results" / "data_efficiency.csv")
     specs = cfg.efficiency_specs(test_config)
     assert len(table) == len(specs)
-    assert list(table.columns[:9]) == ["task", "variant", "pretext", "seen", "start", "label_fraction",
-                                       "labelled_events", "replica", "seed"]
+    assert list(table.columns[:9]) == [
+        "task",
+        "variant",
+        "pretext",
+        "seen",
+        "start",
+        "label_fraction",
+        "labelled_events",
+        "replica",
+        "seed",
+    ]
     assert set(table["task"]) == {"tops", "dm"} and set(table["start"]) == {"finetune", "scratch", "probe"}
     # the pool and tops hold tttt, tops's signal; no encoder saw tchan_dm; scratch has no encoder
     encoded = table["start"] != "scratch"
@@ -153,14 +164,24 @@ def test_data_efficiency_tables_cover_the_grid(run, test_config):
     gains = pd.read_csv(run / "results" / "data_efficiency_gains.csv")
     scratch = table[table["start"] == "scratch"].set_index(point)["accuracy"]
     for _, row in gains[gains["start"] != "scratch"].iterrows():
-        rows = table[(table["task"] == row["task"]) & (table["start"] == row["start"])
-                     & (table["pretext"] == row["pretext"]) & (table["label_fraction"] == row["label_fraction"])]
+        rows = table[
+            (table["task"] == row["task"])
+            & (table["start"] == row["start"])
+            & (table["pretext"] == row["pretext"])
+            & (table["label_fraction"] == row["label_fraction"])
+        ]
         diffs = rows.set_index(point)["accuracy"] - scratch.reindex(rows.set_index(point).index)
         assert row["gain_accuracy"] == pytest.approx(diffs.mean())
         assert row["gain_accuracy_err"] == pytest.approx(diffs.std(ddof=1) / np.sqrt(len(diffs)))
     pretraining = pd.read_csv(run / "results" / "pretraining.csv")
-    assert list(pretraining.columns) == ["variant", "pretext", "pool_events", "labelled_events", "epochs",
-                                         "best_val_loss"]
+    assert list(pretraining.columns) == [
+        "variant",
+        "pretext",
+        "pool_events",
+        "labelled_events",
+        "epochs",
+        "best_val_loss",
+    ]
     assert set(zip(pretraining["variant"], pretraining["pretext"])) == set(cfg.encoders(test_config))
     pool = pd.read_parquet(run / "results" / "dataset" / "pool.parquet", columns=["label"])
     train = pd.read_parquet(run / "results" / "dataset" / "tops" / "train.parquet", columns=["label"])
@@ -182,23 +203,56 @@ def reordered(config: dict) -> dict:
 
 
 # rules before the evaluation and figures: each change names exactly those it re-runs
-PRODUCERS = {"simulate", "physics_validation", "ingest", "scaler", "split", "standardize", "pool", "pretrain",
-             "finetune", "scratch", "efficiency", "bdt", "anomaly_reference"}
+PRODUCERS = {
+    "simulate",
+    "physics_validation",
+    "ingest",
+    "scaler",
+    "split",
+    "standardize",
+    "pool",
+    "pretrain",
+    "finetune",
+    "scratch",
+    "efficiency",
+    "bdt",
+    "anomaly_reference",
+}
 TRAINING = {"finetune", "scratch", "efficiency"}
 SAMPLE_CHAIN = {"simulate", "ingest", "standardize", "anomaly_reference"}  # one anomaly sample's
 SCAN_SAMPLE = "dm_m100"
 CHANGES = {  # key changed -> (the change, the producers it re-runs, samples simulated/ingested, tasks evaluated)
     "classifier.epochs": (lambda c: c["classifier"].update(epochs=2), TRAINING, set(), {"tops", "dm"}),
-    "pretrain.mask_fraction": (lambda c: c["pretrain"].update(mask_fraction=0.25),
-                               {"pretrain", "finetune", "efficiency"}, set(), {"tops", "dm"}),
-    "model.variants.small_5h.layers": (lambda c: c["model"]["variants"]["small_5h"].update(layers=2),
-                                       {"pretrain", *TRAINING}, set(), {"tops", "dm"}),
-    "samples.dm_m100.mediator_mass": (lambda c: c["samples"][SCAN_SAMPLE].update(mediator_mass=150.0),
-                                      SAMPLE_CHAIN, {SCAN_SAMPLE}, {"tops"}),
-    "samples.dm_m100.generate": (lambda c: c["samples"][SCAN_SAMPLE]["generate"].update(tchan_dm=250),
-                                 {*SAMPLE_CHAIN, "physics_validation"}, {SCAN_SAMPLE}, {"tops"}),
-    "selection.jet_pt_min": (lambda c: c.setdefault("selection", {}).update(jet_pt_min=30.0),
-                             PRODUCERS - {"simulate", "physics_validation"}, "all", {"tops", "dm"}),
+    "pretrain.mask_fraction": (
+        lambda c: c["pretrain"].update(mask_fraction=0.25),
+        {"pretrain", "finetune", "efficiency"},
+        set(),
+        {"tops", "dm"},
+    ),
+    "model.variants.small_5h.layers": (
+        lambda c: c["model"]["variants"]["small_5h"].update(layers=2),
+        {"pretrain", *TRAINING},
+        set(),
+        {"tops", "dm"},
+    ),
+    "samples.dm_m100.mediator_mass": (
+        lambda c: c["samples"][SCAN_SAMPLE].update(mediator_mass=150.0),
+        SAMPLE_CHAIN,
+        {SCAN_SAMPLE},
+        {"tops"},
+    ),
+    "samples.dm_m100.generate": (
+        lambda c: c["samples"][SCAN_SAMPLE]["generate"].update(tchan_dm=250),
+        {*SAMPLE_CHAIN, "physics_validation"},
+        {SCAN_SAMPLE},
+        {"tops"},
+    ),
+    "selection.jet_pt_min": (
+        lambda c: c.setdefault("selection", {}).update(jet_pt_min=30.0),
+        PRODUCERS - {"simulate", "physics_validation"},
+        "all",
+        {"tops", "dm"},
+    ),
     "anomaly.bootstrap": (lambda c: c["anomaly"].update(bootstrap=60), {"anomaly_reference"}, set(), {"tops"}),
     "plots.dpi": (lambda c: c["plots"].update(dpi=c["plots"]["dpi"] + 1), set(), set(), set()),
 }
@@ -234,8 +288,15 @@ def test_cross_section_weights_rerun_the_evaluation_and_say_so(run, tmp_path):
     path = tmp_path / "weighted.yaml"
     path.write_text(yaml.safe_dump(weighted, sort_keys=False))
     plan = snakemake(copy, path, "-n")
-    assert set(job_stats(plan.stdout)) == {"evaluate", "plots", "task_plots", "model_plots", "anomaly_model_plots", "summary",
-                                           "all"}, plan.stdout[-2000:]
+    assert set(job_stats(plan.stdout)) == {
+        "evaluate",
+        "plots",
+        "task_plots",
+        "model_plots",
+        "anomaly_model_plots",
+        "summary",
+        "all",
+    }, plan.stdout[-2000:]
     result = snakemake(copy, path, "results/summary.md")  # the figures' re-run: planned above
     assert result.returncode == 0, result.stderr[-3000:]
     assert "weighted: each test event counts with its Event.Weight" in (copy / "results" / "summary.md").read_text()
@@ -245,8 +306,9 @@ def test_cross_section_weights_rerun_the_evaluation_and_say_so(run, tmp_path):
         test = test[test["split"] == "test"]
         predicted = test[[f"p{k}" for k in range(5)]].to_numpy().argmax(axis=1)
         assert metrics["weights"] == "cross_section"
-        assert metrics["accuracy"] == pytest.approx(skm.accuracy_score(test["label"], predicted,
-                                                                       sample_weight=test["weight"]), rel=1e-9)
+        assert metrics["accuracy"] == pytest.approx(
+            skm.accuracy_score(test["label"], predicted, sample_weight=test["weight"]), rel=1e-9
+        )
         # the samples' cross sections make the weights differ by orders of magnitude between classes
         assert test.groupby("label")["weight"].sum().agg(["min", "max"]).pipe(lambda m: m["max"] / m["min"]) > 100
 
@@ -256,8 +318,21 @@ def test_report_collects_every_figure(run):
     result = snakemake(run, "config/test.yaml", "--report", str(report))
     assert result.returncode == 0, result.stderr[-3000:]
     html = report.read_text(errors="replace")
-    for figure in ("variants", "data_efficiency", "reconstruction", "anomaly_auc", "anomaly_scan", "confusion",
-                   "scores", "entropy", "embedding", "attention", "mass_peaks", "n_jets", "met"):
+    for figure in (
+        "variants",
+        "data_efficiency",
+        "reconstruction",
+        "anomaly_auc",
+        "anomaly_scan",
+        "confusion",
+        "scores",
+        "entropy",
+        "embedding",
+        "attention",
+        "mass_peaks",
+        "n_jets",
+        "met",
+    ):
         assert f"{figure}.png" in html, figure
 
 
@@ -274,6 +349,14 @@ def test_bad_config_stops_naming_the_key(tmp_path):
 def test_workflow_is_lint_clean_and_formatted(tmp_path):
     lint = snakemake(tmp_path, "config/test.yaml", "--lint")
     assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout[-3000:]
-    fmt = subprocess.run([tool("snakefmt"), "--check", "Snakefile", "workflow/"], cwd=tmp_path, capture_output=True,
-                         text=True)
+    fmt = subprocess.run(
+        [tool("snakefmt"), "--check", "Snakefile", "workflow/"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+@pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]], ids=["lint", "format"])
+def test_python_is_ruff_clean_and_formatted(command):
+    """The library, scripts, benchmarks and tests pass ruff's checks and its format (pyproject.toml)."""
+    result = subprocess.run([tool("ruff"), *command], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr

@@ -34,7 +34,7 @@ def loss(model, batch: dict, names, fraction: float, generator=None) -> torch.Te
     if any(p.hides for p in chosen):
         total = total + reconstruction_loss(out, batch, obj_hidden, evt_hidden)
     for p in chosen:
-        for term in ([] if p.hides else p.losses(out, batch)):
+        for term in [] if p.hides else p.losses(out, batch):
             total = total + term
     return total
 
@@ -53,9 +53,24 @@ def reconstruction_errors(model, data: dict, names, fraction: float, seed: int, 
                 hide = pretext.hide(batch["present"], batch["known"], fraction, generator) if pretext.hides else none
                 for where, se, base in pretext.rows(outputs(model, batch, *hide), batch, hide):
                     acc = sums.setdefault(where, [0, 0.0, 0.0])
-                    acc[0], acc[1], acc[2] = acc[0] + int(se.numel()), acc[1] + float(se.sum()), acc[2] + float(base.sum())
-        frames.append(pd.DataFrame([{"pretext": name, "group": g, "variable": v, "masked_entries": int(n),
-                                     "mse": se / n if n else float("nan"),
-                                     "mean_prediction_mse": base / n if n else float("nan")}
-                                    for (g, v), (n, se, base) in sums.items()]))
+                    acc[0], acc[1], acc[2] = (
+                        acc[0] + int(se.numel()),
+                        acc[1] + float(se.sum()),
+                        acc[2] + float(base.sum()),
+                    )
+        frames.append(
+            pd.DataFrame(
+                [
+                    {
+                        "pretext": name,
+                        "group": g,
+                        "variable": v,
+                        "masked_entries": int(n),
+                        "mse": se / n if n else float("nan"),
+                        "mean_prediction_mse": base / n if n else float("nan"),
+                    }
+                    for (g, v), (n, se, base) in sums.items()
+                ]
+            )
+        )
     return pd.concat(frames, ignore_index=True)

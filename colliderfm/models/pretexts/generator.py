@@ -27,8 +27,10 @@ class Generator(Pretext):
 
     def rows(self, out: dict, batch: dict, hidden):
         gen_se, gen_m, top_ce, top_m = self._errors(out, batch)
-        rows = [(("generator", name), gen_se[:, v][gen_m[:, v]], batch["generator"][:, v][gen_m[:, v]].float() ** 2)
-                for v, name in enumerate(feat.GENERATOR_TARGETS)]
+        rows = [
+            (("generator", name), gen_se[:, v][gen_m[:, v]], batch["generator"][:, v][gen_m[:, v]].float() ** 2)
+            for v, name in enumerate(feat.GENERATOR_TARGETS)
+        ]
         # the top flags: Brier score (p of the right answer = exp(-cross-entropy)), beside that of
         # predicting the batch's rate of tokens from a top
         target = batch["from_top"][top_m]

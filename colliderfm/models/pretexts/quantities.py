@@ -17,8 +17,11 @@ import torch
 from colliderfm.data import features as F
 from colliderfm.models.pretexts.base import N_EVT_VARS, Pretext, uniform, whole_tokens
 
-QUANTITIES: dict[str, tuple[str, ...]] = {"pt": ("pt", "px", "py", "pz"), "eta": ("eta", "pz"),
-                                          "phi": ("phi", "px", "py")}
+QUANTITIES: dict[str, tuple[str, ...]] = {
+    "pt": ("pt", "px", "py", "pz"),
+    "eta": ("eta", "pz"),
+    "phi": ("phi", "px", "py"),
+}
 
 
 def encodings() -> torch.Tensor:
