@@ -32,8 +32,9 @@ def load_classifier(path: Path, device="cpu", parts: tuple[str, ...] = CLASSIFIE
     if not isinstance(payload, dict) or payload.get("format") != "colliderfm-classifier":
         raise CheckpointError(f"{path}: not a colliderfm classifier checkpoint")
     check_checkpoint(path, payload, parts)
+    settings = model_settings(path, payload["model_config"], ModelConfig)
     try:
-        model = Classifier(ModelConfig(**model_settings(path, payload["model_config"], ModelConfig)))
+        model = Classifier(ModelConfig(**settings))
     except (TypeError, ValueError, RuntimeError) as err:  # a value of the wrong type or size
         raise CheckpointError(f"{path}: damaged checkpoint: its 'model_config' can't build a model ({err})") from None
     load_weights(path, model, payload["state_dict"])

@@ -102,6 +102,8 @@ def _edited(payload: dict, case: str) -> dict:
         del edited[case]
     elif case == "wider":
         edited["model_config"]["dim"] *= 2
+    elif case == "heads":  # a width the heads do not divide
+        edited["model_config"]["heads"] = edited["model_config"]["dim"] + 1
     elif case == "deeper":
         edited["model_config"]["layers"] += 1
     elif case == "unknown_setting":
@@ -119,6 +121,7 @@ DAMAGED = {
     "scaler": "'scaler' missing",
     "model_config": "'model_config' missing",
     "wider": "disagree with its weights",
+    "heads": "is not divisible by heads",
     "deeper": "disagree with its weights",
     "unknown_setting": "unknown key 'depth'",
     "nan_weights": "NaN or infinite weights",
