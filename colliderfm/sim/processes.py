@@ -209,7 +209,7 @@ def check(name: str) -> Process:
 
 def listing() -> str:
     """The table ``colliderfm simulate --list`` prints."""
-    rows = [f"{'process':<9} {'tops':>4} {'sigma [pb]':>11}  {'hard process':<29} description; source"]
+    rows = [f"{'process':<9} tops {'sigma [pb]':>11}  {'hard process':<29} description; source"]
     for p in PROCESSES.values():
         rows.append(f"{p.name:<9} {p.tops:>4} {p.sigma:>11.4g}  {p.generator:<29} {p.description}; {p.source}")
     return "\n".join(rows)

@@ -91,7 +91,7 @@ def test_training_jobs_carry_their_task_and_plain_params():
 
 
 def test_no_class_count_or_task_name_in_the_code():
-    files = [*REPO.glob("colliderfm/*.py"), *REPO.glob("workflow/**/*.smk"), *REPO.glob("workflow/**/*.yaml")]
+    files = [*REPO.glob("colliderfm/**/*.py"), *REPO.glob("workflow/**/*.smk"), *REPO.glob("workflow/**/*.yaml")]
     for path in files:
         text = path.read_text()
         assert "N_CLASSES" not in text, path
