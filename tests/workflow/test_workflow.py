@@ -16,6 +16,7 @@ from sklearn import metrics as skm
 
 from colliderfm import conf as cfg
 from colliderfm.data import tasks
+from colliderfm.evaluation import anomaly
 from colliderfm.evaluation.scores import labels, prob_columns
 
 TEST_CONFIG = REPO / "config" / "test.yaml"
@@ -116,7 +117,7 @@ def test_anomaly_scan_table_has_every_model_score_and_mass(run, test_config):
     for model, part in scan.groupby("model"):
         assert set(part["mediator_mass"]) == masses, model
     assert set(scan.loc[scan["model"] == "bdt", "score"]) == {"entropy", "max_prob", "energy"}
-    reference = scan[scan["model"] == "supervised"]
+    reference = scan[scan["model"] == anomaly.REFERENCE]
     assert len(reference) == len(masses) and (reference["auc"] > 0.5).all()
     assert ((scan["auc_low"] <= scan["auc"]) & (scan["auc"] <= scan["auc_high"])).all()
 
