@@ -177,13 +177,25 @@ def dm_features(dataset_dir):
     return [dataset_dir.parent / "features" / s / "shard.parquet" for s in ("tchan_sm", "tchan_dm")]
 
 
+def dm_splits(dataset_dir, folder, prefix: str = "", **extra) -> tuple[dict, dict]:
+    """The DM-vs-SM task split 60/20/20 with seed 3 into ``folder`` (files named ``<prefix><split>.parquet``):
+    the split files and their event counts."""
+    splits = {s: folder / f"{prefix}{s}.parquet" for s in standardize.SPLITS}
+    counts = standardize.task_splits(
+        dm_features(dataset_dir),
+        [0, 1],
+        scaler=dataset_dir / "scaler.json",
+        splits=splits,
+        fractions={"train": 0.6, "val": 0.2, "test": 0.2},
+        seed=3,
+        **extra,
+    )
+    return splits, counts
+
+
 def test_dm_task_split_labels_sm_0_and_dm_1_without_overlap(dataset_dir, tmp_path):
     anomaly = dataset_dir / "anomaly"
-    splits = {s: tmp_path / f"{s}.parquet" for s in standardize.SPLITS}
-    fractions = {"train": 0.6, "val": 0.2, "test": 0.2}
-    counts = standardize.task_splits(
-        dm_features(dataset_dir), [0, 1], scaler=dataset_dir / "scaler.json", splits=splits, fractions=fractions, seed=3
-    )
+    splits, counts = dm_splits(dataset_dir, tmp_path)
     parts = {s: load_arrays(p) for s, p in splits.items()}
     keys = {s: set(zip(a["sample"], a["event_id"])) for s, a in parts.items()}
     assert not (keys["train"] & keys["test"]) and not (keys["train"] & keys["val"])
@@ -193,24 +205,12 @@ def test_dm_task_split_labels_sm_0_and_dm_1_without_overlap(dataset_dir, tmp_pat
     total = sum(counts.values())
     assert total == sum(len(load_arrays(anomaly / f"{s}.parquet")["label"]) for s in ("tchan_sm", "tchan_dm"))
     assert abs(counts["train"] / total - 0.6) < 0.06
-    again = {s: tmp_path / f"again_{s}.parquet" for s in standardize.SPLITS}
-    standardize.task_splits(
-        dm_features(dataset_dir), [0, 1], scaler=dataset_dir / "scaler.json", splits=again, fractions=fractions, seed=3
-    )
+    again, _ = dm_splits(dataset_dir, tmp_path, "again_")
     assert keys["test"] == set(zip(*(load_arrays(again["test"])[k] for k in ("sample", "event_id"))))
 
 
 def test_splits_keep_each_events_process_and_the_process_pretext_learns_it(dataset_dir, tmp_path):
-    splits = {s: tmp_path / f"{s}.parquet" for s in standardize.SPLITS}
-    standardize.task_splits(
-        dm_features(dataset_dir),
-        [0, 1],
-        scaler=dataset_dir / "scaler.json",
-        splits=splits,
-        fractions={"train": 0.6, "val": 0.2, "test": 0.2},
-        seed=3,
-        processes=["tchan", "tchan_dm"],
-    )
+    splits, _ = dm_splits(dataset_dir, tmp_path, processes=["tchan", "tchan_dm"])
     arrays = load_arrays(splits["train"])
     assert (arrays["process"] == np.where(arrays["sample"] == "tchan_dm", "tchan_dm", "tchan")).all()
     assert set(load_arrays(dataset_dir / "train.parquet")["process"]) == {""}, "unknown: not given"
@@ -228,15 +228,7 @@ def test_splits_keep_each_events_process_and_the_process_pretext_learns_it(datas
 def test_task_scores_match_scikit_learn_and_numpy(dataset_dir, tmp_path, encoder):
     from sklearn.metrics import roc_auc_score
 
-    splits = {s: tmp_path / f"dm_{s}.parquet" for s in standardize.SPLITS}
-    standardize.task_splits(
-        dm_features(dataset_dir),
-        [0, 1],
-        scaler=dataset_dir / "scaler.json",
-        splits=splits,
-        fractions={"train": 0.6, "val": 0.2, "test": 0.2},
-        seed=3,
-    )
+    splits, _ = dm_splits(dataset_dir, tmp_path, "dm_")
     paths = dict(train_files(dataset_dir, tmp_path), train=splits["train"], val=splits["val"])
     classify.run(
         tiny_job("finetune", task="dm", classes=("SM t-channel", "DM mediator"), fraction=0.5),
