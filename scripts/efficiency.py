@@ -1,4 +1,7 @@
-"""Rule efficiency: one model of the data-efficiency grid, trained, then scored on its task's test split."""
+"""Rule efficiency: the models of one data-efficiency point (one per seed), trained in one process, then scored
+on its task's test split."""
+
+from pathlib import Path
 
 from colliderfm.conf import TrainingJob
 from colliderfm.evaluation import evaluate
@@ -7,6 +10,16 @@ from colliderfm.models import classify
 
 with job(snakemake):
     i, o, p = snakemake.input, snakemake.output, snakemake.params
-    training = TrainingJob.from_params(p.job, threads=snakemake.threads)
-    classify.launch(training, gpus=snakemake.resources.gpu, **classify.rule_files(i, o))
-    evaluate.score_task(p.fields, o.model, test=i.test, out=o.scores, device=training.device, threads=snakemake.threads)
+    jobs = [TrainingJob.from_params(params, threads=snakemake.threads) for params in p.jobs]
+    resume = Path(o.models).with_name("train.resume")
+    models, histories = classify.run_point(
+        jobs,
+        stacked=p.stacked,
+        train=i.train,
+        val=i.val,
+        scaler=i.scaler,
+        pretrained=i.get("pretrained"),
+        resume=resume,
+    )
+    evaluate.score_point(p.fields, models, test=i.test, out=o.scores, device=jobs[0].device)
+    classify.save_point(models, histories, p.fields, models=o.models, history=o.history, resume=resume)

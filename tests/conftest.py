@@ -278,3 +278,20 @@ def test_config_run(tmp_path_factory) -> Path:
     result = subprocess.run(snakemake_cmd(workdir, "config/test.yaml"), cwd=workdir, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return workdir
+
+
+@pytest.fixture(scope="module")
+def encoder(dataset_dir, tmp_path_factory):
+    """A tiny encoder pretrained for one epoch on the dataset's training split."""
+    from colliderfm.models import pretrain
+
+    path = tmp_path_factory.mktemp("encoder") / "pretrained.pt"
+    pretrain.run(
+        tiny_job("pretrain", training={"epochs": 1}),
+        train=dataset_dir / "train.parquet",
+        val=dataset_dir / "val.parquet",
+        model=path,
+        history=path.with_name("h.csv"),
+        reconstruction=path.with_name("r.csv"),
+    )
+    return path

@@ -177,9 +177,8 @@ class EfficiencySpec:
 
     @property
     def directory(self) -> str:
-        return RESULTS.efficiency_dir(
-            self.task, self.variant, self.start, self.pretext, f"{self.fraction * 100:g}", self.replica
-        )
+        """Its point's folder (the models of all the point's seeds are trained in one job)."""
+        return RESULTS.efficiency_dir(self.task, self.variant, self.start, self.pretext, f"{self.fraction * 100:g}")
 
 
 def efficiency_specs(config: dict) -> list[EfficiencySpec]:

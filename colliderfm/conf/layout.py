@@ -67,8 +67,13 @@ class Layout:
     def metrics(self, task: str, model: str) -> str:
         return f"{self.eval_dir(task, model)}/metrics.json"
 
-    def efficiency_dir(self, task: str, variant: str, stage: str, pretext: str, pct: str, replica) -> str:
-        return f"{self.root}/efficiency/{task}/{variant}/{stage}_{pretext}/{pct}pct_seed{replica}"
+    def efficiency_dir(self, task: str, variant: str, stage: str, pretext: str, pct: str) -> str:
+        """A data-efficiency point: the models of all its seeds."""
+        return f"{self.root}/efficiency/{task}/{variant}/{stage}_{pretext}/{pct}pct"
+
+    def representation(self) -> str:
+        """The t-SNE points and attention maps that the representation figures draw."""
+        return f"{self.root}/eval/representation.npz"
 
     # ----------------------------------------------------------- figures
     def model_plots(self, task: str, model: str) -> str:

@@ -110,27 +110,39 @@ def event_weights(frame: pd.DataFrame, weights: str) -> np.ndarray | None:
     return w
 
 
-def score_task(fields: dict, checkpoint: Path, *, test: Path, out: Path, device: str = "cpu", threads: int = 1) -> dict:
-    """A data-efficiency model's identity (``fields``) and its metrics on ``test`` (those of every model,
-    ``classification_metrics``; ``auc`` its macro AUC), written to ``out``."""
-    from colliderfm.evaluation.inference import open_transformer
+def score_point(fields: list[dict], payloads: list[dict], *, test: Path, out: Path, device: str = "cpu") -> list[dict]:
+    """Every model of a data-efficiency point (its checkpoints held in memory) on ``test``: its identity (``fields``)
+    and metrics (those of every model, ``classification_metrics``; ``auc`` its macro AUC); the list written to
+    ``out``."""
+    from colliderfm.evaluation.inference import classifier_from, network_logits
+    from colliderfm.models.train import pick_device
 
-    logits, payload = open_transformer(checkpoint, device, threads)
-    arrays = load_arrays(test)
-    probs = softmax(logits(arrays).astype(np.float64), axis=1)
-    metrics = classification_metrics(arrays["label"], probs)
+    dev, arrays = pick_device(device), load_arrays(test)
+    results = []
+    for f, payload in zip(fields, payloads):
+        logits = network_logits(classifier_from(payload, dev), arrays, dev)
+        results.append(task_scores(f, logits, arrays["label"], payload["train_events"]))
+    _write_json(results, out)
+    return results
+
+
+def task_scores(fields: dict, logits: np.ndarray, labels: np.ndarray, train_events: int) -> dict:
+    metrics = classification_metrics(labels, softmax(logits.astype(np.float64), axis=1))
     result = {
         **fields,
-        "labelled_events": int(payload["train_events"]),
+        "labelled_events": int(train_events),
         "events": metrics["events"],
         "accuracy": metrics["accuracy"],
         "balanced_accuracy": metrics["balanced_accuracy"],
         "auc": metrics["macro_auc"],
     }
-    with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
     log.info("%s: accuracy %.4f, AUC %.4f", fields, result["accuracy"], result["auc"])
     return result
+
+
+def _write_json(result, out: Path) -> None:
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=1))
 
 
 def run(

@@ -46,6 +46,15 @@ def load_classifier(path: Path, device="cpu", parts: tuple[str, ...] = CLASSIFIE
     return model.to(device).eval(), payload
 
 
+def classifier_from(payload: dict, device="cpu"):
+    """The classifier of a checkpoint payload held in memory (just trained, so not checked again), in eval mode."""
+    from colliderfm.models.transformer import Classifier, ModelConfig
+
+    model = Classifier(ModelConfig(**payload["model_config"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.to(device).eval()
+
+
 def network_logits(model, arrays: dict, device, batch_size: int = 8192) -> np.ndarray:
     """Logits of a loaded classifier, in batches."""
     import torch

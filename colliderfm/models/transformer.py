@@ -62,6 +62,7 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim)
         self.proj = nn.Linear(cfg.dim, cfg.dim)
         self.drop = nn.Dropout(cfg.dropout)
+        self.fused = True  # torch's fused kernel where it is faster; off under vmap, which has no rule for it
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         """q, k, v stacked: (3, B, heads, tokens, width/heads)."""
@@ -75,7 +76,9 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
-        if x.is_cuda or not torch.is_grad_enabled():  # torch's fused kernel: faster for inference and on GPUs
+        if self.fused and (
+            x.is_cuda or not torch.is_grad_enabled()
+        ):  # torch's fused kernel: faster for inference and on GPUs
             y = F.scaled_dot_product_attention(*self._heads(x).unbind(0), attn_mask=bias)
         else:  # CPU training with heads 4-8 wide: written out is 1.2-1.5x faster (docs/PERFORMANCE.md)
             probs, v = self.weights(x, bias)

@@ -160,9 +160,11 @@ def seen(task: str, pretext: str, signal: dict, encoders: dict) -> bool:
 
 
 def efficiency_table(score_files: list[Path], signal: dict | None = None, encoders: dict | None = None) -> pd.DataFrame:
-    """One row per model of the grid and seed (its scores.json); ``signal``: each task's signal processes,
-    ``encoders``: each encoder's training processes (``config.signal_processes``, ``encoder_processes``)."""
-    rows = [{**r, "seen": seen(r["task"], r["pretext"], signal or {}, encoders or {})} for r in read(score_files)]
+    """One row per model of the grid and seed (the scores.json of its point: one record per seed); ``signal``:
+    each task's signal processes, ``encoders``: each encoder's training processes (``config.signal_processes``,
+    ``encoder_processes``)."""
+    records = [r for point in read(score_files) for r in point]
+    rows = [{**r, "seen": seen(r["task"], r["pretext"], signal or {}, encoders or {})} for r in records]
     frame = pd.DataFrame(rows, columns=EFFICIENCY)
     return frame.sort_values(POINT + ["start", "pretext", "replica"], key=_order, kind="stable").reset_index(drop=True)
 

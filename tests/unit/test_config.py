@@ -183,7 +183,8 @@ def test_data_efficiency_grid_pairs_its_starts(base):
     )
     specs = cfg.efficiency_specs(config)
     assert len(specs) == 2 * 2 * 3 * (1 + 2 + 2)
-    assert len({s.directory for s in specs}) == len(specs)
+    assert len({(s.directory, s.replica) for s in specs}) == len(specs)
+    assert len({s.directory for s in specs}) == len(specs) // 3, "a point's folder holds its three seeds"
     for point in {(s.task, s.fraction, s.replica) for s in specs}:
         members = [s for s in specs if (s.task, s.fraction, s.replica) == point]
         seeds = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -110,20 +112,6 @@ def test_pretraining_uses_the_pool_and_reports_each_pretext(dataset_dir, tmp_pat
         target = val["generator"].numpy()[known, i]
         assert gen.loc[name, "mse"] == pytest.approx(np.mean((pred.numpy()[known, i] - target) ** 2), rel=1e-4)
         assert gen.loc[name, "mean_prediction_mse"] == pytest.approx(np.mean(target.astype(np.float64) ** 2), rel=1e-4)
-
-
-@pytest.fixture(scope="module")
-def encoder(dataset_dir, tmp_path_factory):
-    path = tmp_path_factory.mktemp("encoder") / "pretrained.pt"
-    pretrain.run(
-        tiny_job("pretrain", training={"epochs": 1}),
-        train=dataset_dir / "train.parquet",
-        val=dataset_dir / "val.parquet",
-        model=path,
-        history=path.with_name("h.csv"),
-        reconstruction=path.with_name("r.csv"),
-    )
-    return path
 
 
 def test_a_probe_trains_only_a_linear_head_on_the_frozen_encoder(dataset_dir, tmp_path, encoder):
@@ -235,12 +223,11 @@ def test_task_scores_match_scikit_learn_and_numpy(dataset_dir, tmp_path, encoder
         **paths,
         pretrained=encoder,
     )
-    result = evaluate.score_task(
-        {"task": "dm"}, tmp_path / "classifier.pt", test=splits["test"], out=tmp_path / "scores.json"
-    )
     from colliderfm.evaluation import inference
 
     model, payload = inference.load_classifier(tmp_path / "classifier.pt")
+    (result,) = evaluate.score_point([{"task": "dm"}], [payload], test=splits["test"], out=tmp_path / "scores.json")
+    assert json.loads((tmp_path / "scores.json").read_text()) == [result]
     assert payload["classes"] == ["SM t-channel", "DM mediator"]
     test = load_arrays(splits["test"])
     logits = inference.network_logits(model, test, torch.device("cpu"))

@@ -188,18 +188,20 @@ def test_seen_is_computed_from_the_pool_and_the_tasks_signal(tmp_path):
         files.append(tmp_path / f"{i}.json")
         files[-1].write_text(
             json.dumps(
-                dict(
-                    task=task,
-                    variant="v",
-                    pretext=pretext,
-                    start=start,
-                    label_fraction=0.1,
-                    labelled_events=10,
-                    replica=1,
-                    seed=1,
-                    accuracy=0.5,
-                    auc=0.5,
-                )
+                [
+                    dict(
+                        task=task,
+                        variant="v",
+                        pretext=pretext,
+                        start=start,
+                        label_fraction=0.1,
+                        labelled_events=10,
+                        replica=1,
+                        seed=1,
+                        accuracy=0.5,
+                        auc=0.5,
+                    )
+                ]
             )
         )
     table = summary.efficiency_table(files, signal, encoders).set_index(["task", "pretext"])["seen"]

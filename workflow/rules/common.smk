@@ -41,6 +41,9 @@ SEPARATION = ("bootstrap", "background_efficiencies", "luminosity")
 POOL_SAMPLES = cfg.pool_samples(config)  # unlabelled, for pretraining
 VARIANTS = list(config["model"]["variants"])
 MODELS = {(spec.task, spec.name): spec for spec in cfg.model_specs(config)}
+MODEL_NAMES = list(
+    dict.fromkeys(name for _, name in MODELS)
+)  # every task has the same models
 ENCODER = cfg.pretext_name(config["pretrain"]["pretext"])  # the main models' encoder
 ENCODERS = cfg.encoders(config)  # (variant, encoder name) of every pretraining
 # another run's results/encoders: reused, nothing pretrained
@@ -48,6 +51,10 @@ FROM = config["pretrain"]["from"]
 # the variant whose embedding and attention are drawn: the study's, else the first
 REPRESENTED = (config["data_efficiency"]["variants"] or VARIANTS)[0]
 EFFICIENCY = cfg.efficiency_specs(config)  # the data-efficiency grid
+EFFICIENCY_SEEDS = {}  # label fraction (pct) -> the seed numbers of its points
+for _spec in EFFICIENCY:
+    EFFICIENCY_SEEDS.setdefault(f"{_spec.fraction * 100:g}", {})[_spec.replica] = None
+EFFICIENCY_SEEDS = {pct: list(replicas) for pct, replicas in EFFICIENCY_SEEDS.items()}
 POOL = {"pool": L.pool()} if POOL_SAMPLES else {}
 # figures that count events are drawn as the metrics are computed (weighted or not)
 PLOT_OPTIONS = {**config["plots"], "weights": config["evaluation"]["weights"]}
@@ -176,40 +183,48 @@ def efficiency_inputs(wildcards):
     return inputs
 
 
-def efficiency_job(wildcards):
+def efficiency_jobs(wildcards):
+    """The training jobs of a data-efficiency point, one per seed."""
     encoder = None if wildcards.pretext == "none" else wildcards.pretext.split("+")
     fraction = float(wildcards.pct) / 100
-    return cfg.training_job(
-        config,
-        wildcards.start,
-        wildcards.variant,
-        fraction,
-        task=wildcards.task,
-        pretext=encoder,
-        replica=int(wildcards.replica),
-    )
+    return [
+        cfg.training_job(
+            config,
+            wildcards.start,
+            wildcards.variant,
+            fraction,
+            task=wildcards.task,
+            pretext=encoder,
+            replica=replica,
+        )
+        for replica in EFFICIENCY_SEEDS[wildcards.pct]
+    ]
 
 
 def efficiency_params(wildcards):
-    return efficiency_job(wildcards).params()
+    return [job.params() for job in efficiency_jobs(wildcards)]
 
 
 def efficiency_fields(wildcards):
-    """A grid model's identity, as results/data_efficiency.csv records it."""
-    job = efficiency_job(wildcards)
-    return dict(
-        task=job.task,
-        variant=job.variant,
-        pretext=wildcards.pretext,
-        start=wildcards.start,
-        label_fraction=job.fraction,
-        replica=int(wildcards.replica),
-        seed=job.seed,
-    )
+    """The identity of each model of a point, as results/data_efficiency.csv records it."""
+    return [
+        dict(
+            task=job.task,
+            variant=job.variant,
+            pretext=wildcards.pretext,
+            start=wildcards.start,
+            label_fraction=job.fraction,
+            replica=replica,
+            seed=job.seed,
+        )
+        for replica, job in zip(
+            EFFICIENCY_SEEDS[wildcards.pct], efficiency_jobs(wildcards)
+        )
+    ]
 
 
 def efficiency_scores():
-    return [f"{spec.directory}/scores.json" for spec in EFFICIENCY]
+    return list(dict.fromkeys(f"{spec.directory}/scores.json" for spec in EFFICIENCY))
 
 
 # -------------------------------------------------------------------- evaluation
@@ -259,12 +274,8 @@ def model_gpus(wildcards):
     return config["resources"]["gpu"] if KINDS[kind].gpu else 0
 
 
-def models_of(task, full=False):
-    return [
-        name
-        for (t, name), spec in MODELS.items()
-        if t == task and (not full or spec.fraction == 1.0)
-    ]
+def models_of(task):
+    return [name for (t, name) in MODELS if t == task]
 
 
 def metrics_files(task=None):
@@ -310,6 +321,22 @@ def figure_outputs(directory, names, category=None, subcategory=None):
     return outputs
 
 
+def task_figure_outputs(per_model):
+    """A task's figures and, in a folder each, the ``per_model`` figures of every model."""
+    outputs = figure_outputs(
+        L.task_plots("{task}"), TASK_FIGURES, category="Tasks", subcategory="{task}"
+    )
+    for model in MODEL_NAMES:
+        drawn = figure_outputs(
+            L.model_plots("{task}", model),
+            per_model,
+            category="Per-model results",
+            subcategory=f"{{task}} {model}",
+        )
+        outputs.update({f"{model}_{key}": path for key, path in drawn.items()})
+    return outputs
+
+
 def history_files(task):
     """'variant/start' -> history of the pretraining and of the task's classifiers on all labels."""
     files = {f"{v}/pretrain": L.encoder(v, ENCODER, "history.csv") for v in VARIANTS}
@@ -328,8 +355,7 @@ def task_history_names(wildcards):
 
 
 def task_predictions(wildcards):
-    names = models_of(wildcards.task, full=True)
-    return [L.predictions(wildcards.task, name) for name in names]
+    return [L.predictions(wildcards.task, name) for name in models_of(wildcards.task)]
 
 
 def all_figures():

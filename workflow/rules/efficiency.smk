@@ -1,30 +1,27 @@
 # The data-efficiency study: every task of data_efficiency.tasks, variant, start (fine-tuned, from
 # scratch, frozen-encoder linear probe), encoder, label fraction and seed; each model trained, then
 # scored on its task's test split like every model. Seeds are shared by a point's starts: gains are paired.
+# One job per point trains all its seeds in one process (one by one, or stacked: data_efficiency.stacked).
 
 
 rule efficiency:
     input:
         unpack(efficiency_inputs),
     output:
-        model=f"{L.efficiency_dir('{task}', '{variant}', '{start}', '{pretext}', '{pct}', '{replica}')}/classifier.pt",
-        history=f"{L.efficiency_dir('{task}', '{variant}', '{start}', '{pretext}', '{pct}', '{replica}')}/history.csv",
-        scores=f"{L.efficiency_dir('{task}', '{variant}', '{start}', '{pretext}', '{pct}', '{replica}')}/scores.json",
+        models=f"{L.efficiency_dir('{task}', '{variant}', '{start}', '{pretext}', '{pct}')}/models.pt",
+        history=f"{L.efficiency_dir('{task}', '{variant}', '{start}', '{pretext}', '{pct}')}/history.csv",
+        scores=f"{L.efficiency_dir('{task}', '{variant}', '{start}', '{pretext}', '{pct}')}/scores.json",
     log:
-        L.log(
-            "efficiency",
-            "{task}",
-            "{variant}",
-            "{start}_{pretext}_{pct}pct_seed{replica}",
-        ),
+        L.log("efficiency", "{task}", "{variant}", "{start}_{pretext}_{pct}pct"),
     conda:
         "../../envs/colliderfm.yaml"
     threads: config["threads"]
     resources:
         **gpu_resources(),
     params:
-        job=efficiency_params,
+        jobs=efficiency_params,
         fields=efficiency_fields,
+        stacked=config["data_efficiency"]["stacked"],
     script:
         "../../scripts/efficiency.py"
 
