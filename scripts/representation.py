@@ -1,4 +1,4 @@
-"""Rule representation: the event embedding (t-SNE) and the attention between token groups."""
+"""Rule representation: the figures of the event embedding (t-SNE) and the attention between token groups."""
 
 from colliderfm.logs import job
 from colliderfm.report import figures, representation
@@ -6,11 +6,9 @@ from colliderfm.report import figures, representation
 with job(snakemake):
     p = snakemake.params
     representation.draw(
-        dict(zip(p.labels, snakemake.input.models)),
-        snakemake.input.test,
+        snakemake.input[0],
         list(snakemake.output),
         figures.PlotOptions.from_config(p.options),
+        names=p.names,
         classes=p.classes,
-        events=p.events,
-        seed=p.seed,
     )

@@ -120,26 +120,38 @@ def _attention_figure(maps: dict[str, np.ndarray], classes: list[str], opts):
     return fig
 
 
-def draw(
-    checkpoints: dict[str, Path], test: Path, outputs: list[Path], opts, *, classes: list[str], events: int, seed: int
-) -> None:
-    """The figures named by ``outputs`` (``embedding``, ``attention``) for classifiers of one variant and
-    task (its ``classes``), ``checkpoints`` label -> file (e.g. fine-tuned and from scratch): t-SNE of the
-    embedding of the same ``events`` test events for each, side by side; attention between groups per class."""
+def compute(checkpoints: dict[str, Path], test: Path, out: Path, *, classes: list[str], events: int, seed: int) -> None:
+    """For classifiers of one variant and task (its ``classes``), ``checkpoints`` label -> file (e.g. fine-tuned
+    and from scratch): the t-SNE of the embedding of the same ``events`` test events for each, and the
+    attention between token groups per class, into ``out`` (npz) for ``draw``. Apart from the drawing, so
+    that a changed plot setting redraws without this (the t-SNE is most of the time)."""
+    from colliderfm.atomic import atomic_path
     from colliderfm.data.arrays import load_arrays
     from colliderfm.evaluation.inference import load_classifier
 
-    figures.use_style(opts)
     arrays = load_arrays(test)
-    models = {name: load_classifier(path)[0] for name, path in checkpoints.items()}
     rows = sample(arrays["label"], events, seed, len(classes))
     subset = {k: v[rows] for k, v in arrays.items()}
+    stored = {"label": subset["label"]}
+    for i, path in enumerate(checkpoints.values()):
+        model = load_classifier(path)[0]
+        stored[f"embedding{i}"] = tsne(embeddings(model, subset), seed)
+        stored[f"attention{i}"] = group_attention(model, subset, len(classes))
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **stored)
+
+
+def draw(points: Path, outputs: list[Path], opts, *, names: list[str], classes: list[str]) -> None:
+    """The figures named by ``outputs`` (``embedding``, ``attention``) from ``compute``'s file, the classifiers
+    labelled ``names`` in its order: the t-SNE side by side; the attention between groups per class."""
+    figures.use_style(opts)
+    stored = np.load(points)
     drawers = {
         "embedding": lambda: _embedding_figure(
-            {n: tsne(embeddings(m, subset), seed) for n, m in models.items()}, subset["label"], classes, opts
+            {n: stored[f"embedding{i}"] for i, n in enumerate(names)}, stored["label"], classes, opts
         ),
         "attention": lambda: _attention_figure(
-            {n: group_attention(m, subset, len(classes)) for n, m in models.items()}, classes, opts
+            {n: stored[f"attention{i}"] for i, n in enumerate(names)}, classes, opts
         ),
     }
     for name, paths in figures.by_figure(outputs, drawers).items():

@@ -85,13 +85,13 @@ def test_embedding_and_figures_are_reproducible(model, arrays, dataset_dir, tmp_
     )
     outputs = [tmp_path / "embedding.png", tmp_path / "attention.png"]
     opts = figures.PlotOptions(dpi=40, style="CMS", label="Simulation", bins=10)
-    representation.draw(
-        {"a": path, "b": path},
-        dataset_dir / "test.parquet",
-        outputs,
-        opts,
-        classes=[f"{k} top" for k in range(5)],
-        events=100,
-        seed=2,
+    points = tmp_path / "representation.npz"
+    classes = [f"{k} top" for k in range(5)]
+    representation.compute(
+        {"a": path, "b": path}, dataset_dir / "test.parquet", points, classes=classes, events=100, seed=2
     )
+    stored = np.load(points)
+    assert stored["embedding0"].shape == (len(stored["label"]), 2) and stored["attention1"].shape == (5, 4, 4)
+    np.testing.assert_array_equal(stored["embedding0"], stored["embedding1"])  # the same model twice
+    representation.draw(points, outputs, opts, names=["a", "b"], classes=classes)
     assert all(p.stat().st_size > 1000 for p in outputs)

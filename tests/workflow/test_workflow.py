@@ -130,12 +130,14 @@ def test_the_supervised_reference_starts_from_the_tops_classifier(run):
     start = torch.load(run / "results/models/tops/small_5h/scratch_100pct/classifier.pt", weights_only=True)[
         "state_dict"
     ]
-    probe = torch.load(
-        run / "results/efficiency/dm/small_5h/probe_supervised/10pct_seed1/classifier.pt", weights_only=True
-    )
-    assert probe["pretext"] == ["supervised"] and probe["start"] == "probe"
+    point = torch.load(run / "results/efficiency/dm/small_5h/probe_supervised/10pct/models.pt", weights_only=True)
+    assert point["format"] == "colliderfm-classifier-set"
     encoder = {k: v for k, v in start.items() if k.startswith("encoder.")}
-    assert encoder and all(torch.equal(probe["state_dict"][k], v) for k, v in encoder.items())
+    assert encoder and point["models"]
+    for probe in point["models"]:  # one per seed, each its own head on the same frozen encoder
+        assert probe["pretext"] == ["supervised"] and probe["start"] == "probe"
+        assert all(torch.equal(probe["state_dict"][k], v) for k, v in encoder.items())
+    assert len({probe["seed"] for probe in point["models"]}) == len(point["models"])
 
 
 def test_data_efficiency_tables_cover_the_grid(run, test_config):
@@ -278,7 +280,8 @@ def test_a_changed_key_reruns_exactly_what_uses_it(run, test_config, tmp_path, k
     if key.startswith("model.variants."):
         assert {w["variant"] for r, w in jobs if r in producers} == {"small_5h"}
     if key.startswith("plots."):
-        assert rules == {"plots", "task_plots", "model_plots", "anomaly_model_plots", "representation", "all"}
+        # the figures are redrawn; the t-SNE behind the representation figures is not recomputed
+        assert rules == {"plots", "task_plots", "anomaly_task_plots", "representation", "all"}
 
 
 def test_cross_section_weights_rerun_the_evaluation_and_say_so(run, tmp_path):
@@ -293,8 +296,7 @@ def test_cross_section_weights_rerun_the_evaluation_and_say_so(run, tmp_path):
         "evaluate",
         "plots",
         "task_plots",
-        "model_plots",
-        "anomaly_model_plots",
+        "anomaly_task_plots",
         "summary",
         "all",
     }, plan.stdout[-2000:]

@@ -21,6 +21,7 @@ rule plots:
         "../../scripts/plots.py"
 
 
+# one job per task: its figures across models and every model's own (confusion, ROC, scores)
 rule task_plots:
     input:
         metrics=lambda w: metrics_files(w.task),
@@ -28,19 +29,18 @@ rule task_plots:
         histories=task_history_files,
         features=lambda w: sum(class_features(TASKS[w.task]).values(), []),
     output:
-        **figure_outputs(
-            L.task_plots("{task}"),
-            TASK_FIGURES,
-            category="Tasks",
-            subcategory="{task}",
-        ),
+        **task_figure_outputs(MODEL_FIGURES),
     log:
         L.log("plots", "task_{task}"),
+    wildcard_constraints:
+        task=OTHER_TASKS,
     conda:
         "../../envs/colliderfm.yaml"
     params:
         options=PLOT_OPTIONS,
-        models=lambda w: models_of(w.task, full=True),
+        models=lambda w: models_of(w.task),
+        directory=lambda w: L.task_plots(w.task),
+        model_dirs=lambda w: {m: L.model_plots(w.task, m) for m in models_of(w.task)},
         histories=task_history_names,
         classes=lambda w: {
             c: len(files) for c, files in class_features(TASKS[w.task]).items()
@@ -49,54 +49,17 @@ rule task_plots:
         "../../scripts/task_plots.py"
 
 
-rule model_plots:
-    input:
-        predictions=L.predictions("{task}", "{model}"),
-        metrics=L.metrics("{task}", "{model}"),
+# the anomaly task's models: their anomaly figures too
+use rule task_plots as anomaly_task_plots with:
     output:
-        **figure_outputs(
-            L.model_plots("{task}", "{model}"),
-            MODEL_FIGURES,
-            category="Per-model results",
-            subcategory="{task} {model}",
-        ),
-    log:
-        L.log("plots", "{task}", "{model}"),
-    wildcard_constraints:
-        task=OTHER_TASKS,
-    conda:
-        "../../envs/colliderfm.yaml"
-    params:
-        options=PLOT_OPTIONS,
-    script:
-        "../../scripts/model_plots.py"
-
-
-# the models of the anomaly task: their anomaly figures too, in the same job
-rule anomaly_model_plots:
-    input:
-        predictions=L.predictions("{task}", "{model}"),
-        metrics=L.metrics("{task}", "{model}"),
-    output:
-        **figure_outputs(
-            L.model_plots("{task}", "{model}"),
-            MODEL_FIGURES + ANOMALY_FIGURES,
-            category="Per-model results",
-            subcategory="{task} {model}",
-        ),
-    log:
-        L.log("plots", "{task}", "{model}"),
+        **task_figure_outputs(MODEL_FIGURES + ANOMALY_FIGURES),
     wildcard_constraints:
         task=re.escape(ANOMALY_TASK),
-    conda:
-        "../../envs/colliderfm.yaml"
-    params:
-        options=PLOT_OPTIONS,
-    script:
-        "../../scripts/model_plots.py"
 
 
-rule representation:
+# the embedding of the reference task's test events (t-SNE) and the attention per class, computed once:
+# a plot setting redraws them without it
+rule embedding:
     input:
         models=[
             f"{L.model_dir(REFERENCE, REPRESENTED, start)}/classifier.pt"
@@ -104,16 +67,31 @@ rule representation:
         ],
         test=L.split(REFERENCE, "test"),
     output:
+        L.representation(),
+    log:
+        L.log("embedding"),
+    conda:
+        "../../envs/colliderfm.yaml"
+    params:
+        classes=list(TASKS[REFERENCE].classes),
+        events=2000,
+        seed=config["seed"],
+    script:
+        "../../scripts/embedding.py"
+
+
+rule representation:
+    input:
+        L.representation(),
+    output:
         **figure_outputs(L.study_plots(), REPRESENTATION_FIGURES),
     log:
         L.log("plots", "representation"),
     conda:
         "../../envs/colliderfm.yaml"
     params:
-        labels=[f"fine-tuned ({ENCODER})", "from scratch"],
+        names=[f"fine-tuned ({ENCODER})", "from scratch"],
         classes=list(TASKS[REFERENCE].classes),
         options=config["plots"],
-        events=2000,
-        seed=config["seed"],
     script:
         "../../scripts/representation.py"

@@ -1,0 +1,15 @@
+"""Rule embedding: the t-SNE of two classifiers' event embeddings and their attention between token groups."""
+
+from colliderfm.logs import job
+from colliderfm.report import representation
+
+with job(snakemake):
+    p = snakemake.params
+    representation.compute(
+        dict(zip(["finetune", "scratch"], snakemake.input.models)),
+        snakemake.input.test,
+        snakemake.output[0],
+        classes=p.classes,
+        events=p.events,
+        seed=p.seed,
+    )
