@@ -23,9 +23,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from colliderfm.atomic import atomic_path
-from colliderfm.errors import CheckpointError
 from colliderfm.models import train as T
-from colliderfm.models.checkpoints import load_model
 
 log = logging.getLogger(__name__)
 
@@ -197,20 +195,12 @@ def _save(path: Path, setup_id: str, stack: Stack, opt, sched, state: dict) -> N
 
 def _resume(path: Path, setup_id: str, stack: Stack, opt, sched, state: dict, device) -> dict:
     """``state`` from the stacked checkpoint at ``path`` when it is of this setup (else afresh)."""
-    if not path.exists():
-        return state
-    try:
-        saved = load_model(path, map_location=device)
-    except CheckpointError as err:
-        log.warning("%s; starting afresh", err)
-        return state
-    if saved.get("setup_id") != setup_id:
-        log.warning("%s: checkpoint from a different setup; starting afresh", path)
+    saved = T.saved_setup(path, setup_id, device)
+    if saved is None:
         return state
     with torch.no_grad():
         for k, v in saved["params"].items():
             stack.params[k].copy_(v)
     opt.load_state_dict(saved["optimizer"])
     sched.load_state_dict(saved["scheduler"])
-    log.info("%s: resuming after epoch %d", path, saved["epoch"])
     return {k: saved[k] for k in state}

@@ -283,24 +283,32 @@ def _save_checkpoint(path: Path, setup_id, model, opt, sched, state) -> None:
         torch.save(payload, tmp)
 
 
-def _resume(path: Path, setup_id: str, objects: tuple, state: dict, device) -> dict:
-    """``state`` updated from the checkpoint at ``path`` when it is of this setup; ``objects`` (model,
-    optimiser, scheduler) loaded from it."""
-    model, opt, sched = objects
+def saved_setup(path: Path, setup_id: str, device) -> dict | None:
+    """The resumable checkpoint at ``path`` when there is one of this setup (else None, said in the log)."""
     if not path.exists():
-        return state
+        return None
     try:
         saved = load_model(path, map_location=device)
     except CheckpointError as err:
         log.warning("%s; starting afresh", err)
-        return state
+        return None
     if saved.get("setup_id") != setup_id:
         log.warning("%s: checkpoint from a different setup; starting afresh", path)
+        return None
+    log.info("%s: resuming after epoch %d", path, saved["epoch"])
+    return saved
+
+
+def _resume(path: Path, setup_id: str, objects: tuple, state: dict, device) -> dict:
+    """``state`` updated from the checkpoint at ``path`` when it is of this setup; ``objects`` (model,
+    optimiser, scheduler) loaded from it."""
+    model, opt, sched = objects
+    saved = saved_setup(path, setup_id, device)
+    if saved is None:
         return state
     model.load_state_dict(saved["model"])
     opt.load_state_dict(saved["optimizer"])
     sched.load_state_dict(saved["scheduler"])
-    log.info("%s: resuming after epoch %d", path, saved["epoch"])
     return {k: saved[k] for k in state}
 
 

@@ -96,3 +96,28 @@ def test_unequal_recipes_fall_back_to_one_by_one(dataset_dir, tmp_path):
     classify.run(jobs[1], **train_files(dataset_dir, out))
     alone = checkpoints.load_model(out / "classifier.pt")["state_dict"]
     assert all(torch.equal(payloads[1]["state_dict"][k], v) for k, v in alone.items())
+
+
+def test_a_killed_stacked_point_resumes_to_the_uninterrupted_result(dataset_dir, tmp_path, monkeypatch):
+    from colliderfm.models import stacked
+
+    jobs = point_jobs(training={"epochs": 3})
+    whole, whole_h = run_point(dataset_dir, tmp_path / "whole", jobs, stacked=True)
+    validate, calls = stacked._mean_losses, []
+
+    def killed_in_epoch_two(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return validate(*args)
+
+    monkeypatch.setattr(stacked, "_mean_losses", killed_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_point(dataset_dir, tmp_path / "killed", jobs, stacked=True)
+    monkeypatch.setattr(stacked, "_mean_losses", validate)
+    resumed, resumed_h = run_point(dataset_dir, tmp_path / "killed", jobs, stacked=True)
+    columns = ["epoch", "train_loss", "val_loss", "lr"]
+    for a, b in zip(whole_h, resumed_h):
+        assert [{k: r[k] for k in columns} for r in a] == [{k: r[k] for k in columns} for r in b]
+    for a, b in zip(whole, resumed):
+        assert all(torch.equal(a["state_dict"][k], v) for k, v in b["state_dict"].items())
