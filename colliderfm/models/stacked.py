@@ -2,8 +2,9 @@
 axis (``torch.func.stack_module_state``) and every step a ``vmap`` over the models (each on its own batch).
 
 The data-efficiency grid trains many small models that differ only in their seed (label subset,
-initialisation, batch order). One by one, each step of a 20-wide model is mostly per-operation overhead;
-stacked, one step serves every model. The recipe is ``train.fit``'s, model by model: the same optimiser
+initialisation, batch order). Stacked, one step serves every model: that pays where a 20-wide model's step
+leaves the device idle (a GPU), not on a CPU core, which the same arithmetic keeps busy either way
+(docs/PERFORMANCE.md, bench/grid_speed.py). The recipe is ``train.fit``'s, model by model: the same optimiser
 (AdamW acts element by element, so a stacked tensor is updated as its models would be one by one), the same
 schedule, each model's batch order from its own seed, its own validation loss, early stopping and best
 weights. Differences from training one by one: the dropout masks come from one stream for all the models,
