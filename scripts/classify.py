@@ -2,9 +2,9 @@
 
 from colliderfm.conf import TrainingJob
 from colliderfm.logs import job
-from colliderfm.models import classify
+from colliderfm.models import classify, distributed
 
 with job(snakemake):
     i, o = snakemake.input, snakemake.output
     training = TrainingJob.from_params(snakemake.params.job, threads=snakemake.threads)
-    classify.launch(training, gpus=snakemake.resources.gpu, **classify.rule_files(i, o))
+    distributed.launch_job(classify.run, training, gpus=snakemake.resources.gpu, **classify.rule_files(i, o))

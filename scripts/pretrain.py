@@ -1,8 +1,6 @@
 """Rule pretrain: one variant's encoder on its pretexts (one process per GPU when given several), then
 the rest of its bundle: scaler, bundle.json, MODEL_CARD.md."""
 
-import functools
-
 from colliderfm.conf import TrainingJob
 from colliderfm.logs import job
 from colliderfm.models import distributed, encoders, pretrain
@@ -10,9 +8,10 @@ from colliderfm.models import distributed, encoders, pretrain
 with job(snakemake):
     i, o = snakemake.input, snakemake.output
     training = TrainingJob.from_params(snakemake.params.job, threads=snakemake.threads)
-    run = functools.partial(
+    distributed.launch_job(
         pretrain.run,
         training,
+        gpus=snakemake.resources.gpu,
         train=i.train,
         val=i.val,
         pool=i.get("pool"),
@@ -20,7 +19,6 @@ with job(snakemake):
         history=o.history,
         reconstruction=o.reconstruction,
     )
-    distributed.launch(run, distributed.processes_for(snakemake.resources.gpu, training.device), device=training.device)
     encoders.write_description(
         training,
         encoder=o.encoder,

@@ -218,15 +218,6 @@ def save_point(
         path.unlink()
 
 
-def launch(job, *, gpus: int, **files) -> None:
-    """``run`` of one job, on as many processes as its GPUs (DDP) or one; ``files`` as ``run`` takes them."""
-    from colliderfm.models import distributed
-
-    distributed.launch(
-        functools.partial(run, job, **files), distributed.processes_for(gpus, job.device), device=job.device
-    )
-
-
 def rule_files(inputs, outputs) -> dict:
     """The files of ``run`` from a training rule's named inputs and outputs (``pretrained`` only when fine-tuning
     or probing)."""

@@ -11,6 +11,7 @@ rank 0 writes checkpoints and outputs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -76,6 +77,11 @@ def launch(fn, nprocs: int, *args, device: str = "auto") -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     torch.multiprocessing.spawn(_worker, args=(nprocs, port, device, fn, args), nprocs=nprocs, join=True)
+
+
+def launch_job(run, job, *, gpus: int, **files) -> None:
+    """``run(job, **files)`` (a training stage's ``run``) on as many processes as the job's GPUs (DDP), or one."""
+    launch(functools.partial(run, job, **files), processes_for(gpus, job.device), device=job.device)
 
 
 def _worker(rank: int, nprocs: int, port: int, device: str, fn, args) -> None:
