@@ -42,18 +42,6 @@ def stackable(models: list[torch.nn.Module], data: list[dict], cfgs: list[T.Trai
     )
 
 
-def _groups(names: list[str], params: dict, model: torch.nn.Module, cfg: T.TrainConfig) -> list[dict]:
-    """``train._parameter_groups`` by name: the encoder's tensors and the rest (the head) when the recipe
-    has two rates, else one group."""
-    if not cfg.two_rates or not hasattr(model, "encoder"):
-        return [{"params": [params[n] for n in names]}]
-    head = {"params": [params[n] for n in names if not n.startswith("encoder.")]}
-    if cfg.head_lr_scale != 1.0:
-        head["lr"] = cfg.lr * cfg.head_lr_scale
-    encoder = {"params": [params[n] for n in names if n.startswith("encoder.")], "lr": cfg.lr * cfg.encoder_lr_scale}
-    return [encoder, head]
-
-
 class Stack:
     """The stacked parameters and buffers of ``models`` and a vmapped loss over them."""
 
@@ -125,9 +113,9 @@ def fit_stacked(
     stack = Stack(models, loss_fn, device)
     n = len(train[0]["label"])
     steps_per_epoch = math.ceil(max(n, cfg.min_epoch_events) / cfg.batch_size)
-    opt = torch.optim.AdamW(
-        _groups(stack.trained, stack.params, models[0], cfg), lr=cfg.lr, weight_decay=cfg.weight_decay
-    )
+    named = [(n, stack.params[n]) for n in stack.trained]
+    groups = T.parameter_groups(named, cfg, hasattr(models[0], "encoder"))
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, T.schedules(cfg, cfg.epochs * steps_per_epoch, len(opt.param_groups))
     )

@@ -180,7 +180,8 @@ def fit(
         net = model
     n = len(train["label"])
     steps_per_epoch = math.ceil(max(n, cfg.min_epoch_events) / cfg.batch_size)
-    opt = torch.optim.AdamW(_parameter_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = parameter_groups(list(model.named_parameters()), cfg, hasattr(model, "encoder"))
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedules(cfg, steps, len(opt.param_groups)))
     state = {"epoch": 0, "best_loss": math.inf, "best_state": None, "bad_epochs": 0, "history": []}
@@ -245,16 +246,17 @@ def fit(
     return state["history"]
 
 
-def _parameter_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
-    """One group, or the encoder at ``encoder_lr_scale`` and the rest (the head) at ``head_lr_scale`` times
-    lr (fine-tuning keeps more of what pretraining learnt)."""
-    if not cfg.two_rates or not hasattr(model, "encoder"):
-        return [{"params": list(model.parameters())}]
-    encoder = set(model.encoder.parameters())
-    head = {"params": [p for p in model.parameters() if p not in encoder]}
+def parameter_groups(named: list[tuple[str, torch.Tensor]], cfg: TrainConfig, has_encoder: bool = True) -> list[dict]:
+    """One group, or the encoder (names ``encoder.*``) at ``encoder_lr_scale`` and the rest (the head) at
+    ``head_lr_scale`` times lr (fine-tuning keeps more of what pretraining learnt). In the order of ``named``, the
+    same in every process: a resumed optimiser's state is matched to its tensors by position."""
+    if not cfg.two_rates or not has_encoder:
+        return [{"params": [p for _, p in named]}]
+    head = {"params": [p for n, p in named if not n.startswith("encoder.")]}
     if cfg.head_lr_scale != 1.0:
         head["lr"] = cfg.lr * cfg.head_lr_scale
-    return [{"params": list(encoder), "lr": cfg.lr * cfg.encoder_lr_scale}, head]
+    encoder = {"params": [p for n, p in named if n.startswith("encoder.")], "lr": cfg.lr * cfg.encoder_lr_scale}
+    return [encoder, head]
 
 
 def schedules(cfg: TrainConfig, total_steps: int, groups: int) -> Callable | list[Callable]:

@@ -34,7 +34,9 @@ def toy_data(n=64, seed=0) -> dict:
 
 def test_the_head_learns_at_its_own_multiple_of_the_rate():
     model = Classifier(TINY)
-    encoder, head = train._parameter_groups(model, train.TrainConfig.from_block({**BLOCK, "head_lr_scale": 5.0}, 1))
+    encoder, head = train.parameter_groups(
+        list(model.named_parameters()), train.TrainConfig.from_block({**BLOCK, "head_lr_scale": 5.0}, 1)
+    )
     assert encoder["lr"] == pytest.approx(0.01) and head["lr"] == pytest.approx(0.05)
     assert {id(p) for p in head["params"]} == {id(p) for p in model.head.parameters()}
 

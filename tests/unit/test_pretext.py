@@ -270,8 +270,10 @@ def test_fine_tuning_can_slow_the_pretrained_encoder():
     block = dict(
         epochs=1, batch_size=8, lr=0.01, weight_decay=0.0, warmup=0.0, patience=1, min_delta=0.0, min_epoch_events=0
     )
-    slow, rest = train._parameter_groups(model, train.TrainConfig.from_block({**block, "encoder_lr_scale": 0.1}, 1))
+    slow, rest = train.parameter_groups(
+        list(model.named_parameters()), train.TrainConfig.from_block({**block, "encoder_lr_scale": 0.1}, 1)
+    )
     assert slow["lr"] == pytest.approx(0.001) and "lr" not in rest, "the head keeps the configured rate"
     assert {id(p) for p in slow["params"]} == {id(p) for p in model.encoder.parameters()}
     assert len(slow["params"]) + len(rest["params"]) == len(list(model.parameters()))
-    assert len(train._parameter_groups(model, train.TrainConfig.from_block(block, 1))) == 1
+    assert len(train.parameter_groups(list(model.named_parameters()), train.TrainConfig.from_block(block, 1))) == 1

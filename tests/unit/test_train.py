@@ -123,3 +123,28 @@ def test_learning_rate_schedule_warms_up_then_decays():
     f = train.lr_lambda(100, 0.1)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
     assert f(10) == pytest.approx(1.0) and f(55) == pytest.approx(0.5, abs=0.01) and f(99) < 0.01
+
+
+GROUP_ORDER = """
+import dataclasses, torch
+from colliderfm.models import train
+from colliderfm.models.transformer import Classifier, ModelConfig
+model = Classifier(ModelConfig(dim=10, heads=5, layers=2, ff=20, dropout=0.1, n_classes=5))
+cfg = train.TrainConfig(epochs=1, batch_size=8, lr=0.01, weight_decay=0.0, warmup=0.1, patience=1, min_delta=0.0,
+                        min_epoch_events=0, seed=1, encoder_lr_scale=0.1)
+names = {id(p): n for n, p in model.named_parameters()}
+groups = train.parameter_groups(list(model.named_parameters()), cfg)
+print([[names[id(p)] for p in g["params"]] for g in groups])
+"""
+
+
+def test_a_fine_tuning_optimiser_lists_its_tensors_alike_in_every_process():
+    """A resumed optimiser's state goes back to its tensors by position: with two rates (encoder and head), every
+    process must list them in one order (a set of tensors is ordered by memory address, different each time)."""
+    orders = [subprocess.run([sys.executable, "-c", GROUP_ORDER], capture_output=True, text=True) for _ in range(3)]
+    assert all(o.returncode == 0 for o in orders), orders[0].stderr[-2000:]
+    encoder, head = eval(orders[0].stdout)
+    assert (
+        encoder and all(n.startswith("encoder.") for n in encoder) and not any(n.startswith("encoder.") for n in head)
+    )
+    assert all(o.stdout == orders[0].stdout for o in orders)
