@@ -122,7 +122,8 @@ def score_point(fields: list[dict], payloads: list[dict], *, test: Path, out: Pa
     for f, payload in zip(fields, payloads):
         logits = network_logits(classifier_from(payload, dev), arrays, dev)
         results.append(task_scores(f, logits, arrays["label"], payload["train_events"]))
-    _write_json(results, out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(results, indent=1))
     return results
 
 
@@ -138,11 +139,6 @@ def task_scores(fields: dict, logits: np.ndarray, labels: np.ndarray, train_even
     }
     log.info("%s: accuracy %.4f, AUC %.4f", fields, result["accuracy"], result["auc"])
     return result
-
-
-def _write_json(result, out: Path) -> None:
-    with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
 
 
 def run(

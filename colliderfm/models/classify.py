@@ -188,7 +188,6 @@ def run_point(
     else:
         histories = []
         for i, p in enumerate(ready):
-            T.setup_torch(p.job.threads, p.job.seed)  # as ``run`` would start it
             path = Path(f"{resume}.{i}.pt")
             rows = T.fit(
                 p.fitted,

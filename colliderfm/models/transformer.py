@@ -76,9 +76,8 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
-        if self.fused and (
-            x.is_cuda or not torch.is_grad_enabled()
-        ):  # torch's fused kernel: faster for inference and on GPUs
+        # torch's fused kernel: faster for inference and on GPUs
+        if self.fused and (x.is_cuda or not torch.is_grad_enabled()):
             y = F.scaled_dot_product_attention(*self._heads(x).unbind(0), attn_mask=bias)
         else:  # CPU training with heads 4-8 wide: written out is 1.2-1.5x faster (docs/PERFORMANCE.md)
             probs, v = self.weights(x, bias)
