@@ -230,7 +230,11 @@ def test_the_schema_names_exactly_the_simulated_processes():
     generate = schema.document()["properties"]["samples"]["additionalProperties"]["properties"]["generate"]
     assert generate["propertyNames"]["enum"] == list(simulate.PROCESSES)
     assert simulate.SimulationOptions.default() == simulate.SimulationOptions(
-        **{k: v for k, v in cfg.section_defaults("simulation").items() if k != "events_per_shard"}
+        **{
+            k: v
+            for k, v in cfg.section_defaults("simulation").items()
+            if k not in ("events_per_shard", "validation_events")
+        }
     )
 
 

@@ -256,6 +256,12 @@ CHANGES = {  # key changed -> (the change, the producers it re-runs, samples sim
         "all",
         {"tops", "dm"},
     ),
+    "simulation.validation_events": (
+        lambda c: c["simulation"].update(validation_events=120),
+        {"physics_validation"},
+        set(),
+        set(),
+    ),
     "data_efficiency.stacked": (lambda c: c["data_efficiency"].update(stacked=True), {"efficiency"}, set(), set()),
     "anomaly.bootstrap": (lambda c: c["anomaly"].update(bootstrap=60), {"anomaly_reference"}, set(), {"tops"}),
     "plots.dpi": (lambda c: c["plots"].update(dpi=c["plots"]["dpi"] + 1), set(), set(), set()),

@@ -33,7 +33,7 @@ rule physics_validation:
     conda:
         "../../envs/colliderfm.yaml"
     params:
-        events=400,  # per process: every process of the library, about a minute on one core
+        events=config["simulation"]["validation_events"],  # per process of the library
         seed=config["seed"],
         formats=config["plots"]["formats"],
         # the run's generated samples: their mixtures, for the page's composition table
