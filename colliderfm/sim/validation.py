@@ -1,6 +1,7 @@
 """Measurements of the embedded simulation against physics references, from events made here: per process
 <N_jets>, <N_b>, <N_l>, <MET>, <n_nu>, Pythia's LO sigma and speed; the mass peaks; the tt̄ lepton+jets jet
-multiplicity in the fiducial region of the CMS particle-level measurement; the multiparton-interactions
+multiplicity in the fiducial region of a CMS particle-level measurement (:mod:`colliderfm.sim.fiducial`),
+at particle level and after the detector; the multiparton-interactions
 switch (time and jets); n_nu against a real Delphes file when one is given. The page and its figures:
 :mod:`colliderfm.report.physics`.
 """
@@ -14,13 +15,11 @@ import awkward as ak
 import numpy as np
 
 from colliderfm.data.physics import delta_r
-from colliderfm.sim import run
+from colliderfm.sim import fiducial, run
 from colliderfm.sim.processes import PROCESSES
 
 JET_PT, JET_ETA, LEP_PT, LEP_ETA = 25.0, 2.5, 15.0, 2.5  # the workflow's default selection
-# CMS, PRD 97 (2018) 112003 (CMS-TOP-17-002), particle level, lepton+jets: exactly one e or mu with pT > 30 GeV,
-# |eta| < 2.4, at least four jets of pT > 30 GeV, |eta| < 2.4 (two of them b jets)
-FIDUCIAL = {"lep_pt": 30.0, "lep_eta": 2.4, "jet_pt": 30.0, "jet_eta": 2.4, "min_jets": 4}
+LJETS_EVENTS = 10  # tt̄ events of the lepton+jets comparison per event of the other processes: ~10 % pass
 PEAKS = {  # quantity: (reference, source)
     "zh/m_bb": (125.0, "PDG 2024 H mass"),
     "zz/m_ll": (91.19, "PDG 2024 Z mass"),
@@ -116,14 +115,6 @@ def peaks(samples: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def lepton_plus_jets(c) -> np.ndarray:
-    """Jet multiplicity of the events in the CMS lepton+jets fiducial region (see FIDUCIAL)."""
-    lep = _leptons(c, FIDUCIAL["lep_pt"], FIDUCIAL["lep_eta"])
-    n = ak.to_numpy(ak.num(_jets(c, FIDUCIAL["jet_pt"], FIDUCIAL["jet_eta"])))
-    sel = (ak.to_numpy(ak.num(lep)) == 1) & (n >= FIDUCIAL["min_jets"])
-    return n[sel]
-
-
 def _mpi_scan(n: int, seed: int) -> dict:
     """tt̄ with and without multiparton interactions: seconds per event and <N_jets>."""
     out = {}
@@ -172,7 +163,7 @@ def measure(n: int, seed: int, opts: run.SimulationOptions | None = None, real_f
             "events_per_s": n / seconds,
         }
     r["peaks"] = peaks(r["samples"])
-    r["ljets"] = lepton_plus_jets(r["samples"]["ttbar"])
+    r["ljets"] = fiducial.measure(LJETS_EVENTS * n, seed, opts)
     r["mpi"] = _mpi_scan(max(n // 2, 100), seed)
     r["real_n_nu"] = _real_n_nu(real_file)
     r["real_file"] = real_file
