@@ -251,7 +251,8 @@ def _check_pretext_names(config: dict) -> None:
         if "process" in names and config["pretrain"]["from"] is None and not pretraining_processes(config):
             raise ConfigError(
                 f"config key '{key}': the process pretext needs generated events in the pool or the "
-                "first task (only generated samples know their process)"
+                "first task (only generated samples know their process); for your own files only, use "
+                "[variables] or [quantities]"
             )
 
 

@@ -83,12 +83,26 @@ def test_own_files_recipe_with_a_real_delphes_file_plans_its_ingest_and_no_simul
 def test_only_own_files_plan_no_simulation_and_no_validation_page(tmp_path):
     from colliderfm import sim
 
+    files = {}
+
     def change(config):
         for name, sample in config["samples"].items():
             process = next(iter(sample.pop("generate")))
-            sample["files"] = [str(sim.write_delphes(tmp_path / f"{name}.root", process, 100, seed=1))]
+            if name not in files:
+                files[name] = str(sim.write_delphes(tmp_path / f"{name}.root", process, 100, seed=1))
+            sample["files"] = [files[name]]
 
+    # the default pretext classifies the generated process: no generated event, one error saying what to use
     result = snakemake(tmp_path, my_config(tmp_path, change), "-n")
+    assert result.returncode != 0
+    assert "'pretrain.pretext'" in result.stderr and "[variables]" in result.stderr, result.stderr[-2000:]
+
+    def own_pretext(config):
+        change(config)
+        config["pretrain"]["pretext"] = ["variables"]
+        config["data_efficiency"]["pretexts"] = [["variables"], ["supervised"]]
+
+    result = snakemake(tmp_path, my_config(tmp_path, own_pretext), "-n")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     stats = job_stats(result.stdout)
     assert "ingest" in stats and "simulate" not in stats
