@@ -1,11 +1,11 @@
 """Rule embedding: the t-SNE of two classifiers' event embeddings and their attention between token groups."""
 
+from colliderfm.evaluation import embedding
 from colliderfm.logs import job
-from colliderfm.report import representation
 
 with job(snakemake):
     p = snakemake.params
-    representation.compute(
+    embedding.compute(
         dict(zip(["finetune", "scratch"], snakemake.input.models)),
         snakemake.input.test,
         snakemake.output[0],

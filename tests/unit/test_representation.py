@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from colliderfm.data.arrays import batches, load_arrays
+from colliderfm.evaluation import embedding
 from colliderfm.models import checkpoints
 from colliderfm.models.train import to_tensors
 from colliderfm.models.transformer import Classifier, ModelConfig
@@ -29,7 +30,7 @@ def test_attention_maps_and_blocks_agree_with_torch_attention(model, arrays):
     """The written-out attention against torch's scaled_dot_product_attention with a boolean key mask,
     from q, k, v split out of the block's own projection."""
     batch = next(batches(to_tensors({k: v[:64] for k, v in arrays.items()}, "cpu"), 64))
-    maps = representation.attention_maps(model, batch)
+    maps = embedding.attention_maps(model, batch)
     captured = []
     hook = model.encoder.blocks[1].attn.register_forward_pre_hook(lambda _, args: captured.append(args))
     keep = torch.cat([batch["present"], torch.ones_like(batch["present"][:, :1])], dim=1)
@@ -54,7 +55,7 @@ def test_attention_maps_and_blocks_agree_with_torch_attention(model, arrays):
 def test_group_attention_rows_sum_to_one_and_absent_groups_get_none(model, arrays):
     part = {k: v[:300].copy() for k, v in arrays.items()}
     part["present"][:, 12:] = False  # no leptons anywhere
-    table = representation.group_attention(model, part, 5)
+    table = embedding.group_attention(model, part, 5)
     seen = np.unique(part["label"])
     np.testing.assert_allclose(table[seen][:, [0, 1, 3]].sum(axis=-1), 1.0, rtol=1e-5)
     assert np.abs(table[:, :, 2]).max() == 0.0, "nothing attends to absent leptons"
@@ -64,14 +65,14 @@ def test_group_attention_rows_sum_to_one_and_absent_groups_get_none(model, array
 def test_embedding_and_figures_are_reproducible(model, arrays, dataset_dir, tmp_path):
     from colliderfm.models import train
 
-    rows = representation.sample(arrays["label"], 200, seed=1, n_classes=5)
+    rows = embedding.sample(arrays["label"], 200, seed=1, n_classes=5)
     assert np.bincount(arrays["label"][rows]).tolist() == [40] * 5
     subset = {k: v[rows] for k, v in arrays.items()}
-    emb = representation.embeddings(model, subset)
+    emb = embedding.embeddings(model, subset)
     with torch.no_grad():
         direct = model.embed(**{k: torch.as_tensor(subset[k]) for k in ("objects", "present", "event", "known")})
     np.testing.assert_allclose(emb, direct.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(representation.tsne(emb, 5), representation.tsne(emb, 5))
+    np.testing.assert_array_equal(embedding.tsne(emb, 5), embedding.tsne(emb, 5))
     path = tmp_path / "m.pt"
     checkpoints.save_model(
         {
@@ -87,9 +88,7 @@ def test_embedding_and_figures_are_reproducible(model, arrays, dataset_dir, tmp_
     opts = figures.PlotOptions(dpi=40, style="CMS", label="Simulation", bins=10)
     points = tmp_path / "representation.npz"
     classes = [f"{k} top" for k in range(5)]
-    representation.compute(
-        {"a": path, "b": path}, dataset_dir / "test.parquet", points, classes=classes, events=100, seed=2
-    )
+    embedding.compute({"a": path, "b": path}, dataset_dir / "test.parquet", points, classes=classes, events=100, seed=2)
     stored = np.load(points)
     assert stored["embedding0"].shape == (len(stored["label"]), 2) and stored["attention1"].shape == (5, 4, 4)
     np.testing.assert_array_equal(stored["embedding0"], stored["embedding1"])  # the same model twice
