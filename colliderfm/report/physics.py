@@ -20,6 +20,24 @@ from colliderfm.sim.validation import PEAKS
 MASS_PEAKS, N_JETS, MET = PHYSICS_FIGURES
 
 
+def _zero_top_choice(rows: dict, n: int) -> list[str]:
+    """Which QCD and heavy-flavour processes the default 0-top class holds, and why, from the table's numbers."""
+    rate = {p: PROCESSES[p].sigma * rows[p]["selected"] for p in ("wjets", "zjets", "gjets", "bbjets")}
+    return [
+        "**Heavy flavour and QCD in the 0-top class.** W/Z + heavy flavour is inside `wjets` and `zjets`: "
+        "Pythia's q g -> V q includes s g -> W c and b g -> Z b, so of their events with two jets "
+        f"({n * rows['wjets']['selected']:.0f} and {n * rows['zjets']['selected']:.0f} of {n} here) "
+        f"{rows['wjets']['c_events']:.0%} (W) and {rows['zjets']['c_events']:.0%} (Z) hold a c jet and "
+        f"{rows['wjets']['b_events']:.0%} and {rows['zjets']['b_events']:.0%} a b jet. Photon + jet (`gjets`) and "
+        "b-quark multijet (`bbjets`) are in the library but not in the default classes: with the default "
+        f"selection (no lepton or MET required) their rate, {rate['gjets']:.3g} pb and {rate['bbjets']:.3g} pb, is "
+        f"{rate['gjets'] / rate['wjets']:.0f} and {rate['bbjets'] / rate['wjets']:.0f} times that of W + jet "
+        f"({rate['wjets']:.3g} pb) at Pythia's LO rate, which no measurement pins down in this phase space. An "
+        "analysis with a lepton or MET removes most of them; a class that should hold them is one "
+        "`generate:` entry away (e.g. `tops0: {generate: {..., bbjets: 1000}}`).",
+    ]
+
+
 def _lepton_plus_jets(ljets: dict, mpi: bool) -> list[str]:
     """The section comparing the additional-jet distribution with the CMS measurement, bin by bin."""
     (part, part_err), (det, det_err) = (fiducial.fractions(ljets[k]) for k in ("particle", "detector"))
@@ -143,21 +161,27 @@ def write_page(
         "## Processes",
         "",
         "| process | tops | hard process | sigma x BR [pb] | Pythia LO sigma [pb] | <N_jets> | <N_b> | <N_l> | "
-        "<MET> [GeV] | <n_nu> | events/s | source |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "<MET> [GeV] | <n_nu> | >= 2 jets | sigma x eff [pb] | b / c jet | events/s | source |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, p in PROCESSES.items():
         row = r["rows"][name]
         lines.append(
             f"| {name} | {p.tops} | {p.generator} | {p.sigma:.4g} | {_fmt(row['sigma_pythia'])} | "
             f"{row['n_jets']:.2f} | {row['n_b']:.2f} | {row['n_lep']:.2f} | {row['met']:.0f} | "
-            f"{row['n_nu']:.2f} | {row['events_per_s']:.0f} | {p.source} |"
+            f"{row['n_nu']:.2f} | {row['selected']:.3f} | {p.sigma * row['selected']:.4g} | "
+            f"{row['b_events']:.2f} / {row['c_events']:.2f} | {row['events_per_s']:.0f} | {p.source} |"
         )
     lines += [
         "",
         "Pythia LO sigma: Pythia's own estimate for its hard process with the sample's decay modes "
         "(for W/Z + jet: pTHat > 20 GeV); '-' where the project's LHE makes the hard process (its sigma is "
-        "the cited one). events/s: the whole simulate path, one core, including Pythia's initialisation.",
+        "the cited one). events/s: the whole simulate path, one core, including Pythia's initialisation. "
+        ">= 2 jets: the share of events with the default selection's two jets (pT > 25 GeV, |eta| < 2.5), "
+        "sigma x eff their cross section; b / c jet: of those events, the share with a jet of b flavour, and "
+        "with one of c flavour and none of b (the card's flavour association).",
+        "",
+        *_zero_top_choice(r["rows"], r["n"]),
     ]
     if composition:
         lines += [

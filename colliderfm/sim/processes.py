@@ -110,6 +110,24 @@ PROCESSES: dict[str, Process] = {
             "NNLO QCD + NLO EW, LHC Higgs WG, CERN-2017-002 (YR4)",
             ("HiggsSM:ffbar2HW = on",),
         ),
+        # QCD with a photon or a b-quark pair: Pythia's own LO rate (no measurement covers pTHat > 20 GeV;
+        # measured with pythia8mc 8.317.2, 10 000 events). Not in the default classes (docs/PHYSICS.md says why).
+        Process(
+            "gjets",
+            0,
+            "photon + jet (q qbar -> g gamma, q g -> q gamma, g g -> g gamma), pTHat > 20 GeV",
+            1.546e5,
+            "Pythia 8.317 LO, pTHat > 20 GeV: 154.6 +- 0.8 nb (no published sigma for this phase space)",
+            ("PromptPhoton:all = on", *_VJET_PTHAT),
+        ),
+        Process(
+            "bbjets",
+            0,
+            "b bbar + jets, heavy-flavour multijet (g g, q qbar -> b bbar), pTHat > 20 GeV",
+            2.711e6,
+            "Pythia 8.317 LO, pTHat > 20 GeV: 2.71 +- 0.01 ub (no published sigma for this phase space)",
+            ("HardQCD:hardbbbar = on", *_VJET_PTHAT),
+        ),
         # ------------------------------------------------------------------ 1 top
         Process(
             "tchan",

@@ -18,7 +18,7 @@ from colliderfm.data.physics import delta_r
 from colliderfm.sim import fiducial, run
 from colliderfm.sim.processes import PROCESSES
 
-JET_PT, JET_ETA, LEP_PT, LEP_ETA = 25.0, 2.5, 15.0, 2.5  # the workflow's default selection
+JET_PT, JET_ETA, LEP_PT, LEP_ETA, MIN_JETS = 25.0, 2.5, 15.0, 2.5, 2  # the workflow's default selection
 LJETS_EVENTS = 10  # tt̄ events of the lepton+jets comparison per event of the other processes: ~10 % pass
 PEAKS = {  # quantity: (reference, source)
     "zh/m_bb": (125.0, "PDG 2024 H mass"),
@@ -152,8 +152,14 @@ def measure(n: int, seed: int, opts: run.SimulationOptions | None = None, real_f
         c = run.generate(name, n, seed + i, opts, info=info)
         seconds = time.perf_counter() - t
         jets = _jets(c)
+        selected = ak.to_numpy(ak.num(jets)) >= MIN_JETS
+        b_jet = ak.to_numpy(ak.any(jets.Flavor == 5, axis=1))[selected]
+        c_jet = ak.to_numpy(ak.any(jets.Flavor == 4, axis=1))[selected] & ~b_jet
         r["samples"][name] = c
         r["rows"][name] = {
+            "selected": float(selected.mean()),
+            "b_events": float(b_jet.mean()) if len(b_jet) else float("nan"),
+            "c_events": float(c_jet.mean()) if len(c_jet) else float("nan"),
             "n_jets": float(ak.mean(ak.num(jets))),
             "n_b": float(ak.mean(ak.sum(jets.BTag & 1, axis=1))),
             "n_lep": float(ak.mean(ak.num(_leptons(c)))),

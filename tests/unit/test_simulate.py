@@ -21,7 +21,7 @@ from conftest import base_config, colliderfm
 from colliderfm import conf as cfg
 from colliderfm import sim
 from colliderfm.data import ingest
-from colliderfm.sim import fiducial, processes, pythia
+from colliderfm.sim import fiducial, processes, pythia, run
 from colliderfm.sim.detector import Flat, ParticleTable, detector
 
 # PDG 2024
@@ -249,6 +249,29 @@ def test_hadronic_top_mass_in_matched_b_and_w_jets(ttbar_file):
     m_bjj = np.concatenate(out)
     assert len(m_bjj) > 150
     assert abs(np.median(m_bjj) - TOP_MASS) < 15, np.median(m_bjj)
+
+
+def test_photon_jet_events_hold_their_photon_and_measure_it():
+    """gjets: every event's hard process has an outgoing photon of pT > 20 GeV (pTHat > 20); the detector
+    measures it (an isolated photon leaves the jets but enters MET's visible sum), so MET stays small."""
+    c = run.generate("gjets", 500, 6, sim.SimulationOptions.default())
+    p = c["Particle"]
+    hard_photon = (p.PID == 22) & (p.Status == 23) & (p.PT > 19.99)  # float32 of the record
+    assert ak.all(ak.any(hard_photon, axis=1))
+    assert float(ak.mean(c["MissingET"].MET[:, 0])) < 20
+
+
+def test_bb_multijet_events_hold_b_hadrons_and_b_jets():
+    """bbjets: two B hadrons in every event's record, and a b-flavoured jet in almost every event with the
+    default selection's two jets (the card's flavour association)."""
+    c = run.generate("bbjets", 500, 7, sim.SimulationOptions.default())
+    pid = abs(c["Particle"].PID) % 10000
+    b_hadron = (c["Particle"].Status == 2) & (((pid // 100) % 10 == 5) | ((pid // 1000) % 10 == 5))
+    assert ak.mean(ak.sum(b_hadron, axis=1) >= 2) > 0.95
+    jets = c["Jet"][(c["Jet"].PT > 25) & (abs(c["Jet"].Eta) < 2.5)]
+    two = ak.num(jets) >= 2
+    assert ak.sum(two) > 50
+    assert ak.mean(ak.any(jets.Flavor[two] == 5, axis=1)) > 0.9
 
 
 def test_top_count_of_lhe_processes_in_the_record(generated):
