@@ -63,7 +63,7 @@ def _predict(args) -> None:
     from colliderfm.serve import predict
 
     reading.check_paths(args.files, args.out)  # a file given twice, or --out that is an input
-    stats = predict.predict_files(args.model, args.files, args.out, args.device, args.overwrite)
+    stats = predict.predict_files(args.model, args.files, args.out, args.device, args.overwrite, args.replica)
     print(f"{args.out}: predictions for {stats['selected']} of {stats['read']} events")
 
 
@@ -256,6 +256,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument(
+        "--replica", type=int, help="with a data-efficiency point (its models.pt): the seed number of the classifier"
+    )
     p.set_defaults(run=_predict)
 
     p = sub.add_parser("export", help="a trained classifier as ONNX, with a JSON sidecar (scaler, selection, inputs)")

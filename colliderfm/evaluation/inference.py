@@ -23,12 +23,32 @@ APPLIED_PARTS = (*CLASSIFIER_PARTS, "scaler", "selection")
 Logits = Callable[[dict], np.ndarray]  # model inputs (arrays.to_arrays) -> logits (N, classes)
 
 
-def load_classifier(path: Path, device="cpu", parts: tuple[str, ...] = CLASSIFIER_PARTS):
-    """A transformer classifier checkpoint as (model in eval mode, payload), every part in ``parts`` checked."""
+def chosen(path: Path, payload, replica: int | None):
+    """The classifier checkpoint in ``payload``: itself, or, from a data-efficiency point's set (one classifier per
+    seed), the one of seed number ``replica`` (1, 2, ...)."""
+    from colliderfm.models.classify import SET_FORMAT
+
+    if not isinstance(payload, dict) or payload.get("format") != SET_FORMAT:
+        if replica is not None:
+            raise CheckpointError(f"{path}: one classifier, not a data-efficiency point's set: leave out --replica")
+        return payload
+    n = len(payload.get("models") or [])
+    if replica is None or not 1 <= replica <= n:
+        given = "" if replica is None else f" (not {replica})"
+        raise CheckpointError(
+            f"{path}: a data-efficiency point's {n} classifiers, one per seed: "
+            f"choose one with --replica 1 to {n}{given}"
+        )
+    return payload["models"][replica - 1]
+
+
+def load_classifier(path: Path, device="cpu", parts: tuple[str, ...] = CLASSIFIER_PARTS, replica: int | None = None):
+    """A transformer classifier checkpoint as (model in eval mode, payload), every part in ``parts`` checked;
+    ``replica``: the seed number of a data-efficiency point's set (``chosen``)."""
     from colliderfm.models.checkpoints import check_checkpoint, load_model, load_weights, model_settings
     from colliderfm.models.transformer import Classifier, ModelConfig
 
-    payload = load_model(path, map_location=device)
+    payload = chosen(path, load_model(path, map_location=device), replica)
     if not isinstance(payload, dict) or payload.get("format") != "colliderfm-classifier":
         raise CheckpointError(f"{path}: not a colliderfm classifier checkpoint")
     check_checkpoint(path, payload, parts)

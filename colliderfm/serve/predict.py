@@ -36,12 +36,15 @@ def columns(classes: list[str]) -> list[str]:
 
 
 def model_path(model: str | Path) -> Path:
-    """A model directory (with classifier.pt) or the checkpoint itself."""
+    """A model directory (with classifier.pt, or a data-efficiency point's models.pt) or the checkpoint itself."""
     path = Path(model)
     if path.is_dir():
-        path = path / "classifier.pt"
+        path = next((p for p in (path / "classifier.pt", path / "models.pt") if p.is_file()), path / "classifier.pt")
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no trained classifier here (expected results/models/<variant>/<stage>/)")
+        raise FileNotFoundError(
+            f"{path}: no trained classifier here (expected results/models/<task>/<variant>/<stage>/ or a "
+            "data-efficiency point, results/efficiency/<task>/<variant>/<start>_<encoder>/<pct>pct/)"
+        )
     return path
 
 
@@ -115,7 +118,12 @@ def _predicted(net, table: pa.Table, scaler: dict, dev, path: Path) -> pd.DataFr
 
 
 def predict_files(
-    model: str | Path, files: list[str | Path], out: str | Path, device: str = "cpu", overwrite: bool = True
+    model: str | Path,
+    files: list[str | Path],
+    out: str | Path,
+    device: str = "cpu",
+    overwrite: bool = True,
+    replica: int | None = None,
 ) -> dict:
     from colliderfm.evaluation.inference import APPLIED_PARTS, load_classifier
     from colliderfm.models.train import pick_device
@@ -123,7 +131,7 @@ def predict_files(
     output = output_format(out)  # before the slow part
     checkpoint = model_path(model)
     dev = pick_device(device)
-    net, payload = load_classifier(checkpoint, dev, APPLIED_PARTS)
+    net, payload = load_classifier(checkpoint, dev, APPLIED_PARTS, replica)
     # the stored selection over the defaults: it leaves out step_size, which only sets the chunk size
     sel = ingest.Selection.default(
         **{k: v for k, v in payload["selection"].items() if k in ingest.Selection.__dataclass_fields__}

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, job_stats, planned_jobs, snakemake, tool
+from conftest import REPO, colliderfm, job_stats, one_line_error, planned_jobs, snakemake, tool
 from sklearn import metrics as skm
 
 from colliderfm import conf as cfg
@@ -138,6 +138,39 @@ def test_the_supervised_reference_starts_from_the_tops_classifier(run):
         assert probe["pretext"] == ["supervised"] and probe["start"] == "probe"
         assert all(torch.equal(probe["state_dict"][k], v) for k, v in encoder.items())
     assert len({probe["seed"] for probe in point["models"]}) == len(point["models"])
+
+
+def test_predict_applies_one_seed_of_a_data_efficiency_point(run, tmp_path):
+    """A few-label classifier of the grid is used like any other: `colliderfm predict --replica K` on a point's
+    folder gives the probabilities of that seed's checkpoint saved on its own, to every value; without
+    --replica, or out of range, one error naming the file and the choice, and no output."""
+    import torch
+
+    point = run / "results/efficiency/tops/small_5h/finetune_objects+generator/10pct"
+    events = next((run / "resources/events/tops4").glob("*.root"))
+    single = tmp_path / "seed2" / "classifier.pt"
+    single.parent.mkdir()
+    torch.save(torch.load(point / "models.pt", weights_only=True)["models"][1], single)
+    out = {}
+    for name, model in {
+        "set": [point, "--replica", 2],
+        "single": [single.parent],
+        "other": [point, "--replica", 1],
+    }.items():
+        result = colliderfm(
+            "predict", "--model", *model, events, "--out", tmp_path / f"{name}.parquet", "--device", "cpu"
+        )
+        assert result.returncode == 0, result.stderr
+        out[name] = pd.read_parquet(tmp_path / f"{name}.parquet")
+    probs = prob_columns(5)
+    pd.testing.assert_frame_equal(out["set"], out["single"])
+    assert len(out["set"]) > 100 and np.allclose(out["set"][probs].sum(axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(out["set"][probs], out["other"][probs]), "two seeds, two classifiers"
+    for extra, needle in (([], "--replica 1 to 2"), (["--replica", 3], "(not 3)")):
+        bad = tmp_path / "bad.parquet"
+        result = colliderfm("predict", "--model", point, events, "--out", bad, "--device", "cpu", *extra)
+        assert result.returncode != 0 and not bad.exists()
+        one_line_error(result.stderr, "models.pt", needle)
 
 
 def test_data_efficiency_tables_cover_the_grid(run, test_config):
