@@ -70,8 +70,14 @@ def _predict(args) -> None:
 def _export(args) -> None:
     from colliderfm.serve import export
 
-    out = export.export_onnx(args.model, args.out, args.overwrite)
+    out = export.export_onnx(args.model, args.out, args.overwrite, args.replica)
     print(f"{out}: ONNX model (opset {export.OPSET}), inputs and scaler in {out.with_suffix('.json')}")
+
+
+def _replica_argument(parser) -> None:
+    parser.add_argument(
+        "--replica", type=int, help="with a data-efficiency point (its models.pt): the seed number of the classifier"
+    )
 
 
 def training_paths(job, pool: bool = False, reference: str | None = None) -> dict:
@@ -256,9 +262,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--overwrite", action="store_true")
-    p.add_argument(
-        "--replica", type=int, help="with a data-efficiency point (its models.pt): the seed number of the classifier"
-    )
+    _replica_argument(p)
     p.set_defaults(run=_predict)
 
     p = sub.add_parser("export", help="a trained classifier as ONNX, with a JSON sidecar (scaler, selection, inputs)")
@@ -267,6 +271,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, type=Path, help="the .onnx file; the sidecar is the same name with .json")
     p.add_argument("--overwrite", action="store_true", help="replace --out and its sidecar if they exist")
+    _replica_argument(p)
     p.set_defaults(run=_export)
 
     p = sub.add_parser("train", help="one training job of the workflow, e.g. under torchrun or srun (DDP)")

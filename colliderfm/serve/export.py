@@ -137,8 +137,9 @@ def onnx_program(net):
             quiet.setLevel(level)
 
 
-def export_onnx(model: str | Path, out: str | Path, overwrite: bool = False) -> Path:
-    """Write the classifier of ``model`` (directory or checkpoint) to ``out`` (.onnx) and its sidecar (.json)."""
+def export_onnx(model: str | Path, out: str | Path, overwrite: bool = False, replica: int | None = None) -> Path:
+    """Write the classifier of ``model`` (directory or checkpoint; ``replica``: the seed number of a data-efficiency
+    point's set) to ``out`` (.onnx) and its sidecar (.json)."""
     from colliderfm.serve.predict import model_path
 
     out = Path(out)
@@ -149,7 +150,7 @@ def export_onnx(model: str | Path, out: str | Path, overwrite: bool = False) -> 
     with atomic_path(out, overwrite) as tmp, atomic_path(out.with_suffix(".json"), overwrite) as tmp_json:
         from colliderfm.evaluation.inference import APPLIED_PARTS, load_classifier
 
-        net, payload = load_classifier(checkpoint, "cpu", APPLIED_PARTS)
+        net, payload = load_classifier(checkpoint, "cpu", APPLIED_PARTS, replica)
         onnx_program(net).save(tmp, external_data=False)  # one self-contained file: the weights are small
         tmp_json.write_text(json.dumps(sidecar(payload), indent=1))
     log.info("%s: ONNX opset %d, sidecar %s", out, OPSET, out.with_suffix(".json"))

@@ -140,10 +140,11 @@ def test_the_supervised_reference_starts_from_the_tops_classifier(run):
     assert len({probe["seed"] for probe in point["models"]}) == len(point["models"])
 
 
-def test_predict_applies_one_seed_of_a_data_efficiency_point(run, tmp_path):
+def test_predict_and_export_take_one_seed_of_a_data_efficiency_point(run, tmp_path):
     """A few-label classifier of the grid is used like any other: `colliderfm predict --replica K` on a point's
-    folder gives the probabilities of that seed's checkpoint saved on its own, to every value; without
-    --replica, or out of range, one error naming the file and the choice, and no output."""
+    folder gives the probabilities of that seed's checkpoint saved on its own, to every value, and `export
+    --replica K` its sidecar; without --replica, or out of range, one error naming the file and the choice, and
+    no output."""
     import torch
 
     point = run / "results/efficiency/tops/small_5h/finetune_objects+generator/10pct"
@@ -171,6 +172,14 @@ def test_predict_applies_one_seed_of_a_data_efficiency_point(run, tmp_path):
         result = colliderfm("predict", "--model", point, events, "--out", bad, "--device", "cpu", *extra)
         assert result.returncode != 0 and not bad.exists()
         one_line_error(result.stderr, "models.pt", needle)
+    # and exported to ONNX: the sidecar (scaler, selection, classes, model) of that seed's own checkpoint
+    for name, model in {"set": [point, "--replica", 2], "single": [single.parent]}.items():
+        result = colliderfm("export", "--model", *model, "--out", tmp_path / f"{name}.onnx")
+        assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "set.json").read_text()) == json.loads((tmp_path / "single.json").read_text())
+    result = colliderfm("export", "--model", point, "--out", tmp_path / "bad.onnx")
+    assert result.returncode != 0 and not (tmp_path / "bad.onnx").exists()
+    one_line_error(result.stderr, "models.pt", "--replica 1 to 2")
 
 
 def test_data_efficiency_tables_cover_the_grid(run, test_config):
