@@ -21,12 +21,18 @@ RESONANCES = (6, 23, 24, 25, 32, 37, 54)  # t, Z, W, H, Z', H+-, DM mediator: ev
 MOTHER_STEPS = 16  # a kept particle's mother: the nearest kept ancestor, at most this many steps up
 
 
-def heavy_flavour_hadron(pid: np.ndarray) -> np.ndarray:
-    """b or c hadrons, from the quark digits of the PDG Monte Carlo numbering scheme (n_q1 n_q2 n_q3 n_J)."""
+def hadron_with(pid: np.ndarray, quark: int) -> np.ndarray:
+    """Hadrons holding a ``quark`` (4: c, 5: b), from the quark digits of the PDG Monte Carlo numbering scheme
+    (n_q1 n_q2 n_q3 n_J)."""
     a = np.abs(pid)
     q1, q2, q3 = (a // 1000) % 10, (a // 100) % 10, (a // 10) % 10
     hadron = (a >= 100) & (a < 1_000_000) & ~((a >= 1000) & (q3 == 0))  # not diquarks (q3 = 0)
-    return hadron & ((q1 == 5) | (q2 == 5) | (q3 == 5) | (q1 == 4) | (q2 == 4) | (q3 == 4))
+    return hadron & ((q1 == quark) | (q2 == quark) | (q3 == quark))
+
+
+def heavy_flavour_hadron(pid: np.ndarray) -> np.ndarray:
+    """b or c hadrons."""
+    return hadron_with(pid, 5) | hadron_with(pid, 4)
 
 
 def generator_record(flat: Flat) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from colliderfm.data.physics import delta_r2
 from colliderfm.sim import pythia
+from colliderfm.sim.delphes import hadron_with
 from colliderfm.sim.detector import Flat, ParticleTable, cluster, detector, pairs
 from colliderfm.sim.processes import PROCESSES
 
@@ -52,11 +53,6 @@ def prompt_leptons(flat: Flat) -> np.ndarray:
     return lep[prompt]
 
 
-def _is_b_hadron(pid: np.ndarray) -> np.ndarray:
-    a = np.abs(pid) % 10000  # excited states carry a prefix
-    return (a > 100) & (((a // 100) % 10 == 5) | ((a // 1000) % 10 == 5))
-
-
 def _dressed(flat: Flat, lep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each lepton's pT and eta with the final photons within DRESS_DR added; the (lepton, photon) pairs."""
     photons = np.flatnonzero((flat.status > 0) & (flat.pid == PHOTON))
@@ -85,7 +81,7 @@ def additional_jets(flat: Flat) -> np.ndarray:
     jet_eta, jet_phi = np.arcsinh(pz / np.maximum(jet_pt, 1e-9)), np.arctan2(py, px)
     keep = (jet_pt > JET_PT) & (np.abs(jet_eta) < JET_ETA)
     jet_event, jet_eta, jet_phi = jet_event[keep], jet_eta[keep], jet_phi[keep]
-    b = np.flatnonzero(_is_b_hadron(flat.pid) & (flat.pt > B_HADRON_PT))
+    b = np.flatnonzero(hadron_with(flat.pid, 5) & (flat.pt > B_HADRON_PT))
     i, j = pairs(jet_event, flat.event[b], n)
     j = b[j]
     tagged = np.zeros(len(jet_event), bool)
