@@ -48,9 +48,8 @@ def group_attention(model, arrays: dict, n_classes: int, device="cpu", batch_siz
     """Mean attention from each query group to each key group (rows sum to 1), per true class:
     (classes, 4, 4). Averaged over heads and blocks (each block mixes the groups anew), over the present
     query tokens of a group in an event, then over the events of a class that have that group."""
-    groups = N_GROUPS
-    onehot = torch.tensor(np.eye(groups)[TOKEN_GROUP], dtype=torch.float32)  # (17, 4)
-    sums, counts = np.zeros((n_classes, groups, groups)), np.zeros((n_classes, groups, 1))
+    onehot = torch.tensor(np.eye(N_GROUPS)[TOKEN_GROUP], dtype=torch.float32)  # (17, 4)
+    sums, counts = np.zeros((n_classes, N_GROUPS, N_GROUPS)), np.zeros((n_classes, N_GROUPS, 1))
     model.eval()
     for batch in batches(to_tensors(arrays, device), batch_size):
         probs = torch.stack(attention_maps(model, batch)).mean(dim=(0, 2)).float().cpu()  # (B, 17, 17)

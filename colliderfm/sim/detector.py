@@ -158,7 +158,8 @@ def energy_flow(flat: Flat, table: ParticleTable, rng) -> dict[str, np.ndarray]:
     }
 
 
-def _kinematics(px, py, pz):
+def kinematics(px, py, pz):
+    """pT, eta and phi of momenta."""
     pt = np.hypot(px, py)
     return pt, np.arcsinh(pz / np.maximum(pt, 1e-9)), np.arctan2(py, px)
 
@@ -166,7 +167,7 @@ def _kinematics(px, py, pz):
 def isolated(flow: dict, cand: np.ndarray, ratio: np.ndarray, n: int) -> np.ndarray:
     """Isolation of the energy-flow objects ``cand``: the pT of the other energy-flow objects above
     ISO_PT_MIN within ISO_DR, over the candidate's pT, below ``ratio``."""
-    pt, eta, phi = _kinematics(flow["px"], flow["py"], flow["pz"])
+    pt, eta, phi = kinematics(flow["px"], flow["py"], flow["pz"])
     around = np.flatnonzero(pt > card.ISO_PT_MIN)
     i, j = pairs(flow["event"][cand], flow["event"][around], n)
     j = around[j]
@@ -177,7 +178,7 @@ def isolated(flow: dict, cand: np.ndarray, ratio: np.ndarray, n: int) -> np.ndar
 
 def identify(flow: dict, rng, n: int) -> dict[int, np.ndarray]:
     """Indices into ``flow`` of the identified isolated electrons, muons and photons."""
-    pt, eta, _ = _kinematics(flow["px"], flow["py"], flow["pz"])
+    pt, eta, _ = kinematics(flow["px"], flow["py"], flow["pz"])
     pid = np.abs(flow["pid"])
     eff = {ELECTRON: card.electron_efficiency, MUON: card.muon_efficiency, PHOTON: card.photon_efficiency}
     out = {}
@@ -226,7 +227,7 @@ def detector(flat: Flat, table: ParticleTable, rng) -> dict:
     jet_event, px, py, pz, e = cluster(
         flow["event"][jin], flow["px"][jin], flow["py"][jin], flow["pz"][jin], flow["e"][jin], n
     )
-    pt, eta, phi = _kinematics(px, py, pz)
+    pt, eta, phi = kinematics(px, py, pz)
     scale = card.jet_energy_scale(pt, eta)
     flavour = quark_flavour(flat, jet_event, eta, phi, n)
     btag = rng.uniform(size=len(pt)) < card.btag_efficiency(pt * scale, eta, flavour)
@@ -244,7 +245,7 @@ def detector(flat: Flat, table: ParticleTable, rng) -> dict:
     leptons = {}
     for kind in (ELECTRON, MUON):
         k = found[kind]
-        lpt, leta, lphi = _kinematics(flow["px"][k], flow["py"][k], flow["pz"][k])
+        lpt, leta, lphi = kinematics(flow["px"][k], flow["py"][k], flow["pz"][k])
         leptons[kind] = {
             "event": flow["event"][k],
             "pt": lpt,

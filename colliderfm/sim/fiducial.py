@@ -18,7 +18,7 @@ import numpy as np
 from colliderfm.data.physics import delta_r2
 from colliderfm.sim import pythia
 from colliderfm.sim.delphes import hadron_with
-from colliderfm.sim.detector import Flat, ParticleTable, cluster, detector, pairs
+from colliderfm.sim.detector import Flat, ParticleTable, cluster, detector, kinematics, pairs
 from colliderfm.sim.processes import PROCESSES
 
 # additional jets 0, 1, 2, 3, >= 4: (fraction of events, total uncertainty)
@@ -62,8 +62,8 @@ def _dressed(flat: Flat, lep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     px = flat.px[lep] + np.bincount(i[near], weights=flat.px[j[near]], minlength=len(lep))
     py = flat.py[lep] + np.bincount(i[near], weights=flat.py[j[near]], minlength=len(lep))
     pz = flat.pz[lep] + np.bincount(i[near], weights=flat.pz[j[near]], minlength=len(lep))
-    pt = np.hypot(px, py)
-    return pt, np.arcsinh(pz / np.maximum(pt, 1e-9)), i[near], j[near]
+    pt, eta, _ = kinematics(px, py, pz)
+    return pt, eta, i[near], j[near]
 
 
 def additional_jets(flat: Flat) -> np.ndarray:
@@ -72,13 +72,11 @@ def additional_jets(flat: Flat) -> np.ndarray:
     lep = prompt_leptons(flat)
     pt, eta, dressing, photons = _dressed(flat, lep)
     chosen = (pt > LEPTON_PT) & (np.abs(eta) < LEPTON_ETA)
-    one_lepton = np.bincount(flat.event[lep[chosen]], minlength=n) == 1
     use = (flat.status > 0) & ~np.isin(np.abs(flat.pid), NEUTRINOS)
     use[lep[chosen]] = False  # the chosen lepton leaves the jets with its photons; others stay in them
     use[photons[chosen[dressing]]] = False
     jet_event, px, py, pz, e = cluster(flat.event[use], flat.px[use], flat.py[use], flat.pz[use], flat.e[use], n, JET_R)
-    jet_pt = np.hypot(px, py)
-    jet_eta, jet_phi = np.arcsinh(pz / np.maximum(jet_pt, 1e-9)), np.arctan2(py, px)
+    jet_pt, jet_eta, jet_phi = kinematics(px, py, pz)
     keep = (jet_pt > JET_PT) & (np.abs(jet_eta) < JET_ETA)
     jet_event, jet_eta, jet_phi = jet_event[keep], jet_eta[keep], jet_phi[keep]
     b = np.flatnonzero(hadron_with(flat.pid, 5) & (flat.pt > B_HADRON_PT))
@@ -86,22 +84,25 @@ def additional_jets(flat: Flat) -> np.ndarray:
     j = b[j]
     tagged = np.zeros(len(jet_event), bool)
     tagged[i[delta_r2(jet_eta[i], jet_phi[i], flat.eta[j], flat.phi[j]) < B_DR**2]] = True
-    n_jets = np.bincount(jet_event, minlength=n)
-    n_b = np.bincount(jet_event[tagged], minlength=n)
-    selected = one_lepton & (n_jets >= MIN_JETS) & (n_b >= MIN_B)
-    return n_jets[selected] - MIN_JETS
+    return _in_region(np.bincount(flat.event[lep[chosen]], minlength=n), jet_event, tagged, n)
 
 
 def detector_additional_jets(det: dict, n: int) -> np.ndarray:
     """The same selection on the detector's objects: one identified e or mu, b-tagged jets (bit 0)."""
     jets = det["jets"]
     keep = (jets["pt"] > JET_PT) & (np.abs(jets["eta"]) < JET_ETA)
-    n_jets = np.bincount(jets["event"][keep], minlength=n)
-    n_b = np.bincount(jets["event"][keep & (jets["btag"] & 1 > 0)], minlength=n)
     leptons = sum(
         np.bincount(lep["event"][(lep["pt"] > LEPTON_PT) & (np.abs(lep["eta"]) < LEPTON_ETA)], minlength=n)
         for lep in (det["electrons"], det["muons"])
     )
+    return _in_region(leptons, jets["event"][keep], jets["btag"][keep] & 1 > 0, n)
+
+
+def _in_region(leptons: np.ndarray, jet_event: np.ndarray, tagged: np.ndarray, n: int) -> np.ndarray:
+    """Jets beyond four of the events with one lepton (``leptons``: per event), four jets and two tagged ones
+    (``jet_event``, ``tagged``: per jet)."""
+    n_jets = np.bincount(jet_event, minlength=n)
+    n_b = np.bincount(jet_event[tagged], minlength=n)
     selected = (leptons == 1) & (n_jets >= MIN_JETS) & (n_b >= MIN_B)
     return n_jets[selected] - MIN_JETS
 
