@@ -86,7 +86,7 @@ def training_paths(job, pool: bool = False, reference: str | None = None) -> dic
     ``reference``: the reference task (first configured), whose training split pretraining reads."""
     from colliderfm.conf.layout import RESULTS as L
 
-    encoder = "+".join(job.pretext)
+    encoder = job.encoder
     if job.stage == "pretrain":  # and the rest of the bundle: describe_encoder
         return dict(
             train=Path(L.split(reference, "train")),
@@ -140,7 +140,7 @@ def describe_encoder(job, settings: dict) -> None:
 
     if job.stage != "pretrain":
         return
-    name = "+".join(job.pretext)
+    name = job.encoder
     encoders.write_description(
         job,
         encoder=Path(L.encoder(job.variant, name)),

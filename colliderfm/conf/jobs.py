@@ -28,6 +28,21 @@ def pretext_name(pretexts) -> str:
     return "+".join(pretext_key(pretexts))
 
 
+POOL_TAG = "-pool"  # an encoder pretrained on a share of the pool: 'process-pool10' (10 %)
+
+
+def encoder_name(pretexts, pool_fraction: float = 1.0) -> str:
+    """An encoder's name in paths: its pretexts, and the percentage of the pool it saw when not all of it."""
+    name = pretext_name(pretexts)
+    return name if pool_fraction == 1 else f"{name}{POOL_TAG}{pool_fraction * 100:g}"
+
+
+def parse_encoder(name: str) -> tuple[list[str], float]:
+    """The pretexts and pool fraction of an encoder's name (``encoder_name``)."""
+    pretexts, _, pct = name.partition(POOL_TAG)
+    return pretexts.split("+"), float(pct) / 100 if pct else 1.0
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingJob:
     """One training run of a variant as the config describes it: everything but its file paths.
@@ -49,10 +64,16 @@ class TrainingJob:
     pretext: tuple[str, ...] = ()  # pretraining's tasks; the encoder a finetune or probe starts from
     task: str | None = None  # the classifier's task (tasks.Task.name)
     classes: tuple[str, ...] = ()  # its class names, label = index
+    pool_fraction: float = 1.0  # of the pretraining events: a pretraining's, or the encoder a classifier starts from
 
     @property
     def pct(self) -> str:
         return f"{self.fraction * 100:g}"
+
+    @property
+    def encoder(self) -> str:
+        """The name of the encoder it trains (pretraining) or starts from (encoder_name)."""
+        return encoder_name(self.pretext, self.pool_fraction)
 
     def params(self) -> dict:
         """Plain values only (lists, not tuples): what Snakemake stores and compares."""
@@ -79,10 +100,11 @@ def training_job(
     task: str | None = None,
     pretext=None,
     replica: int | None = None,
+    pool_fraction: float = 1.0,
 ) -> TrainingJob:
     """The job of a rule. ``task``: the classifier's (default the reference task); ``pretext``: the
     encoder's (default ``pretrain.pretext``); ``replica``: the seed number of a data-efficiency point
-    (None: the workflow's main models)."""
+    (None: the workflow's main models); ``pool_fraction``: of the pretraining events, the encoder's."""
     if stage not in STAGES:
         raise ConfigError(f"unknown training stage '{stage}' (one of {', '.join(STAGES)})")
     if variant not in config["model"]["variants"]:
@@ -95,12 +117,14 @@ def training_job(
         device=config["device"],
         threads=config["threads"],
         pretext=pretext if stage != "scratch" else (),
+        pool_fraction=pool_fraction if stage != "scratch" else 1.0,
     )
     if stage == "pretrain":
         block = {k: v for k, v in config["pretrain"].items() if k not in ("mask_fraction", "pretext", "from")}
         return TrainingJob(
             stage,
             training=block,
+            # one seed for every pool fraction: the same start, and nested subsets of the pool
             seed=seed_for(config, "pretrain", variant, pretext_name(pretext)),
             mask_fraction=config["pretrain"]["mask_fraction"],
             **common,
@@ -171,7 +195,7 @@ class EfficiencySpec:
     task: str
     variant: str
     start: str  # one of STARTS
-    pretext: str  # the encoder's name (pretext_name), "none" from scratch
+    pretext: str  # the encoder's name (encoder_name), "none" from scratch
     fraction: float
     replica: int
 
@@ -183,7 +207,11 @@ class EfficiencySpec:
 
 def efficiency_specs(config: dict) -> list[EfficiencySpec]:
     grid = config["data_efficiency"]
-    encoders = [pretext_name(p) for p in grid["pretexts"]] or [pretext_name(config["pretrain"]["pretext"])]
+    encoders = [
+        pretext_name(p) if F.SUPERVISED in p else encoder_name(p, fraction)
+        for p in grid["pretexts"] or [config["pretrain"]["pretext"]]
+        for fraction in (grid["pool_fractions"] if F.SUPERVISED not in p else [1.0])
+    ]
     specs = []
     for task in grid["tasks"]:
         for variant in grid["variants"]:
@@ -232,8 +260,8 @@ def encoder_processes(config: dict) -> dict[str, list[str]]:
     """The processes each encoder of the grid (by name) was trained on: the pool and the reference task
     (its training split joins the pool; the ``supervised`` encoder learnt its labels), or what the bundles
     of ``pretrain.from`` record."""
-    grid = config["data_efficiency"]["pretexts"] or [config["pretrain"]["pretext"]]
-    names = {pretext_name(p) for p in grid}
+    # by pretexts: an encoder of a share of the pool saw a random subset of the same samples
+    names = {s.pretext.split(POOL_TAG)[0] for s in efficiency_specs(config) if s.start != "scratch"}
     out = {F.SUPERVISED: sorted(reference_processes(config))} if F.SUPERVISED in names else {}
     for name in names - {F.SUPERVISED}:
         if config["pretrain"]["from"] is None:

@@ -48,6 +48,7 @@ def describe(job, *, scaler: dict, pool: dict, pool_events: int, labelled_events
         "colliderfm_version": __version__,
         "variant": job.variant,
         "pretext": list(job.pretext),
+        "encoder": job.encoder,
         "architecture": {k: job.architecture[k] for k in ARCHITECTURE},
         "mask_fraction": job.mask_fraction,
         "training": dict(job.training),
@@ -59,6 +60,7 @@ def describe(job, *, scaler: dict, pool: dict, pool_events: int, labelled_events
             "samples": pool,
             "events": pool_events,
             "labelled_events": labelled_events,
+            "fraction": job.pool_fraction,
             "processes": list(processes),
         },
         "epochs": int(len(history)),
@@ -71,7 +73,7 @@ def describe(job, *, scaler: dict, pool: dict, pool_events: int, labelled_events
 def model_card(bundle: dict) -> str:
     pool = bundle["pool"]
     sources = "\n".join(f"  - `{name}`: {source}" for name, source in pool["samples"].items()) or "  - (none)"
-    name = f"{bundle['variant']}-{'+'.join(bundle['pretext'])}"
+    name = bundle_name(bundle["variant"], bundle.get("encoder", "+".join(bundle["pretext"])))
     return f"""# Encoder {name}
 
 A colliderfm transformer encoder, pretrained on unlabelled events ({bundle["date"]},
@@ -80,7 +82,7 @@ colliderfm {bundle["colliderfm_version"]}).
 - Architecture: {bundle["architecture"]} (variant `{bundle["variant"]}`)
 - Pretext: {", ".join(bundle["pretext"])}; mask fraction {bundle["mask_fraction"]}
 - Pool: {pool["events"]} unlabelled events, and {pool["labelled_events"]} training events of the run's
-  reference task (labels unused); pool samples:
+  reference task (labels unused): {100 * pool.get("fraction", 1.0):g} % of them; pool samples:
 {sources}
 - Training: {bundle["epochs"]} epochs, best validation loss {bundle["best_val_loss"]:.5f}, final training loss
   {bundle["final_train_loss"]:.5f}; settings {bundle["training"]}

@@ -28,13 +28,19 @@ def with_process_ids(arrays: dict, processes: list[str]) -> dict:
     return {**arrays, "process": process_ids(arrays["process"], processes)}
 
 
-def training_events(train: Path, pool: Path | None) -> dict[str, np.ndarray]:
-    """The pretraining set: the unlabelled pool and the training split, whose labels are not used."""
+def training_events(train: Path, pool: Path | None, fraction: float = 1.0, seed: int = 0) -> dict[str, np.ndarray]:
+    """The pretraining set: the unlabelled pool and the training split, whose labels are not used; with
+    ``fraction`` < 1 a random share of it, the first events of one permutation per ``seed``, so that the
+    smaller sets of a pool-size scan are subsets of the larger."""
     arrays = load_arrays(train)
-    if pool is None:
+    if pool is not None:
+        extra = load_arrays(pool)
+        arrays = {k: np.concatenate([extra[k], arrays[k]]) for k in arrays}
+    if fraction == 1:
         return arrays
-    extra = load_arrays(pool)
-    return {k: np.concatenate([extra[k], arrays[k]]) for k in arrays}
+    n = len(arrays["label"])
+    kept = np.sort(np.random.default_rng(seed).permutation(n)[: max(1, round(fraction * n))])
+    return {k: v[kept] for k, v in arrays.items()}
 
 
 def run(
@@ -46,7 +52,7 @@ def run(
         raise ValueError(f"pretraining {job.variant}: no pretext (one or more of {', '.join(NAMES)})")
     T.setup_torch(job.threads, job.seed)
     dev = T.pick_device(job.device)
-    events = training_events(train, pool)
+    events = training_events(train, pool, job.pool_fraction, job.seed)
     seen = processes_of(events["process"])  # the processes this encoder's events come from
     processes = seen if "process" in job.pretext else []  # the process pretext's classes
     if "process" in job.pretext and not processes:
@@ -59,7 +65,7 @@ def run(
     log.info(
         "pretraining %s on %s: %d events (%d of them labelled, labels unused)",
         job.variant,
-        "+".join(job.pretext),
+        job.encoder,
         len(events["label"]),
         int((events["label"] >= 0).sum()),
     )
@@ -86,7 +92,7 @@ def run(
         checkpoint=resume,
         setup_id=setup,
         device=dev,
-        desc=f"pretrain {job.variant} {'+'.join(pretexts)}",
+        desc=f"pretrain {job.variant} {job.encoder}",
     )
     if T.rank_and_world()[0] != 0:
         return
@@ -98,6 +104,7 @@ def run(
             "model_config": dataclasses.asdict(cfg),
             "mask_fraction": fraction,
             "pretext": list(pretexts),
+            "pool_fraction": job.pool_fraction,
             "processes": processes,
             "seen_processes": seen,
             "pool_events": int((events["label"] < 0).sum()),

@@ -34,23 +34,24 @@ def data_efficiency(gains: pd.DataFrame, opts: PlotOptions):
     several = gains["variant"].nunique() > 1
     # one colour per encoder (and variant), shared by its fine-tuned line and its probe
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    keys = list(dict.fromkeys(zip(gains["variant"], gains["pretext"])))
+    keys = list(dict.fromkeys(zip(gains["variant"], gains["pretext"], gains["pool_fraction"])))
     colour = {key: cycle[i % len(cycle)] for i, key in enumerate(keys)}
     for column, task in enumerate(tasks):
         part = gains[gains["task"] == task]
         for row, metric in enumerate(("accuracy", "auc")):
             ax = axes[row, column]
-            for (variant, start, pretext), line in part.groupby(["variant", "start", "pretext"], sort=False):
+            groups = part.groupby(["variant", "start", "pretext", "pool_fraction"], sort=False)
+            for (variant, start, pretext, pool), line in groups:
                 line = line.sort_values("label_fraction")
                 marker, name = START_STYLE[start]
-                label = name if start == "scratch" else f"{name} ({pretext})"
+                label = name if start == "scratch" else f"{name} ({encoder_label(pretext, pool)})"
                 ax.errorbar(
                     line["label_fraction"] * 100,
                     line[metric],
                     yerr=line[f"{metric}_std"].fillna(0),
                     fmt=marker,
                     capsize=3,
-                    color=colour[(variant, pretext)],
+                    color=colour[(variant, pretext, pool)],
                     label=f"{variant}: {label}" if several else label,
                 )
             ax.set_xscale("log")
@@ -60,6 +61,50 @@ def data_efficiency(gains: pd.DataFrame, opts: PlotOptions):
             ax.legend(fontsize=10)
             experiment_label(ax, opts)
     return fig
+
+
+def encoder_label(pretext: str, pool_fraction: float) -> str:
+    """An encoder in legends: its pretexts, and the share of the pool when not all of it."""
+    return pretext if pool_fraction == 1 else f"{pretext}, {100 * pool_fraction:g} % of the pool"
+
+
+def pool_scaling(table: pd.DataFrame, opts: PlotOptions):
+    """Gain in accuracy over scratch (points, error bars the standard error over seeds) against the events the
+    encoder was pretrained on: one panel per label fraction, one line per task, start and pretext."""
+    fractions = sorted(table["label_fraction"].unique())
+    fig, axes = plt.subplots(1, len(fractions), figsize=(8 * len(fractions), 7), squeeze=False)
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colour = {task: cycle[i % len(cycle)] for i, task in enumerate(dict.fromkeys(table["task"]))}
+    for ax, fraction in zip(axes[0], fractions):
+        part = table[table["label_fraction"] == fraction]
+        for (task, start, pretext, seen), line in part.groupby(["task", "start", "pretext", "seen"], sort=False):
+            line = line.sort_values("pretraining_events")
+            marker, name = START_STYLE[start]
+            ax.errorbar(
+                line["pretraining_events"],
+                100 * line["gain_accuracy"],
+                yerr=100 * line["gain_accuracy_err"].fillna(0),
+                fmt=marker,
+                capsize=3,
+                color=colour[task],
+                markerfacecolor="none" if seen else colour[task],
+                label=f"{task} ({'seen' if seen else 'unseen'}): {name}, {pretext}",
+            )
+        ax.axhline(0, color="grey", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("Pretraining events")
+        ax.set_ylabel("Accuracy gain over scratch [points]")
+        ax.set_title(f"{100 * fraction:g} % of the labels ({part['labelled_events'].mean():.0f} events)", pad=28)
+        ax.legend(fontsize=10)
+        experiment_label(ax, opts)
+    return fig
+
+
+def pool_scaling_figure(table: Path, *, outputs: list[Path], opts: PlotOptions) -> None:
+    use_style(opts)
+    figures = {"pool_scaling": lambda: pool_scaling(pd.read_csv(table), opts)}
+    for name, paths in by_figure(outputs, figures).items():
+        save(figures[name](), paths, opts)
 
 
 # the reconstruction table's error per pretext: classification pretexts report a Brier score

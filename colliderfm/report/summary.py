@@ -140,6 +140,7 @@ EFFICIENCY = [
     "task",
     "variant",
     "pretext",
+    "pool_fraction",
     "seen",
     "start",
     "label_fraction",
@@ -166,7 +167,8 @@ def efficiency_table(score_files: list[Path], signal: dict | None = None, encode
     records = [r for point in read(score_files) for r in point]
     rows = [{**r, "seen": seen(r["task"], r["pretext"], signal or {}, encoders or {})} for r in records]
     frame = pd.DataFrame(rows, columns=EFFICIENCY)
-    return frame.sort_values(POINT + ["start", "pretext", "replica"], key=_order, kind="stable").reset_index(drop=True)
+    order = POINT + ["start", "pretext", "pool_fraction", "replica"]
+    return frame.sort_values(order, key=_order, kind="stable").reset_index(drop=True)
 
 
 def efficiency_gains(frame: pd.DataFrame) -> pd.DataFrame:
@@ -177,7 +179,7 @@ def efficiency_gains(frame: pd.DataFrame) -> pd.DataFrame:
     for metric in ("accuracy", "auc"):
         paired[f"gain_{metric}"] = paired[metric] - paired[f"{metric}_scratch"]
     stats = {m: (m, f) for m in ("accuracy", "auc", "gain_accuracy", "gain_auc") for f in ("mean",)}
-    grouped = paired.groupby(POINT + ["start", "pretext", "seen"], sort=False)
+    grouped = paired.groupby(POINT + ["start", "pretext", "pool_fraction", "seen"], sort=False, dropna=False)
     out = grouped.agg(seeds=("replica", "size"), labelled_events=("labelled_events", "mean"), **stats)
     for metric in ("accuracy", "auc", "gain_accuracy", "gain_auc"):
         out[f"{metric}_std"] = grouped[metric].std(ddof=1)
@@ -203,7 +205,7 @@ def efficiency(
     return gains
 
 
-PRETRAINING = ["variant", "pretext", "pool_events", "labelled_events", "epochs", "best_val_loss"]
+PRETRAINING = ["variant", "pretext", "pool_fraction", "pool_events", "labelled_events", "epochs", "best_val_loss"]
 
 
 def pretraining(encoders: list[Path], histories: list[Path], *, out: Path) -> pd.DataFrame:
@@ -217,6 +219,7 @@ def pretraining(encoders: list[Path], histories: list[Path], *, out: Path) -> pd
             {
                 "variant": payload["variant"],
                 "pretext": "+".join(payload["pretext"]),
+                "pool_fraction": payload.get("pool_fraction", 1.0),
                 "pool_events": payload["pool_events"],
                 "labelled_events": payload["labelled_events"],
                 "epochs": len(h),
@@ -226,6 +229,39 @@ def pretraining(encoders: list[Path], histories: list[Path], *, out: Path) -> pd
     frame = pd.DataFrame(rows, columns=PRETRAINING)
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
+    return frame
+
+
+POOL_SCALING = [
+    "task",
+    "variant",
+    "seen",
+    "start",
+    "label_fraction",
+    "labelled_events",
+    "pretext",
+    "pool_fraction",
+    "pretraining_events",
+    "seeds",
+    "accuracy",
+    "gain_accuracy",
+    "gain_accuracy_err",
+    "gain_auc",
+    "gain_auc_err",
+]
+
+
+def pool_scaling(gains: pd.DataFrame, encoders: pd.DataFrame, *, out: Path | None = None) -> pd.DataFrame:
+    """The gains of the pretrained encoders (fine-tuned and probed) beside the number of events each was
+    pretrained on (``encoders``: results/pretraining.csv): the gain against the pool's size."""
+    encoders = encoders.assign(pretraining_events=encoders["pool_events"] + encoders["labelled_events"])
+    keys = ["variant", "pretext", "pool_fraction"]
+    pretrained = gains[gains["start"] != "scratch"].merge(encoders[keys + ["pretraining_events"]], on=keys)
+    order = ["task", "variant", "start", "pretext", "label_fraction", "pool_fraction"]
+    frame = pretrained.sort_values(order, key=_order, kind="stable")[POOL_SCALING].reset_index(drop=True)
+    if out is not None:
+        with atomic_path(out) as tmp:
+            frame.to_csv(tmp, index=False)
     return frame
 
 
@@ -239,7 +275,10 @@ def gains_markdown(gains: pd.DataFrame) -> str:
             "variant": gains["variant"],
             "labels": [f"{f * 100:g} % ({n:.0f})" for f, n in zip(gains["label_fraction"], gains["labelled_events"])],
             "start": gains["start"],
-            "pretext": gains["pretext"],
+            "pretext": [
+                p if f == 1 or s == "scratch" else f"{p} ({100 * f:g} % of the pool)"
+                for p, f, s in zip(gains["pretext"], gains["pool_fraction"], gains["start"])
+            ],
             "seeds": gains["seeds"],
             "accuracy": [f"{m:.3f} ± {s:.3f}" for m, s in zip(gains["accuracy"], gains["accuracy_std"])],
             "gain (points)": [

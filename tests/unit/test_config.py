@@ -286,6 +286,36 @@ def test_the_supervised_reference_encoder_is_the_tops_classifier_not_a_pretraini
         cfg.validate(base)
 
 
+def test_pool_fractions_make_one_encoder_per_share_of_the_pool(base):
+    """data_efficiency.pool_fractions: each pretext of the grid is pretrained once per share of the pool
+    ('process-pool10'), from one start (the same seed), and fine-tuned at every point; [supervised] is the
+    reference classifier's encoder, pretrained on nothing, so it has no share."""
+    base["data_efficiency"] = {
+        "variants": ["small_5h"],
+        "label_fractions": [0.01],
+        "tasks": ["dm"],
+        "starts": ["finetune", "scratch"],
+        "pretexts": [["variables"], ["supervised"]],
+        "pool_fractions": [0.1, 1.0],
+    }
+    config = cfg.validate(copy.deepcopy(base))
+    assert {s.pretext for s in cfg.efficiency_specs(config)} == {"variables-pool10", "variables", "supervised", "none"}
+    assert ("small_5h", "variables-pool10") in cfg.encoders(config)
+    assert cfg.parse_encoder("variables-pool10") == (["variables"], 0.1)
+    assert cfg.parse_encoder("objects+generator") == (["objects", "generator"], 1.0)
+    assert cfg.encoder_name(["generator", "objects"], 0.3) == "objects+generator-pool30"
+    small, full = (
+        cfg.training_job(config, "pretrain", "small_5h", pretext=["variables"], pool_fraction=f) for f in (0.1, 1)
+    )
+    assert small.seed == full.seed and small.encoder == "variables-pool10" and full.encoder == "variables"
+    assert small.params() != full.params(), "a share of the pool is part of what the pretraining rule compares"
+    scratch = cfg.training_job(config, "scratch", "small_5h", 0.01, task="dm", replica=1, pool_fraction=0.1)
+    assert scratch.pool_fraction == 1.0, "a model from scratch has no encoder"
+    base["data_efficiency"]["pool_fractions"] = [0.0]
+    with pytest.raises(cfg.ConfigError, match="pool_fractions"):
+        cfg.validate(base)
+
+
 @pytest.mark.parametrize(
     "change, key, needle",
     [
@@ -355,3 +385,26 @@ def test_config_readme_names_every_rule_of_the_workflow():
         rules |= set(re.findall(r"^\s*(?:rule|use rule \w+ as) (\w+)", path.read_text(), re.M))
     missing = {rule for rule in rules - {"all"} if f"`{rule}`" not in text}
     assert len(rules) > 10 and not missing, f"rules a config change re-runs, absent from config/README.md: {missing}"
+
+
+def test_the_pool_scaling_config_lays_a_pool_size_scan_over_the_study():
+    """config/pool_scaling.yaml merged over config/study.yaml as Snakemake merges --configfile files: the study's
+    samples and seed, the process encoder at four shares of the pool (one pretraining each, the same steps) and
+    each fine-tuned on the three unseen tasks beside the same seeds from scratch."""
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((REPO / "config" / "study.yaml").read_text())
+    study_samples = copy.deepcopy(config["samples"])
+    update_config(config, yaml.safe_load((REPO / "config" / "pool_scaling.yaml").read_text()))
+    config = cfg.validate(config)
+    assert config["samples"] == study_samples and config["seed"] == 20251112
+    encoders = {p for v, p in cfg.encoders(config)}
+    assert encoders == {"process", "process-pool1", "process-pool10", "process-pool30"}
+    specs = cfg.efficiency_specs(config)
+    assert {s.task for s in specs} == {"tth", "zprime", "tzq"} and {s.start for s in specs} == {"finetune", "scratch"}
+    assert len({s.directory for s in specs}) == 3 * 2 * (4 + 1), (
+        "points: tasks x label fractions x (encoders + scratch)"
+    )
+    steps = config["pretrain"]["min_epoch_events"]
+    pool = sum(n for s in config["samples"].values() if s.get("pool") for n in s["generate"].values())
+    assert steps >= 0.85 * pool, "every share takes about the full pool's steps (about 87 % of it pass the selection)"

@@ -36,3 +36,45 @@ def test_experiment_label_lands_where_mplhep_puts_it_without_rendering_the_figur
     assert sorted(text for text, _ in ours) == ["Simulation", "colliderfm", "unweighted"]
     assert ours == theirs
     assert (our_renders, their_renders) == (0, 1)
+
+
+def test_the_pool_scaling_figure_draws_each_gain_at_its_encoders_events():
+    """One panel per label fraction; each task's line puts the gain (points) at the events its encoders were
+    pretrained on, seen tasks with open markers."""
+    import pandas as pd
+
+    from colliderfm.report import study_plots
+
+    rows = [
+        dict(
+            task=t,
+            variant="v",
+            seen=t == "tops",
+            start="finetune",
+            label_fraction=lf,
+            labelled_events=100 * lf,
+            pretext="process",
+            pool_fraction=f,
+            pretraining_events=e,
+            seeds=3,
+            accuracy=0.6,
+            gain_accuracy=g,
+            gain_accuracy_err=0.01,
+            gain_auc=g,
+            gain_auc_err=0.01,
+        )
+        for t in ("tops", "tth")
+        for lf in (0.01, 0.1)
+        for f, e, g in ((0.1, 1000, 0.01), (1.0, 10000, 0.03))
+    ]
+    opts = figures.PlotOptions(dpi=100, style="CMS", label="Simulation", bins=10)
+    figures.use_style(opts)
+    fig = study_plots.pool_scaling(pd.DataFrame(rows), opts)
+    assert len(fig.axes) == 2
+    for ax in fig.axes:
+        lines = {bars.get_label(): bars.lines[0] for bars in ax.containers}
+        assert set(lines) == {"tops (seen): fine-tuned, process", "tth (unseen): fine-tuned, process"}
+        for line in lines.values():
+            assert list(line.get_xdata()) == [1000, 10000] and np.allclose(line.get_ydata(), [1, 3])
+        assert lines["tops (seen): fine-tuned, process"].get_markerfacecolor() == "none"
+    plt.close(fig)

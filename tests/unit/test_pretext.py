@@ -236,6 +236,68 @@ def test_task_scores_match_scikit_learn_and_numpy(dataset_dir, tmp_path, encoder
     assert result["labelled_events"] == payload["train_events"]
 
 
+def test_a_share_of_the_pool_is_a_nested_random_subset(dataset_dir, tmp_path):
+    """data_efficiency.pool_fractions: an encoder of 30 % of the pretraining events sees that many, drawn from
+    the pool and the training split alike, and the events of 10 % are among those of 30 % (one permutation)."""
+    train_file, pool = dataset_dir / "train.parquet", dataset_dir / "anomaly" / "tchan_sm.parquet"
+    full = pretrain.training_events(train_file, pool)
+    n = len(full["label"])
+    assert n == sum(len(load_arrays(f)["label"]) for f in (train_file, pool))
+    share = {f: pretrain.training_events(train_file, pool, f, seed=5) for f in (0.1, 0.3)}
+    assert len(share[0.3]["label"]) == round(0.3 * n) and len(share[0.1]["label"]) == round(0.1 * n)
+    ids = {f: set(map(tuple, np.c_[a["objects"].reshape(len(a["label"]), -1), a["label"]])) for f, a in share.items()}
+    assert ids[0.1] < ids[0.3], "nested"
+    assert 0 < (share[0.3]["label"] < 0).sum() < len(share[0.3]["label"]), "pool and training events both drawn"
+    other = pretrain.training_events(train_file, pool, 0.3, seed=6)
+    assert not np.array_equal(other["objects"], share[0.3]["objects"]), "another seed, another subset"
+    job = tiny_job("pretrain", training={"epochs": 1}, pool_fraction=0.1)
+    out = dict(model=tmp_path / "p.pt", history=tmp_path / "h.csv", reconstruction=tmp_path / "r.csv")
+    pretrain.run(job, train=train_file, val=dataset_dir / "val.parquet", pool=pool, **out)
+    payload = checkpoints.load_model(out["model"])
+    assert payload["pool_events"] + payload["labelled_events"] == round(0.1 * n)
+    assert payload["pool_fraction"] == 0.1
+
+
+def test_the_gain_against_the_pools_size_joins_each_encoders_events():
+    """results/pool_scaling.csv: each pretrained encoder's gain beside the events it was pretrained on (its
+    pool share and the reference task's training events), seeds paired per pool size, scratch left out."""
+    rows = []
+    for replica, (scratch, small, large) in enumerate([(0.50, 0.51, 0.56), (0.40, 0.40, 0.45)], start=1):
+        for start, pool, acc in (("scratch", 1.0, scratch), ("finetune", 0.1, small), ("finetune", 1.0, large)):
+            rows.append(
+                dict(
+                    task="tth",
+                    variant="v",
+                    pretext="none" if start == "scratch" else "process",
+                    pool_fraction=pool,
+                    seen=False,
+                    start=start,
+                    label_fraction=0.01,
+                    labelled_events=100,
+                    replica=replica,
+                    seed=replica,
+                    accuracy=acc,
+                    auc=acc,
+                )
+            )
+    gains = summary.efficiency_gains(pd.DataFrame(rows))
+    encoders = pd.DataFrame(
+        dict(
+            variant="v",
+            pretext="process",
+            pool_fraction=[0.1, 1.0],
+            pool_events=[900, 9900],
+            labelled_events=[100, 100],
+        )
+    )
+    table = summary.pool_scaling(gains, encoders).set_index("pool_fraction")
+    assert list(table.index) == [0.1, 1.0] and set(table["start"]) == {"finetune"}
+    assert table.loc[0.1, "pretraining_events"] == 1000 and table.loc[1.0, "pretraining_events"] == 10000
+    assert table.loc[0.1, "gain_accuracy"] == pytest.approx(np.mean([0.01, 0.0]))
+    assert table.loc[1.0, "gain_accuracy"] == pytest.approx(0.055)
+    assert table.loc[1.0, "gain_accuracy_err"] == pytest.approx(np.std([0.06, 0.05], ddof=1) / np.sqrt(2))
+
+
 def test_gains_are_paired_by_seed():
     rows = []
     for replica, (scratch, tuned) in enumerate([(0.50, 0.56), (0.40, 0.43), (0.60, 0.66)], start=1):
@@ -245,6 +307,7 @@ def test_gains_are_paired_by_seed():
                     task="tops",
                     variant="v",
                     pretext="none" if start == "scratch" else "objects",
+                    pool_fraction=1.0,
                     seen=False,
                     start=start,
                     label_fraction=0.01,

@@ -186,10 +186,11 @@ def test_data_efficiency_tables_cover_the_grid(run, test_config):
     table = pd.read_csv(run / "results" / "data_efficiency.csv")
     specs = cfg.efficiency_specs(test_config)
     assert len(table) == len(specs)
-    assert list(table.columns[:9]) == [
+    assert list(table.columns[:10]) == [
         "task",
         "variant",
         "pretext",
+        "pool_fraction",
         "seen",
         "start",
         "label_fraction",
@@ -222,6 +223,7 @@ def test_data_efficiency_tables_cover_the_grid(run, test_config):
     assert list(pretraining.columns) == [
         "variant",
         "pretext",
+        "pool_fraction",
         "pool_events",
         "labelled_events",
         "epochs",
@@ -232,6 +234,13 @@ def test_data_efficiency_tables_cover_the_grid(run, test_config):
     train = pd.read_parquet(run / "results" / "dataset" / "tops" / "train.parquet", columns=["label"])
     assert (pretraining["pool_events"] == len(pool)).all() and (pool["label"] == -1).all()
     assert (pretraining["labelled_events"] == len(train)).all()
+    # the gain against the pool's size: one share here (pool_fractions [1.0]), each encoder's events joined
+    scaling = pd.read_csv(run / "results" / "pool_scaling.csv")
+    pretrained = gains[(gains["start"] != "scratch") & (gains["pretext"] != "supervised")]
+    assert len(scaling) == len(pretrained) and (scaling["pool_fraction"] == 1.0).all()
+    assert (scaling["pretraining_events"] == len(pool) + len(train)).all()
+    merged = scaling.merge(pretrained, on=["task", "start", "pretext", "label_fraction"], suffixes=("", "_gains"))
+    assert np.allclose(merged["gain_accuracy"], merged["gain_accuracy_gains"])
     assert "## Data efficiency" in (run / "results" / "summary.md").read_text()
 
 
@@ -305,6 +314,12 @@ CHANGES = {  # key changed -> (the change, the producers it re-runs, samples sim
         set(),
     ),
     "data_efficiency.stacked": (lambda c: c["data_efficiency"].update(stacked=True), {"efficiency"}, set(), set()),
+    "data_efficiency.pool_fractions": (
+        lambda c: c["data_efficiency"].update(pool_fractions=[0.5, 1.0]),
+        {"pretrain", "efficiency"},
+        set(),
+        set(),
+    ),
     "anomaly.bootstrap": (lambda c: c["anomaly"].update(bootstrap=60), {"anomaly_reference"}, set(), {"tops"}),
     "plots.dpi": (lambda c: c["plots"].update(dpi=c["plots"]["dpi"] + 1), set(), set(), set()),
 }
@@ -328,6 +343,10 @@ def test_a_changed_key_reruns_exactly_what_uses_it(run, test_config, tmp_path, k
     assert {w["task"] for r, w in jobs if r == "evaluate"} == evaluated
     if key.startswith("model.variants."):
         assert {w["variant"] for r, w in jobs if r in producers} == {"small_5h"}
+    if key == "data_efficiency.pool_fractions":  # the new share only, and the points starting from it
+        assert {w["pretext"] for r, w in jobs if r == "pretrain"} == {"objects+generator-pool50"}
+        assert {w["pretext"] for r, w in jobs if r == "efficiency"} == {"objects+generator-pool50"}
+        assert "pool_scaling" in rules
     if key.startswith("plots."):
         # the figures are redrawn; the t-SNE behind the representation figures is not recomputed
         assert rules == {"plots", "task_plots", "anomaly_task_plots", "representation", "all"}

@@ -70,7 +70,7 @@ wildcard_constraints:
     shard=r"[^/]+",
     pct=r"[0-9.]+",
     model=r"[A-Za-z0-9_.\-]+",
-    pretext=r"[a-z+]+",
+    pretext=r"[a-z+]+(-pool[0-9.]+)?",
     task=r"[A-Za-z][A-Za-z0-9_]*",
     start=r"finetune|probe|scratch",
     replica=r"[0-9]+",
@@ -145,9 +145,13 @@ def training_job(stage):
 
 
 def pretrain_job(wildcards):
-    pretexts = wildcards.pretext.split("+")
+    pretexts, pool_fraction = cfg.parse_encoder(wildcards.pretext)
     return cfg.training_job(
-        config, "pretrain", wildcards.variant, pretext=pretexts
+        config,
+        "pretrain",
+        wildcards.variant,
+        pretext=pretexts,
+        pool_fraction=pool_fraction,
     ).params()
 
 
@@ -185,7 +189,11 @@ def efficiency_inputs(wildcards):
 
 def efficiency_jobs(wildcards):
     """The training jobs of a data-efficiency point, one per seed."""
-    encoder = None if wildcards.pretext == "none" else wildcards.pretext.split("+")
+    encoder, pool_fraction = (
+        (None, 1.0)
+        if wildcards.pretext == "none"
+        else cfg.parse_encoder(wildcards.pretext)
+    )
     fraction = float(wildcards.pct) / 100
     return [
         cfg.training_job(
@@ -196,6 +204,7 @@ def efficiency_jobs(wildcards):
             task=wildcards.task,
             pretext=encoder,
             replica=replica,
+            pool_fraction=pool_fraction,
         )
         for replica in EFFICIENCY_SEEDS[wildcards.pct]
     ]
@@ -211,7 +220,8 @@ def efficiency_fields(wildcards):
         dict(
             task=job.task,
             variant=job.variant,
-            pretext=wildcards.pretext,
+            pretext=wildcards.pretext.split(cfg.POOL_TAG)[0],
+            pool_fraction=job.pool_fraction,
             start=wildcards.start,
             label_fraction=job.fraction,
             replica=replica,
@@ -295,6 +305,8 @@ STUDY_FIGURES = {
     "anomaly_auc": "Anomaly search",
     "anomaly_scan": "Anomaly search",
 }
+# the gain against the pool's size, with more than one (data_efficiency.pool_fractions)
+POOL_SCALING = len(config["data_efficiency"]["pool_fractions"]) > 1
 TASK_FIGURES = ("variants", "roc_models", "training", "inputs")  # one set per task
 MODEL_FIGURES = ("confusion", "roc", "scores")  # every model
 ANOMALY_FIGURES = ("entropy", "anomaly_roc")  # the models of the anomaly task
@@ -361,6 +373,7 @@ def task_predictions(wildcards):
 def all_figures():
     ext = config["plots"]["formats"]
     names = [*STUDY_FIGURES, *REPRESENTATION_FIGURES]
+    names += ["pool_scaling"] if POOL_SCALING else []
     figures = expand(f"{L.study_plots()}/{{name}}.{{ext}}", name=names, ext=ext)
     if SIMULATED:
         figures += expand(

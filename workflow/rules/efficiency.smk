@@ -35,6 +35,7 @@ rule data_efficiency:
         table="results/data_efficiency.csv",
         gains="results/data_efficiency_gains.csv",
         pretraining="results/pretraining.csv",
+        pool_scaling="results/pool_scaling.csv",
     log:
         L.log("data_efficiency"),
     conda:

@@ -21,6 +21,23 @@ rule plots:
         "../../scripts/plots.py"
 
 
+if POOL_SCALING:
+
+    rule pool_scaling:
+        input:
+            "results/pool_scaling.csv",
+        output:
+            **figure_outputs(L.study_plots(), ["pool_scaling"], "Classification"),
+        log:
+            L.log("plots", "pool_scaling"),
+        conda:
+            "../../envs/colliderfm.yaml"
+        params:
+            options=config["plots"],
+        script:
+            "../../scripts/pool_scaling.py"
+
+
 # one job per task: its figures across models and every model's own (confusion, ROC, scores)
 rule task_plots:
     input:
