@@ -4,7 +4,6 @@ interface of the Snakefile and the command line."""
 
 from colliderfm.conf.check import SETTINGS, load, physics_problem, read, validate
 from colliderfm.conf.jobs import (
-    POOL_TAG,
     STAGES,
     STARTS,
     EfficiencySpec,
@@ -57,7 +56,6 @@ __all__ = [
     "ModelSpec",
     "TrainingJob",
     "efficiency_specs",
-    "POOL_TAG",
     "encoder_name",
     "encoder_processes",
     "encoders",

@@ -261,7 +261,7 @@ def encoder_processes(config: dict) -> dict[str, list[str]]:
     (its training split joins the pool; the ``supervised`` encoder learnt its labels), or what the bundles
     of ``pretrain.from`` record."""
     # by pretexts: an encoder of a share of the pool saw a random subset of the same samples
-    names = {s.pretext.split(POOL_TAG)[0] for s in efficiency_specs(config) if s.start != "scratch"}
+    names = {"+".join(parse_encoder(s.pretext)[0]) for s in efficiency_specs(config) if s.start != "scratch"}
     out = {F.SUPERVISED: sorted(reference_processes(config))} if F.SUPERVISED in names else {}
     for name in names - {F.SUPERVISED}:
         if config["pretrain"]["from"] is None:

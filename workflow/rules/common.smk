@@ -220,7 +220,7 @@ def efficiency_fields(wildcards):
         dict(
             task=job.task,
             variant=job.variant,
-            pretext=wildcards.pretext.split(cfg.POOL_TAG)[0],
+            pretext="+".join(cfg.parse_encoder(wildcards.pretext)[0]),
             pool_fraction=job.pool_fraction,
             start=wildcards.start,
             label_fraction=job.fraction,
