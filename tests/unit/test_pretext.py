@@ -236,6 +236,24 @@ def test_task_scores_match_scikit_learn_and_numpy(dataset_dir, tmp_path, encoder
     assert result["labelled_events"] == payload["train_events"]
 
 
+def grid_row(task, encoder, start, replica, accuracy, pool_fraction=1.0, labelled_events=10) -> dict:
+    """One seed's row of results/data_efficiency.csv at 1 % of the labels (scratch: no encoder)."""
+    return dict(
+        task=task,
+        variant="v",
+        pretext="none" if start == "scratch" else encoder,
+        pool_fraction=pool_fraction,
+        seen=False,
+        start=start,
+        label_fraction=0.01,
+        labelled_events=labelled_events,
+        replica=replica,
+        seed=replica,
+        accuracy=accuracy,
+        auc=accuracy,
+    )
+
+
 def test_a_share_of_the_pool_is_a_nested_random_subset(dataset_dir, tmp_path):
     """data_efficiency.pool_fractions: an encoder of 30 % of the pretraining events sees that many, drawn from
     the pool and the training split alike, and the events of 10 % are among those of 30 % (one permutation)."""
@@ -264,22 +282,7 @@ def test_the_gain_against_the_pools_size_joins_each_encoders_events():
     rows = []
     for replica, (scratch, small, large) in enumerate([(0.50, 0.51, 0.56), (0.40, 0.40, 0.45)], start=1):
         for start, pool, acc in (("scratch", 1.0, scratch), ("finetune", 0.1, small), ("finetune", 1.0, large)):
-            rows.append(
-                dict(
-                    task="tth",
-                    variant="v",
-                    pretext="none" if start == "scratch" else "process",
-                    pool_fraction=pool,
-                    seen=False,
-                    start=start,
-                    label_fraction=0.01,
-                    labelled_events=100,
-                    replica=replica,
-                    seed=replica,
-                    accuracy=acc,
-                    auc=acc,
-                )
-            )
+            rows.append(grid_row("tth", "process", start, replica, acc, pool_fraction=pool, labelled_events=100))
     gains = summary.efficiency_gains(pd.DataFrame(rows))
     encoders = pd.DataFrame(
         dict(
@@ -302,22 +305,7 @@ def test_gains_are_paired_by_seed():
     rows = []
     for replica, (scratch, tuned) in enumerate([(0.50, 0.56), (0.40, 0.43), (0.60, 0.66)], start=1):
         for start, acc in (("scratch", scratch), ("finetune", tuned)):
-            rows.append(
-                dict(
-                    task="tops",
-                    variant="v",
-                    pretext="none" if start == "scratch" else "objects",
-                    pool_fraction=1.0,
-                    seen=False,
-                    start=start,
-                    label_fraction=0.01,
-                    labelled_events=10,
-                    replica=replica,
-                    seed=replica,
-                    accuracy=acc,
-                    auc=acc,
-                )
-            )
+            rows.append(grid_row("tops", "objects", start, replica, acc))
     gains = summary.efficiency_gains(pd.DataFrame(rows)).set_index("start")
     diffs = np.array([0.06, 0.03, 0.06])
     assert gains.loc["finetune", "gain_accuracy"] == pytest.approx(diffs.mean())
