@@ -40,9 +40,9 @@ def _zero_top_choice(rows: dict, n: int) -> list[str]:
 
 def _lepton_plus_jets(ljets: dict, mpi: bool) -> list[str]:
     """The section comparing the additional-jet distribution with the CMS measurement, bin by bin."""
-    (part, part_err), (det, det_err) = (fiducial.fractions(ljets[k]) for k in ("particle", "detector"))
+    (part, p_low, p_high), (det, d_low, d_high) = (fiducial.fractions(ljets[k]) for k in ("particle", "detector"))
     cms, unc = np.array(fiducial.CMS_ADDITIONAL_JETS).T
-    pull = (part - cms) / np.hypot(unc, part_err)
+    pull = fiducial.pulls(part, p_low, p_high, cms, unc)
     names = [*map(str, range(len(cms) - 1)), f">= {len(cms) - 1}"]
     lines = [
         "## tt̄ lepton+jets: additional jets against CMS",
@@ -55,21 +55,27 @@ def _lepton_plus_jets(ljets: dict, mpi: bool) -> list[str]:
         f"particle level (colliderfm.sim.fiducial) and {len(ljets['detector'])} after the detector (the same "
         "events and cuts on the card's jets, R = 0.5, b-tagging and identified leptons).",
         "",
-        "| additional jets | CMS (total unc.) | Pythia 8, particle level (stat.) | pull | after the detector (stat.) |",
+        "| additional jets | CMS (total unc.) | Pythia 8, particle level (stat., 68 % Wilson) | pull | after the "
+        "detector (stat., 68 % Wilson) |",
         "|---|---:|---:|---:|---:|",
     ]
     for k, name in enumerate(names):
         lines.append(
-            f"| {name} | {cms[k]:.3f} ± {unc[k]:.3f} | {part[k]:.3f} ± {part_err[k]:.3f} | {pull[k]:+.1f} | "
-            f"{det[k]:.3f} ± {det_err[k]:.3f} |"
+            f"| {name} | {cms[k]:.3f} ± {unc[k]:.3f} | {_interval(part[k], p_low[k], p_high[k])} | {pull[k]:+.1f} | "
+            f"{_interval(det[k], d_low[k], d_high[k])} |"
         )
     lines += [
         "",
         f"Gap: the largest pull is {pull[np.argmax(np.abs(pull))]:+.1f} (bin {names[np.argmax(np.abs(pull))]}), "
         f"chi2 = {np.sum(pull**2):.1f} for {len(cms)} bins (bin correlations of the normalised measurement not "
-        "included). Pull: (Pythia - CMS) / (CMS total and Pythia statistical uncertainty in quadrature).",
+        "included). Pull: (Pythia - CMS) / (CMS total uncertainty and the side of Pythia's interval toward CMS in "
+        "quadrature).",
     ]
     return lines
+
+
+def _interval(f: float, low: float, high: float) -> str:
+    return f"{f:.3f} +{high - f:.3f} −{f - low:.3f}"
 
 
 def _figures(r: dict, out: Path, formats: tuple[str, ...]) -> list[Path]:
@@ -107,7 +113,7 @@ def _figures(r: dict, out: Path, formats: tuple[str, ...]) -> list[Path]:
     cms, unc = np.array(fiducial.CMS_ADDITIONAL_JETS).T
     ax.errorbar(bins, cms, yerr=unc, fmt="ko", label="CMS-TOP-16-008 (particle level)")
     for level, style in (("particle", "-"), ("detector", "--")):
-        f, _ = fiducial.fractions(r["ljets"][level])
+        f = fiducial.fractions(r["ljets"][level])[0]
         ax.stairs(f, np.arange(len(f) + 1) - 0.5, ls=style, label=f"Pythia 8, {level} level")
     ax.set_xticks(bins, [*map(str, bins[:-1]), f">= {bins[-1]}"])
     ax.set_xlabel(r"additional jets, $t\bar t$ $\ell$+jets fiducial region")

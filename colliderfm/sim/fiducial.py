@@ -14,6 +14,7 @@ in the last bin (Rivet reference data ``/REF/CMS_2016_I1491950/d56-x02-y01``, to
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import binomtest
 
 from colliderfm.data.physics import delta_r2
 from colliderfm.sim import pythia
@@ -29,6 +30,7 @@ CMS_ADDITIONAL_JETS = (
     (0.04602, 0.003760),
     (0.0213818, 0.002929),
 )
+ONE_SIGMA = 0.6827  # the central probability of +-1 standard deviation
 SOURCE = "CMS, PRD 95 (2017) 092001 (CMS-TOP-16-008), 13 TeV, particle level; Rivet CMS_2016_I1491950 d56-x02-y01"
 LEPTON_PT, LEPTON_ETA, DRESS_DR = 30.0, 2.5, 0.1
 JET_R, JET_PT, JET_ETA, MIN_JETS, MIN_B = 0.4, 25.0, 2.5, 4, 2
@@ -115,8 +117,19 @@ def measure(n: int, seed: int, opts) -> dict[str, np.ndarray]:
     return {"particle": additional_jets(flat), "detector": detector_additional_jets(det, flat.n)}
 
 
-def fractions(extra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The normalised distribution in the measurement's bins (0, 1, 2, 3, >= 4) and its binomial errors."""
+def fractions(extra: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The normalised distribution in the measurement's bins (0, 1, 2, 3, >= 4) and each bin's 68 % Wilson
+    interval (low, high): a bin with no events still has an upper bound, which the normal approximation,
+    sqrt(f (1 - f) / n), sets to zero."""
     counts = np.bincount(np.minimum(extra, len(CMS_ADDITIONAL_JETS) - 1), minlength=len(CMS_ADDITIONAL_JETS))
-    f = counts / max(counts.sum(), 1)
-    return f, np.sqrt(f * (1 - f) / max(counts.sum(), 1))
+    n = int(counts.sum())
+    if n == 0:
+        return np.zeros(len(counts)), np.zeros(len(counts)), np.ones(len(counts))
+    intervals = [binomtest(int(k), n).proportion_ci(ONE_SIGMA, method="wilson") for k in counts]
+    return counts / n, np.array([i.low for i in intervals]), np.array([i.high for i in intervals])
+
+
+def pulls(f: np.ndarray, low: np.ndarray, high: np.ndarray, reference: np.ndarray, unc: np.ndarray) -> np.ndarray:
+    """(f - reference) / sigma, sigma the reference's and the interval's side toward it, in quadrature."""
+    side = np.where(reference > f, high - f, f - low)
+    return (f - reference) / np.hypot(unc, side)

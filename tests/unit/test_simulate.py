@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import statistics
 import sys
 
 import awkward as ak
@@ -90,13 +91,34 @@ def test_additional_jets_agree_with_the_cms_measurement_at_particle_level():
     standard deviations (measurement and simulation), and the region takes the ~10 % of tt̄ it should."""
     jets = fiducial.measure(3000, 5, sim.SimulationOptions.default())
     assert 0.06 < len(jets["particle"]) / 3000 < 0.15, len(jets["particle"])
-    f, err = fiducial.fractions(jets["particle"])
+    f, low, high = fiducial.fractions(jets["particle"])
     cms, unc = np.array(fiducial.CMS_ADDITIONAL_JETS).T
     assert f.sum() == pytest.approx(1.0) and cms.sum() == pytest.approx(1.0, abs=1e-3)
-    pull = (f - cms) / np.hypot(unc, err)
+    pull = fiducial.pulls(f, low, high, cms, unc)
     assert np.all(np.abs(pull) < 3), pull
     # the detector (b-tagging about 70 % per jet, lepton identification) keeps fewer of the same events
     assert 0.2 < len(jets["detector"]) / len(jets["particle"]) < 0.8, (len(jets["detector"]), len(jets["particle"]))
+
+
+def test_additional_jet_fractions_have_wilson_intervals_that_bound_an_empty_bin():
+    """The page's statistical intervals, against the Wilson score formula by hand: an empty bin keeps an upper
+    bound (the normal approximation gave 0 +- 0), and each interval holds its fraction."""
+    extra = np.array([0] * 90 + [1] * 60 + [2] * 25 + [3] * 7)  # 182 events, none with 4 or more
+    f, low, high = fiducial.fractions(extra)
+    n, z = len(extra), statistics.NormalDist().inv_cdf(0.5 + fiducial.ONE_SIGMA / 2)
+    k = np.array([90, 60, 25, 7, 0])
+    centre = (k + z**2 / 2) / (n + z**2)
+    half = z / (n + z**2) * np.sqrt(k * (n - k) / n + z**2 / 4)
+    np.testing.assert_allclose(f, k / n)
+    np.testing.assert_allclose(low, centre - half, atol=1e-12)
+    np.testing.assert_allclose(high, centre + half, rtol=1e-9)
+    assert high[4] == pytest.approx(z**2 / (n + z**2)) and high[4] > 0.005
+    assert np.all((low <= f) & (f <= high))
+    # the pull uses the side of the interval that faces the reference
+    pull = fiducial.pulls(f, low, high, np.array([0.4, 0.4, 0.2, 0.0, 0.02]), np.full(5, 0.0))
+    assert pull[4] == pytest.approx(-0.02 / (high[4] - 0.0)) and pull[0] == pytest.approx(
+        (f[0] - 0.4) / (f[0] - low[0])
+    )
 
 
 def test_selected_leptons_rarely_sit_inside_selected_jets(ttbar_batch):
