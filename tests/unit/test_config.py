@@ -408,3 +408,27 @@ def test_the_pool_scaling_config_lays_a_pool_size_scan_over_the_study():
     steps = config["pretrain"]["min_epoch_events"]
     pool = sum(n for s in config["samples"].values() if s.get("pool") for n in s["generate"].values())
     assert steps >= 0.85 * pool, "every share takes about the full pool's steps (about 87 % of it pass the selection)"
+
+
+def test_the_multiclass_config_adds_two_many_class_tasks_the_pool_never_saw():
+    """config/multiclass.yaml over the study and the pool-size scan: two analyses of five and six classes whose
+    classes the pretraining events hold none of (but tt̄ in ttx), each trained from scratch, fine-tuned and probed
+    for both network sizes at three label counts, on the study's one full-pool process encoder."""
+    from snakemake.utils import update_config
+
+    from colliderfm.data.tasks import from_config as tasks_from_config
+
+    config = yaml.safe_load((REPO / "config" / "study.yaml").read_text())
+    for name in ("pool_scaling.yaml", "multiclass.yaml"):
+        update_config(config, yaml.safe_load((REPO / "config" / name).read_text()))
+    config = cfg.validate(config)
+    seen = cfg.pretraining_processes(config)
+    tasks = {name: t for name, t in tasks_from_config(config).items() if name in ("ttx", "vv")}
+    classes = {name: [cfg.sample_processes(config, members) for members in t.members] for name, t in tasks.items()}
+    assert [len(c) for c in classes.values()] == [6, 5]
+    assert [c & seen for c in classes["ttx"]] == [{"ttbar"}] + [set()] * 5
+    assert all(not c & seen for c in classes["vv"])
+    assert {t: p for t, p in cfg.signal_processes(config).items() if t in tasks} == {"ttx": ["tth"], "vv": ["zh"]}
+    assert {p for v, p in cfg.encoders(config)} == {"process"}
+    specs = cfg.efficiency_specs(config)
+    assert len({s.directory for s in specs}) == 2 * 2 * 3 * 3, "points: tasks x variants x label fractions x starts"
