@@ -387,16 +387,22 @@ def test_config_readme_names_every_rule_of_the_workflow():
     assert len(rules) > 10 and not missing, f"rules a config change re-runs, absent from config/README.md: {missing}"
 
 
+def _study_with(*overlays: str) -> dict:
+    """config/study.yaml with the overlays merged over it as Snakemake merges --configfile files, validated."""
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((REPO / "config" / "study.yaml").read_text())
+    for name in overlays:
+        update_config(config, yaml.safe_load((REPO / "config" / name).read_text()))
+    return cfg.validate(config)
+
+
 def test_the_pool_scaling_config_lays_a_pool_size_scan_over_the_study():
     """config/pool_scaling.yaml merged over config/study.yaml as Snakemake merges --configfile files: the study's
     samples and seed, the process encoder at four shares of the pool (one pretraining each, the same steps) and
     each fine-tuned on the three unseen tasks beside the same seeds from scratch."""
-    from snakemake.utils import update_config
-
-    config = yaml.safe_load((REPO / "config" / "study.yaml").read_text())
-    study_samples = copy.deepcopy(config["samples"])
-    update_config(config, yaml.safe_load((REPO / "config" / "pool_scaling.yaml").read_text()))
-    config = cfg.validate(config)
+    study_samples = yaml.safe_load((REPO / "config" / "study.yaml").read_text())["samples"]
+    config = _study_with("pool_scaling.yaml")
     assert config["samples"] == study_samples and config["seed"] == 20251112
     encoders = {p for v, p in cfg.encoders(config)}
     assert encoders == {"process", "process-pool1", "process-pool10", "process-pool30"}
@@ -414,14 +420,9 @@ def test_the_multiclass_config_adds_two_many_class_tasks_the_pool_never_saw():
     """config/multiclass.yaml over the study and the pool-size scan: two analyses of five and six classes whose
     classes the pretraining events hold none of (but tt̄ in ttx), each trained from scratch, fine-tuned and probed
     for both network sizes at three label counts, on the study's one full-pool process encoder."""
-    from snakemake.utils import update_config
-
     from colliderfm.data.tasks import from_config as tasks_from_config
 
-    config = yaml.safe_load((REPO / "config" / "study.yaml").read_text())
-    for name in ("pool_scaling.yaml", "multiclass.yaml"):
-        update_config(config, yaml.safe_load((REPO / "config" / name).read_text()))
-    config = cfg.validate(config)
+    config = _study_with("pool_scaling.yaml", "multiclass.yaml")
     seen = cfg.pretraining_processes(config)
     tasks = {name: t for name, t in tasks_from_config(config).items() if name in ("ttx", "vv")}
     classes = {name: [cfg.sample_processes(config, members) for members in t.members] for name, t in tasks.items()}
